@@ -1,0 +1,22 @@
+# NetMob23 -> commune-level estimates of CSAM consumption through Tor (Koebe et al. 2024).
+# Stages and intermediate files: ARCHITECTURE.md. Inputs, keys, outputs: README.md.
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/synthetic.smk"
+include: "rules/tile_map.smk"
+include: "rules/ingest.smk"
+include: "rules/timeseries.smk"
+include: "rules/crime.smk"
+include: "rules/estimate.smk"
+include: "rules/association.smk"
+include: "rules/heatmaps.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True

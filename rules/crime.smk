@@ -1,0 +1,21 @@
+# Recorded sexual-violence rates per commune (CONTRACT 1.5), as the seed prepares them.
+
+
+rule crime_rates:
+    input:
+        crime_csv=config["crime_csv"],
+    output:
+        rates=f"{RESULTS}/crime/sexual_violence.parquet",
+    params:
+        crime_class=config["crime_class"],
+        crime_years=config["crime_years"],
+        crime_year=config["crime_year"],
+    log:
+        f"{RESULTS}/logs/crime_rates.log",
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/crime.py"

@@ -1,0 +1,44 @@
+# Correction factors and the per-commune estimate table (CONTRACT 3, cpc_com.csv).
+
+
+rule commune_correlations:
+    input:
+        hourly=f"{RESULTS}/hourly/{{direction}}.parquet",
+    output:
+        correlations=f"{RESULTS}/estimate/{{direction}}/correlations.parquet",
+    params:
+        zero_replacement=config["zero_replacement"],
+    log:
+        f"{RESULTS}/logs/estimate/{{direction}}_correlations.log",
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/estimate.py"
+
+
+rule estimate_table:
+    input:
+        totals=f"{RESULTS}/hourly/{{direction}}_totals.parquet",
+        correlations=f"{RESULTS}/estimate/{{direction}}/correlations.parquet",
+        crime_rates=f"{RESULTS}/crime/sexual_violence.parquet",
+    output:
+        estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
+        correction_methods=f"{RESULTS}/{{direction}}/correction_methods.csv",
+    params:
+        direction="{direction}",
+        apps=APPS,
+        shares=SHARES,
+        correction_method=config["correction_method"],
+        negative_factor_floor=config["negative_factor_floor"],
+    log:
+        f"{RESULTS}/logs/estimate/{{direction}}_table.log",
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/estimate.py"

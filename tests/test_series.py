@@ -1,0 +1,127 @@
+"""Commune time series, hourly series and heatmaps on hand-made days."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from heatmaps import heatmaps, ranked_communes
+from hourly import combine_cities, commune_totals, drop_outage_slots
+from timeseries import QC_FIELDS, QualityError, check_unmapped_share, city_time_series, qc_table
+
+APPS = {"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}
+MINUTES_96 = np.arange(0, 1440, 15, dtype=np.int16)
+MINUTES_92 = np.concatenate([np.arange(0, 120, 15), np.arange(180, 1440, 15)]).astype(np.int16)
+
+
+def day(traffic, tiles, minutes=MINUTES_96, **qc):
+    record = {"traffic": np.asarray(traffic, float), "tiles": np.asarray(tiles, np.int32), "slot_minutes": minutes}
+    record.update({field: np.array(qc.get(field, 0)) for field in QC_FIELDS})
+    return record
+
+
+def test_city_time_series_rows_follow_the_porn_file_and_nan_for_absent_apps():
+    n = len(MINUTES_96)
+    porn = day(np.vstack([np.full(n, 2.0), np.full(n, 3.0)]), [4, 0])  # 2nd commune has no tile that day
+    tor = day(np.vstack([np.zeros(n), np.ones(n)]), [0, 2])  # tor file lacks the 1st commune
+    control = day(np.vstack([np.full(n, 7.0), np.ones(n)]), [4, 2])
+    series = city_time_series(["06088", "06004"], ["06", "06"], [20190401], {"porn": [porn], "tor": [tor], "control": [control]})
+    assert len(series) == n and set(series["code_com"]) == {"06088"}
+    assert series["tor"].isna().all()
+    assert (series["porn"] == 2.0).all() and (series["control"] == 7.0).all()
+    assert list(series["minute"][:3]) == [0, 15, 30]
+
+
+def test_city_time_series_clock_change_day_has_92_slots():
+    traffic = np.arange(92, dtype=float)[None, :]
+    d = day(traffic, [1], MINUTES_92)
+    series = city_time_series(["54395"], ["54"], [20190331], {"porn": [d], "tor": [d], "control": [d]})
+    assert len(series) == 92
+    assert not ((series["minute"] >= 120) & (series["minute"] < 180)).any()
+    assert series.loc[series["minute"] == 180, "porn"].item() == 8.0
+
+
+def test_city_time_series_rejects_mismatched_slots():
+    a, b = day(np.zeros((1, 96)), [1]), day(np.zeros((1, 92)), [1], MINUTES_92)
+    with pytest.raises(QualityError, match="same slots"):
+        city_time_series(["1"], ["0"], [20190331], {"porn": [a], "tor": [b], "control": [a]})
+
+
+def test_unmapped_traffic_threshold_names_city_and_key():
+    days = {role: [day(np.zeros((1, 96)), [1], unmapped_traffic=8.0, total_traffic=100.0)] for role in ("porn", "tor", "control")}
+    qc = qc_table("Nice", "DL", APPS, [20190401], days)
+    assert qc["unmapped_traffic_share"].tolist() == [0.08] * 3
+    check_unmapped_share(qc, "Nice", 0.10)
+    with pytest.raises(QualityError, match=r"Nice, Tor: 8.00% .*qc.max_unmapped_traffic_share"):
+        check_unmapped_share(qc, "Nice", 0.05)
+
+
+def slot_table(code_com, date, minutes, porn, tor, control=None):
+    n = len(minutes)
+    return pd.DataFrame(
+        {
+            "code_com": code_com, "code_dep": code_com[:2], "date": np.int32(date), "minute": np.asarray(minutes, np.int16),
+            "porn": np.asarray(porn, float), "tor": np.asarray(tor, float),
+            "control": np.ones(n) if control is None else np.asarray(control, float),
+        }
+    )
+
+
+def test_duplicated_commune_keeps_first_city_outage_and_hourly_sums():
+    nice = pd.concat([
+        slot_table("06088", 20190512, [0, 15, 60, 75], porn=[0, 5, 0, 1], tor=[1, 2, 3, np.nan]),
+        slot_table("06004", 20190401, [0, 15], porn=[0, 0], tor=[1, 1]),
+    ])
+    # the same commune in a second city's map: its rows of that day are dropped
+    lyon = pd.concat([
+        slot_table("06088", 20190512, [0, 15, 60, 75], porn=[9, 9, 9, 9], tor=[9, 9, 9, 9]),
+        slot_table("06088", 20190513, [0], porn=[4], tor=[4]),
+    ])
+    hourly, dropped = combine_cities([("Nice", nice), ("Lyon", lyon)], outage_dates=["20190512"])
+    assert dropped == {"Nice": 2, "Lyon": 0}
+    rows = hourly.set_index(["code_com", "date", "hour"])
+    # outage day: slot 00:00 (porn 0) dropped, 01:00 (porn 0) dropped, NaN skipped in the sum
+    assert rows.loc[("06088", 20190512, 0), "tor"] == 2
+    assert rows.loc[("06088", 20190512, 1), "tor"] == 0
+    assert rows.loc[("06088", 20190512, 1), "cities"] == "Nice"
+    # zero porn outside the outage dates is kept
+    assert rows.loc[("06004", 20190401, 0), "porn"] == 0
+    # the day Nice lacks comes from Lyon
+    assert rows.loc[("06088", 20190513, 0), "cities"] == "Lyon"
+    totals = commune_totals(hourly, pd.DataFrame({"code_com": ["06088", "06004"], "pop": [100.0, 50.0]}))
+    t = totals.set_index(["cities", "code_com"])
+    assert t.loc[("Nice", "06088"), "tor"] == 2 and t.loc[("Nice", "06088"), "porn"] == 6
+    assert t.loc[("Lyon", "06088"), "tor"] == 4
+
+
+def test_drop_outage_slots_counts():
+    series = slot_table("1", 20190331, [0, 15, 30], porn=[0, np.nan, 1], tor=[1, 1, 1])
+    kept, n = drop_outage_slots(series, ["20190331"])
+    assert n == 1 and len(kept) == 2  # NaN porn is not zero: kept, as in the seed
+
+
+def test_heatmaps_by_hand():
+    # 2019-04-01 is a Monday, 2019-04-06 a Saturday
+    hourly = pd.DataFrame(
+        {
+            "code_com": ["A", "A", "B", "B", "C"], "date": [20190401, 20190406, 20190401, 20190401, 20190401],
+            "hour": [3, 3, 3, 4, 3], "porn": [1.0, 2.0, 0.0, 4.0, 5.0], "tor": [10.0, 0.0, 30.0, 40.0, 50.0],
+            "control": [1.0, 1.0, 1.0, 1.0, 1.0],
+        }
+    )
+    estimates = pd.DataFrame({"code_com": ["A", "B", "C"], "c": [0.5, 0.1, np.nan], "cpc_per_1000": [2.0, 3.0, np.nan]})
+    result = heatmaps(hourly, estimates, apps=APPS, zero_replacement=0.001, top_n=1)
+    heat = result["heatmap"].set_index(["Day", "Hour"])
+    assert list(result["heatmap"].columns) == ["Day", "Hour", "Tor_scaled", "Web_Adult", "YouTube"]
+    # Monday 3h: A 10*0.5 + B 30*0.1 + C NaN (skipped); porn 1 + 0.001 + 5
+    assert heat.loc[("Monday", 3), "Tor_scaled"] == pytest.approx(8.0)
+    assert heat.loc[("Monday", 3), "Web_Adult"] == pytest.approx(6.001)
+    # Saturday: Tor 0 replaced by 0.001 before scaling
+    assert heat.loc[("Saturday", 3), "Tor_scaled"] == pytest.approx(0.0005)
+    top = result["heatmap_10"]
+    assert set(top["Hour"]) == {3, 4} and top["Web_Adult"].sum() == pytest.approx(4.001)
+    assert ranked_communes(estimates) == ["B", "A", "C"]
+    assert result["heatmap_rank1"]["code_com"].unique().tolist() == ["B"]
+    assert result["heatmap_rank3"]["code_com"].unique().tolist() == ["C"]
+    assert math.isclose(result["heatmap_rank3"]["Tor_scaled"].sum(), 0.0)
