@@ -9,11 +9,6 @@ rule association_tests:
         spearman=f"{RESULTS}/{{direction}}/spearman.csv",
         dependent_corr=f"{RESULTS}/{{direction}}/dependent_corr.csv",
         summary=f"{RESULTS}/{{direction}}/summary.json",
-    params:
-        apps=APPS,
-        tor_to_darknet_share=SHARES["tor_to_darknet_share"],
-        porn_in_darknet_share=SHARES["porn_in_darknet_share"],
-        csam_in_porn_share=SHARES["csam_in_porn_share"],
     log:
         f"{RESULTS}/logs/association/{{direction}}.log",
     conda:
@@ -21,5 +16,10 @@ rule association_tests:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        apps=APPS,
+        tor_to_darknet_share=SHARES["tor_to_darknet_share"],
+        porn_in_darknet_share=SHARES["porn_in_darknet_share"],
+        csam_in_porn_share=SHARES["csam_in_porn_share"],
     script:
         "../scripts/association_tests.py"

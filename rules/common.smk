@@ -37,7 +37,9 @@ def parse_share(key, value):
         try:
             value = float(numerator) / float(denominator)
         except (ValueError, ZeroDivisionError):
-            raise ConfigError(f"config key '{key}': {value!r} is not a number or a fraction a/b")
+            raise ConfigError(
+                f"config key '{key}': {value!r} is not a number or a fraction a/b"
+            )
     if not 0 < value <= 1:
         raise ConfigError(f"config key '{key}': {value} is outside (0, 1]")
     return float(value)
@@ -71,9 +73,13 @@ def check_config(cfg):
             f"{cfg['crime_years']} (the seed selects crime_year among those years)"
         )
     if len(set(cfg["apps"].values())) != 3:
-        raise ConfigError(f"config key 'apps': the three roles need three different apps, got {cfg['apps']}")
+        raise ConfigError(
+            f"config key 'apps': the three roles need three different apps, got {cfg['apps']}"
+        )
     if not cfg["tile_map"] and "{city}" not in cfg["tile_grid"]:
-        raise ConfigError("config key 'tile_grid': the pattern must contain {city} (or set tile_map)")
+        raise ConfigError(
+            "config key 'tile_grid': the pattern must contain {city} (or set tile_map)"
+        )
     return start, end
 
 
@@ -94,7 +100,11 @@ SYNTHETIC = config.get("synthetic", {}).get("enabled", False)
 FROM_TABLE = bool(config["estimates_table"])
 QC = config.get(
     "qc",
-    {"max_negative_values": 0, "max_unmapped_traffic_share": 0.05, "max_missing_share": 0.01},
+    {
+        "max_negative_values": 0,
+        "max_unmapped_traffic_share": 0.05,
+        "max_missing_share": 0.01,
+    },
 )
 DAYS = [
     PERIOD_START + datetime.timedelta(days=i)
@@ -160,10 +170,25 @@ def ingested_days(wildcards):
     }
 
 
+def tile_map_inputs(wildcards):
+    """A given tile map, or the city's grid and the communes layer to build it from."""
+    if config["tile_map"]:
+        return {"tile_map": config["tile_map"]}
+    return {
+        "grid": config["tile_grid"].format(city=wildcards.city),
+        "communes": config["communes"],
+    }
+
+
 def direction_outputs(direction):
     """The contract outputs (CONTRACT 3) of one direction."""
     out = f"{RESULTS}/{direction}"
-    files = [f"{out}/cpc_com.csv", f"{out}/spearman.csv", f"{out}/dependent_corr.csv", f"{out}/summary.json"]
+    files = [
+        f"{out}/cpc_com.csv",
+        f"{out}/spearman.csv",
+        f"{out}/dependent_corr.csv",
+        f"{out}/summary.json",
+    ]
     if not FROM_TABLE:
         files += [f"{out}/correction_methods.csv", f"{out}/qc.csv"]
         files += [f"{out}/{name}.csv" for name in HEATMAPS]

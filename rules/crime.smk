@@ -6,10 +6,6 @@ rule crime_rates:
         crime_csv=config["crime_csv"],
     output:
         rates=f"{RESULTS}/crime/sexual_violence.parquet",
-    params:
-        crime_class=config["crime_class"],
-        crime_years=config["crime_years"],
-        crime_year=config["crime_year"],
     log:
         f"{RESULTS}/logs/crime_rates.log",
     conda:
@@ -17,5 +13,9 @@ rule crime_rates:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        crime_class=config["crime_class"],
+        crime_years=config["crime_years"],
+        crime_year=config["crime_year"],
     script:
         "../scripts/crime.py"

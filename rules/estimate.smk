@@ -6,8 +6,6 @@ rule commune_correlations:
         hourly=f"{RESULTS}/hourly/{{direction}}.parquet",
     output:
         correlations=f"{RESULTS}/estimate/{{direction}}/correlations.parquet",
-    params:
-        zero_replacement=config["zero_replacement"],
     log:
         f"{RESULTS}/logs/estimate/{{direction}}_correlations.log",
     conda:
@@ -15,6 +13,8 @@ rule commune_correlations:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        zero_replacement=config["zero_replacement"],
     script:
         "../scripts/estimate.py"
 
@@ -27,12 +27,6 @@ rule estimate_table:
     output:
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
         correction_methods=f"{RESULTS}/{{direction}}/correction_methods.csv",
-    params:
-        direction="{direction}",
-        apps=APPS,
-        shares=SHARES,
-        correction_method=config["correction_method"],
-        negative_factor_floor=config["negative_factor_floor"],
     log:
         f"{RESULTS}/logs/estimate/{{direction}}_table.log",
     conda:
@@ -40,5 +34,11 @@ rule estimate_table:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        direction="{direction}",
+        apps=APPS,
+        shares=SHARES,
+        correction_method=config["correction_method"],
+        negative_factor_floor=config["negative_factor_floor"],
     script:
         "../scripts/estimate.py"

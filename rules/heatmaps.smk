@@ -8,10 +8,6 @@ rule heatmaps:
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
     output:
         **{name: f"{RESULTS}/{{direction}}/{name}.csv" for name in HEATMAPS},
-    params:
-        apps=APPS,
-        zero_replacement=config["zero_replacement"],
-        top_n=config["top_n"],
     log:
         f"{RESULTS}/logs/heatmaps/{{direction}}.log",
     conda:
@@ -19,5 +15,9 @@ rule heatmaps:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        apps=APPS,
+        zero_replacement=config["zero_replacement"],
+        top_n=config["top_n"],
     script:
         "../scripts/heatmaps.py"

@@ -43,13 +43,15 @@ for batch_label, batch_stamps in ingest_batches():
             program=INGEST_PROGRAM,
             library=PARSER_LIBRARY,
             tile_index=f"{RESULTS}/tile_map/{{city}}.npz",
-            traffic=[traffic_file("{city}", "{app}", stamp, "{direction}") for stamp in batch_stamps],
+            traffic=[
+                traffic_file("{city}", "{app}", stamp, "{direction}")
+                for stamp in batch_stamps
+            ],
         output:
-            [f"{RESULTS}/ingest/{{direction}}/{{city}}/{{app}}/{stamp}.npz" for stamp in batch_stamps],
-        params:
-            dates=batch_stamps,
-            max_negative_values=QC["max_negative_values"],
-            max_missing_share=QC["max_missing_share"],
+            [
+                f"{RESULTS}/ingest/{{direction}}/{{city}}/{{app}}/{stamp}.npz"
+                for stamp in batch_stamps
+            ],
         log:
             f"{RESULTS}/logs/ingest/{{direction}}/{{city}}/{{app}}/{batch_label}.log",
         benchmark:
@@ -62,8 +64,13 @@ for batch_label, batch_stamps in ingest_batches():
         resources:
             mem_mb=400,
             runtime=10,
+        params:
+            python=INGEST_PYTHON,
+            dates=batch_stamps,
+            max_negative_values=QC["max_negative_values"],
+            max_missing_share=QC["max_missing_share"],
         shell:
-            "{INGEST_PYTHON} {input.program} --library {input.library}"
+            "{params.python} {input.program} --library {input.library}"
             " --tile-index {input.tile_index} --dates {params.dates}"
             " --traffic {input.traffic} --out {output}"
             " --max-negative-values {params.max_negative_values}"

@@ -17,16 +17,6 @@ if SYNTHETIC:
             communes=config["communes"],
             crime_csv=config["crime_csv"],
             truth=config["synthetic"]["truth"],
-        params:
-            netmob_dir=config["netmob_dir"],
-            tile_grid=config["tile_grid"],
-            cities=CITIES,
-            apps=APPS,
-            directions=DIRECTIONS,
-            start=config["period"]["start"],
-            end=config["period"]["end"],
-            seed=config["synthetic"].get("seed", 20190316),
-            grid_scale=config["synthetic"].get("grid_scale", 0.12),
         log:
             f"{RESULTS}/logs/synthetic_data.log",
         benchmark:
@@ -36,5 +26,15 @@ if SYNTHETIC:
         resources:
             mem_mb=2000,
             runtime=30,
+        params:
+            netmob_dir=lambda wildcards: config["netmob_dir"],
+            tile_grid=lambda wildcards: config["tile_grid"],
+            cities=CITIES,
+            apps=APPS,
+            directions=DIRECTIONS,
+            start=config["period"]["start"],
+            end=config["period"]["end"],
+            seed=config["synthetic"].get("seed", 20190316),
+            grid_scale=config["synthetic"].get("grid_scale", 0.12),
         script:
             "../scripts/synthetic.py"

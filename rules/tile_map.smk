@@ -2,27 +2,12 @@
 # stored as a lookup array for the ingest jobs (ARCHITECTURE.md, "Tile index").
 
 
-def tile_map_inputs(wildcards):
-    if config["tile_map"]:
-        return {"tile_map": config["tile_map"]}
-    return {
-        "grid": config["tile_grid"].format(city=wildcards.city),
-        "communes": config["communes"],
-    }
-
-
 rule tile_map:
     input:
         unpack(tile_map_inputs),
     output:
         index=f"{RESULTS}/tile_map/{{city}}.npz",
         table=f"{RESULTS}/tile_map/{{city}}.csv",
-    params:
-        city="{city}",
-        columns=config.get(
-            "communes_columns",
-            {"code_com": "INSEE_COM", "code_dep": "INSEE_DEP", "pop": "POPULATION"},
-        ),
     log:
         f"{RESULTS}/logs/tile_map/{{city}}.log",
     benchmark:
@@ -32,5 +17,11 @@ rule tile_map:
     resources:
         mem_mb=2000,
         runtime=20,
+    params:
+        city="{city}",
+        columns=config.get(
+            "communes_columns",
+            {"code_com": "INSEE_COM", "code_dep": "INSEE_DEP", "pop": "POPULATION"},
+        ),
     script:
         "../scripts/tile_map.py"

@@ -9,12 +9,6 @@ rule commune_time_series:
     output:
         series=f"{RESULTS}/timeseries/{{direction}}/{{city}}.parquet",
         qc=f"{RESULTS}/qc/{{direction}}/{{city}}.csv",
-    params:
-        city="{city}",
-        direction="{direction}",
-        apps=APPS,
-        dates=DAY_STAMPS,
-        max_unmapped_traffic_share=QC["max_unmapped_traffic_share"],
     log:
         f"{RESULTS}/logs/timeseries/{{direction}}/{{city}}.log",
     benchmark:
@@ -24,20 +18,25 @@ rule commune_time_series:
     resources:
         mem_mb=1000,
         runtime=20,
+    params:
+        city="{city}",
+        direction="{direction}",
+        apps=APPS,
+        dates=DAY_STAMPS,
+        max_unmapped_traffic_share=QC["max_unmapped_traffic_share"],
     script:
         "../scripts/timeseries.py"
 
 
 rule hourly_series:
     input:
-        series=expand(f"{RESULTS}/timeseries/{{{{direction}}}}/{{city}}.parquet", city=CITIES),
+        series=expand(
+            f"{RESULTS}/timeseries/{{{{direction}}}}/{{city}}.parquet", city=CITIES
+        ),
         tile_indexes=expand(f"{RESULTS}/tile_map/{{city}}.npz", city=CITIES),
     output:
         hourly=f"{RESULTS}/hourly/{{direction}}.parquet",
         totals=f"{RESULTS}/hourly/{{direction}}_totals.parquet",
-    params:
-        cities=CITIES,
-        outage_dates=[d.replace("-", "") for d in config["outage_dates"]],
     log:
         f"{RESULTS}/logs/hourly/{{direction}}.log",
     benchmark:
@@ -47,6 +46,9 @@ rule hourly_series:
     resources:
         mem_mb=1000,
         runtime=20,
+    params:
+        cities=CITIES,
+        outage_dates=[d.replace("-", "") for d in config["outage_dates"]],
     script:
         "../scripts/hourly.py"
 
