@@ -83,7 +83,28 @@ def check_config(cfg):
     return start, end
 
 
+def check_schema(cfg, schema_path):
+    """Validate against the JSON schema with one short line per problem, key named."""
+    import jsonschema
+    import yaml
+
+    with open(schema_path) as handle:
+        schema = yaml.safe_load(handle)
+    problems = []
+    for error in jsonschema.Draft202012Validator(schema).iter_errors(cfg):
+        key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        message = error.message
+        if error.validator == "oneOf":
+            message = f"{error.instance!r} is not {error.schema.get('description', 'valid')}"
+        elif error.validator == "enum" and len(error.validator_value) > 6:
+            message = f"{error.instance!r} is not one of the allowed values: {', '.join(map(str, error.validator_value))}"
+        problems.append(f"config key '{key}': {message}")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(sorted(problems)))
+
+
 _normalise_dates(config)
+check_schema(config, Path(workflow.basedir) / "config" / "schema.yaml")
 validate(config, "../config/schema.yaml")
 PERIOD_START, PERIOD_END = check_config(config)
 

@@ -42,3 +42,28 @@ rule estimate_table:
         negative_factor_floor=config["negative_factor_floor"],
     script:
         "../scripts/estimate.py"
+
+
+if FROM_TABLE:
+
+    # Replication without a licence: the authors' published table takes the place of the
+    # traffic stages (the rules above are then never asked for).
+    ruleorder: published_estimates > estimate_table
+
+    rule published_estimates:
+        input:
+            table=config["estimates_table"],
+        output:
+            estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
+        log:
+            f"{RESULTS}/logs/estimate/{{direction}}_published.log",
+        conda:
+            "../envs/analysis.yaml"
+        resources:
+            mem_mb=500,
+            runtime=5,
+        params:
+            direction="{direction}",
+            apps=APPS,
+        script:
+            "../scripts/published_table.py"

@@ -1,0 +1,122 @@
+# Beyond the notebook: sensitivity of the headline numbers to the Tor-to-darknet share,
+# bootstrap intervals of the Spearman correlations, and rankings with empirical-Bayes
+# smoothed rates (scripts/sensitivity.py, scripts/robust_ranking.py).
+# Keys are read with defaults, so that the rules run on a config without them.
+
+# The notebook's three bounds of the onion-service share of Tor traffic: Tor Metrics
+# 2017-2019 (0.011), Tor blog "Some statistics about onions" (0.034), PNAS 2020 (0.078).
+TOR_SHARE_BOUNDS = [
+    parse_share("tor_share_bounds", value)
+    for value in config.get("tor_share_bounds", [0.011, 0.034, 0.078])
+]
+BOOTSTRAP = {"resamples": 2000, "seed": 20240601, **config.get("bootstrap", {})}
+MIN_POPULATION = config.get("min_population", 0)
+# Poisson events per inhabitant at the global rate ("auto": estimated from the data); see
+# scripts/robust_ranking.py for why the count scale has to be chosen.
+SMOOTHING_EVENTS = config.get("smoothing_events_per_inhabitant", "auto")
+SMOOTHED_HEATMAPS = [
+    "heatmap_smoothed_10",
+    "heatmap_smoothed_rank1",
+    "heatmap_smoothed_rank2",
+    "heatmap_smoothed_rank3",
+]
+
+
+def robustness_targets(direction):
+    """The outputs of the three analyses for one direction (respecting FROM_TABLE)."""
+    out = f"{RESULTS}/{direction}"
+    files = [f"{out}/sensitivity.csv", f"{out}/spearman_ci.csv", f"{out}/ranking.csv"]
+    if not FROM_TABLE:
+        files.append(f"{out}/correction_methods_ci.csv")
+        files += [f"{out}/{name}.csv" for name in SMOOTHED_HEATMAPS]
+    return files
+
+
+def correlations_input(wildcards):
+    """The per-commune correlations; none in published-table mode (only the table's c)."""
+    if FROM_TABLE:
+        return {}
+    return {
+        "correlations": f"{RESULTS}/estimate/{wildcards.direction}/correlations.parquet"
+    }
+
+
+rule sensitivity:
+    input:
+        unpack(correlations_input),
+        estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
+    output:
+        sensitivity=f"{RESULTS}/{{direction}}/sensitivity.csv",
+    log:
+        f"{RESULTS}/logs/robustness/{{direction}}_sensitivity.log",
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        apps=APPS,
+        shares=SHARES,
+        tor_share_bounds=TOR_SHARE_BOUNDS,
+        negative_factor_floor=config["negative_factor_floor"],
+    script:
+        "../scripts/sensitivity.py"
+
+
+rule bootstrap_intervals:
+    input:
+        unpack(correlations_input),
+        estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
+    output:
+        spearman_ci=f"{RESULTS}/{{direction}}/spearman_ci.csv",
+        **(
+            {}
+            if FROM_TABLE
+            else {
+                "correction_methods_ci": f"{RESULTS}/{{direction}}/correction_methods_ci.csv"
+            }
+        ),
+    log:
+        f"{RESULTS}/logs/robustness/{{direction}}_bootstrap.log",
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        apps=APPS,
+        shares=SHARES,
+        negative_factor_floor=config["negative_factor_floor"],
+        bootstrap=BOOTSTRAP,
+    script:
+        "../scripts/sensitivity.py"
+
+
+rule robust_ranking:
+    input:
+        estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
+        **({} if FROM_TABLE else {"hourly": f"{RESULTS}/hourly/{{direction}}.parquet"}),
+    output:
+        ranking=f"{RESULTS}/{{direction}}/ranking.csv",
+        **(
+            {}
+            if FROM_TABLE
+            else {
+                name: f"{RESULTS}/{{direction}}/{name}.csv" for name in SMOOTHED_HEATMAPS
+            }
+        ),
+    log:
+        f"{RESULTS}/logs/robustness/{{direction}}_ranking.log",
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        apps=APPS,
+        min_population=MIN_POPULATION,
+        events_per_inhabitant=SMOOTHING_EVENTS,
+        zero_replacement=config["zero_replacement"],
+        top_n=config["top_n"],
+    script:
+        "../scripts/robust_ranking.py"

@@ -1,0 +1,575 @@
+"""Ingest stage: NetMob23 traffic files summed per commune and slot (scripts/ingest.py).
+
+Expected numbers come from hand computation, from Python's float() and from an independent
+pandas computation done the seed notebook's way (read_csv sep=" " + merge with the tile
+map + groupby sum). The C kernel and the pure-Python parser must agree bit for bit.
+"""
+
+import datetime
+import os
+import shutil
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ingest
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCE = REPO / "scripts" / "native" / "netmob_parse.c"
+PROGRAM = REPO / "scripts" / "ingest.py"
+CC = shutil.which("cc")
+NO_CC = "no C compiler (`cc`) on PATH: the native parser cannot be built here"
+
+MAY12 = datetime.date(2019, 5, 12)        # 96 slots
+CLOCK_CHANGE = datetime.date(2019, 3, 31)  # 92 slots: 00:00..01:45, 03:00..23:45
+
+
+# --- fixtures and helpers ---------------------------------------------------------------
+def _build(folder, *flags):
+    library = folder / "libnetmob_parse.so"
+    subprocess.run(
+        [CC, "-O3", "-std=c99", *flags, "-shared", "-fPIC", "-o", str(library), str(SOURCE)],
+        check=True, capture_output=True, text=True,
+    )
+    return str(library)
+
+
+@pytest.fixture(scope="session")
+def library(tmp_path_factory):
+    """The kernel built as rules/ingest.smk builds it."""
+    if CC is None:
+        pytest.skip(NO_CC)
+    return _build(tmp_path_factory.mktemp("native"))
+
+
+@pytest.fixture(scope="session")
+def portable_library(tmp_path_factory):
+    """The kernel without its x86 / little-endian fast paths (what other machines run)."""
+    if CC is None:
+        pytest.skip(NO_CC)
+    return _build(tmp_path_factory.mktemp("portable"), "-DNETMOB_PORTABLE")
+
+
+@pytest.fixture(params=["native", "python"])
+def parse(request):
+    """aggregate_file with one of the two parsers."""
+    library = request.getfixturevalue("library") if request.param == "native" else None
+
+    def run(path, day, commune_of_tile, n_communes):
+        return ingest.aggregate_file(
+            path, day, np.asarray(commune_of_tile, dtype=np.int32), n_communes,
+            parser=request.param, library=library,
+        )
+
+    run.parser = request.param
+    return run
+
+
+def write(path, text):
+    Path(path).write_bytes(text.encode() if isinstance(text, str) else text)
+    return str(path)
+
+
+def line(tile, values, n_slots=96):
+    """A traffic line: `values` is {slot: text}; other slots are "0"."""
+    fields = ["0"] * n_slots
+    for slot, text in values.items():
+        fields[slot] = text
+    return " ".join([str(tile), *fields])
+
+
+def assert_same(a, b):
+    """Two DayAggregates equal bit for bit."""
+    assert a.traffic.dtype == b.traffic.dtype == np.float64
+    assert np.array_equal(a.traffic.view(np.uint64), b.traffic.view(np.uint64))
+    assert np.array_equal(a.tiles, b.tiles)
+    assert np.array_equal(a.slot_minutes, b.slot_minutes)
+    assert a.qc == b.qc
+    assert a.first_negative == b.first_negative
+
+
+# --- slots ------------------------------------------------------------------------------
+def test_slot_minutes_of_a_normal_day():
+    minutes = ingest.expected_slot_minutes(MAY12)
+    assert minutes.dtype == np.int16
+    assert minutes.tolist() == [15 * i for i in range(96)]
+
+
+def test_slot_minutes_of_the_day_the_clocks_go_forward():
+    minutes = ingest.expected_slot_minutes(CLOCK_CHANGE)
+    expected = [0, 15, 30, 45, 60, 75, 90, 105] + [180 + 15 * i for i in range(84)]
+    assert minutes.tolist() == expected and len(minutes) == 92
+    # the rule is the time zone's, not a hard-coded 2019 date
+    assert len(ingest.expected_slot_minutes(datetime.date(2023, 3, 26))) == 92
+    assert len(ingest.expected_slot_minutes(datetime.date(2019, 3, 30))) == 96
+
+
+def test_25_hour_days_are_refused():
+    with pytest.raises(ValueError, match=r"2019-10-27 has 25 hours .*not supported"):
+        ingest.expected_slot_minutes(datetime.date(2019, 10, 27))
+
+
+# --- sums and counts, by hand -----------------------------------------------------------
+def test_small_file_summed_by_hand(parse, tmp_path):
+    # tile index: tiles 0 and 2 -> commune 0, tile 1 -> commune 1, tiles 3..5 -> none;
+    # commune 2 has no tile; tile 9 lies beyond the index
+    commune_of_tile = [0, 1, 0, -1, -1, -1]
+    text = "\n".join([
+        line(0, {0: "17", 1: "2.5"}),
+        line(1, {0: "1234.0625", 95: "3"}),
+        line(2, {0: "1", 1: "", 2: "nan", 3: "NaN"}),
+        line(5, {0: "100"}),
+        line(9, {0: "1000", 50: "0.25"}),
+        line(0, {0: "0.5"}),                # duplicate of tile 0
+    ]) + "\n"
+    day = parse(write(tmp_path / "f.txt", text), MAY12, commune_of_tile, 3)
+
+    expected = np.zeros((3, 96))
+    expected[0, 0] = 17 + 1 + 0.5
+    expected[0, 1] = 2.5
+    expected[1, 0] = 1234.0625
+    expected[1, 95] = 3
+    assert np.array_equal(day.traffic, expected)
+    assert day.tiles.dtype == np.int32 and day.tiles.tolist() == [3, 1, 0]
+    assert day.slot_minutes.tolist() == list(range(0, 1440, 15))
+    assert day.qc == {
+        "lines": 6, "slots": 96, "blank_lines": 0, "crlf_lines": 0, "empty_fields": 1,
+        "nan_fields": 2, "negative_values": 0, "duplicate_tiles": 1, "unmapped_tiles": 2,
+        "unmapped_traffic": 1100.25, "total_traffic": 2358.3125, "all_zero": False,
+    }
+    assert set(day.qc) == set(ingest.QC_FIELDS)
+
+
+def test_clock_change_day_has_92_slots(parse, tmp_path):
+    values = {slot: str(slot + 1) for slot in range(92)}
+    text = line(4, values, n_slots=92) + "\n" + line(2, {91: "0.5"}, n_slots=92) + "\n"
+    day = parse(write(tmp_path / "f.txt", text), CLOCK_CHANGE, [-1, -1, 1, -1, 0], 2)
+    assert day.traffic.shape == (2, 92) and day.qc["slots"] == 92
+    assert day.traffic[0].tolist() == [float(i + 1) for i in range(92)]
+    assert day.traffic[1].tolist() == [0.0] * 91 + [0.5]
+    assert day.slot_minutes[7:9].tolist() == [105, 180]
+
+
+def test_every_number_form(parse, tmp_path):
+    forms = ["007", "+5", "5.", ".5", "1.5e3", "2E-2", "1e+2", "-0", "0.000", "-nan",
+             "nAn", "12345678901234567890.5", "0.1000000000000000055511151231257827"]
+    text = line(0, {slot: form for slot, form in enumerate(forms)}) + "\n"
+    day = parse(write(tmp_path / "f.txt", text), MAY12, [0], 1)
+    expected = [7, 5, 5, 0.5, 1500, 0.02, 100, 0, 0, 0, 0, 12345678901234567890.5, 0.1]
+    assert day.traffic[0, : len(forms)].tolist() == expected
+    assert day.qc["nan_fields"] == 2 and day.qc["negative_values"] == 0  # -0 is not < 0
+
+
+def test_crlf_blank_lines_and_missing_final_newline(parse, tmp_path):
+    rows = [line(0, {0: "1.25"}), line(1, {1: "2"}), line(2, {95: "3"})]
+    reference = parse(write(tmp_path / "lf.txt", "\n".join(rows) + "\n"), MAY12, [0, 1, 0], 2)
+    assert reference.qc["crlf_lines"] == reference.qc["blank_lines"] == 0
+
+    crlf = parse(write(tmp_path / "crlf.txt", "\r\n".join(rows) + "\r\n"), MAY12, [0, 1, 0], 2)
+    no_newline = parse(write(tmp_path / "nonl.txt", "\n".join(rows)), MAY12, [0, 1, 0], 2)
+    blanks = parse(
+        write(tmp_path / "blank.txt", rows[0] + "\n\n" + rows[1] + "\n" + rows[2] + "\n\n"),
+        MAY12, [0, 1, 0], 2,
+    )
+    crlf_blank = parse(
+        write(tmp_path / "crlfb.txt", "\r\n".join(rows) + "\r\n\r\n"), MAY12, [0, 1, 0], 2
+    )
+    for day in (crlf, no_newline, blanks, crlf_blank):
+        assert np.array_equal(day.traffic, reference.traffic)
+        assert np.array_equal(day.tiles, reference.tiles)
+    assert (crlf.qc["crlf_lines"], crlf.qc["blank_lines"], crlf.qc["lines"]) == (3, 0, 3)
+    assert (no_newline.qc["lines"], no_newline.qc["blank_lines"]) == (3, 0)
+    assert (blanks.qc["lines"], blanks.qc["blank_lines"]) == (5, 2)
+    assert (crlf_blank.qc["crlf_lines"], crlf_blank.qc["blank_lines"]) == (4, 1)
+
+
+def test_two_spaces_enclose_an_empty_field(parse, tmp_path):
+    # "5  7" is 5, an empty field, 7: the line still has 97 fields
+    fields = ["3", "5", "", "7"] + ["0"] * 93
+    day = parse(write(tmp_path / "f.txt", " ".join(fields) + "\n"), MAY12, [-1, -1, -1, 0], 1)
+    assert day.traffic[0, :4].tolist() == [5.0, 0.0, 7.0, 0.0]
+    assert day.qc["empty_fields"] == 1
+
+
+def test_all_zero_file(parse, tmp_path):
+    text = "\n".join(line(tile, {}) for tile in range(4)) + "\n"
+    day = parse(write(tmp_path / "zero.txt", text), MAY12, [0, 0, 1, -1], 2)
+    assert day.qc["all_zero"] is True and day.qc["total_traffic"] == 0.0
+    assert not day.traffic.any() and day.tiles.tolist() == [2, 1]
+    one = parse(write(tmp_path / "one.txt", text + line(3, {5: "1e-300"}) + "\n"),
+                MAY12, [0, 0, 1, -1], 2)
+    assert one.qc["all_zero"] is False and one.qc["unmapped_traffic"] == 1e-300
+
+
+def test_tiles_beyond_the_index_are_unmapped_and_not_duplicates(parse, tmp_path):
+    text = "\n".join([line(7, {0: "1"}), line(7, {0: "2"}), line(1, {0: "4"}),
+                      line(1, {0: "8"}), line(0, {0: "16"})]) + "\n"
+    day = parse(write(tmp_path / "f.txt", text), MAY12, [0, -1], 1)
+    assert day.qc["unmapped_tiles"] == 4 and day.qc["duplicate_tiles"] == 1
+    assert day.qc["unmapped_traffic"] == 15 and day.qc["total_traffic"] == 31
+    assert day.traffic[0, 0] == 16
+
+
+def test_negative_values_are_summed_and_the_first_is_located(parse, tmp_path):
+    text = "\n".join([line(0, {0: "5"}), line(1, {2: "-2.5", 7: "-1"}), line(0, {2: "-3"})])
+    day = parse(write(tmp_path / "f.txt", text + "\n"), MAY12, [0, 0], 1)
+    assert day.qc["negative_values"] == 3
+    assert day.first_negative == (2, 4, "-2.5")  # line 2, field 4 (= slot 3)
+    assert day.traffic[0, 2] == -5.5
+
+
+# --- correct rounding -------------------------------------------------------------------
+def _hard_decimals(rng, count):
+    """Decimal strings near the midpoint of two doubles, plus known hard cases."""
+    texts = ["9007199254740993", "9007199254740993.0", "9007199254740992.5", "0.1", "0.3",
+             "2.2250738585072011e-308", "2.2250738585072014e-308", "4.9406564584124654e-324",
+             "1.7976931348623157e308", "1e-400", "123456789012345678901234567890",
+             "0.000000000000000000000000000001", "1.00000000000000011102230246251565404236316680908203125",
+             "1.000000000000000111022302462515654042363166809082031251"]
+    for value in 10.0 ** rng.uniform(-6, 7, size=count):
+        above = np.nextafter(value, np.inf)
+        midpoint = (Decimal(float(value)) + Decimal(float(above))) / 2
+        for digits in (17, 18, 19, 20, 25):
+            texts.append(f"{midpoint:.{digits}g}")
+        texts.append(str(midpoint))
+        texts.append(repr(float(value)))
+    return texts
+
+
+@pytest.mark.parametrize("flavour", ["native", "portable", "python"])
+def test_numbers_are_correctly_rounded(flavour, tmp_path, request):
+    rng = np.random.default_rng(5)
+    texts = _hard_decimals(rng, 400)
+    n_lines = -(-len(texts) // 96)
+    texts += ["0"] * (n_lines * 96 - len(texts))
+    rows = [line(i, dict(enumerate(texts[i * 96:(i + 1) * 96]))) for i in range(n_lines)]
+    path = write(tmp_path / "f.txt", "\n".join(rows) + "\n")
+    library = None
+    if flavour != "python":
+        library = request.getfixturevalue("library" if flavour == "native" else "portable_library")
+    parser = "python" if flavour == "python" else "native"
+    day = ingest.aggregate_file(path, MAY12, np.arange(n_lines, dtype=np.int32), n_lines,
+                                parser=parser, library=library)
+    expected = np.array([float(text) for text in texts]).reshape(n_lines, 96)
+    # one value per (commune, slot): the sum is the parsed value itself
+    assert np.array_equal(day.traffic.view(np.uint64), (expected + 0.0).view(np.uint64))
+
+
+# --- errors -----------------------------------------------------------------------------
+GOOD = line(0, {0: "1"})
+ERRORS = [
+    # (file text, day, expected message after "{path}")
+    (GOOD + "\n" + " ".join(["1"] + ["0"] * 94) + "\n", MAY12,
+     ", line 2: found 95 fields, expected 97 (tile_id + 96 slots of 2019-05-12)"),
+    (" ".join(["1"] + ["0"] * 97) + "\n", MAY12,
+     ", line 1: found 98 fields, expected 97 (tile_id + 96 slots of 2019-05-12)"),
+    (GOOD + " \n", MAY12,   # a trailing space makes an empty 98th field
+     ", line 1: found 98 fields, expected 97 (tile_id + 96 slots of 2019-05-12)"),
+    (GOOD + "\n", CLOCK_CHANGE,
+     ", line 1: found 97 fields, expected 93 (tile_id + 92 slots of 2019-03-31: the clocks "
+     "go forward that day)"),
+    ("\n" + GOOD + "\n" + line(1, {3: "abc"}) + "\n", MAY12,
+     ", line 3, field 5: 'abc' is not a number"),
+    (line(1, {0: "12abc"}), MAY12, ", line 1, field 2: '12abc' is not a number"),
+    (line(1, {95: "1,5"}), MAY12, ", line 1, field 97: '1,5' is not a number"),
+    (line(1, {0: "inf"}), MAY12, ", line 1, field 2: 'inf' is not a number"),
+    (line(1, {0: "0x10"}), MAY12, ", line 1, field 2: '0x10' is not a number"),
+    (line(1, {0: "1e"}), MAY12, ", line 1, field 2: '1e' is not a number"),
+    (line(1, {0: "."}), MAY12, ", line 1, field 2: '.' is not a number"),
+    (line(1, {0: "1_000"}), MAY12, ", line 1, field 2: '1_000' is not a number"),
+    (line(1, {0: "+.nan"}), MAY12, ", line 1, field 2: '+.nan' is not a number"),
+    (line(1, {0: "NA"}), MAY12, ", line 1, field 2: 'NA' is not a number"),
+    (line(1, {0: "\t1"}), MAY12, ", line 1, field 2: '\\t1' is not a number"),
+    (line(1, {0: "1\r"}), MAY12, ", line 1, field 2: '1\\r' is not a number"),
+    (line(1, {0: "1e400"}), MAY12, ", line 1, field 2: '1e400' is beyond the range of a double"),
+    (line(-3, {}), MAY12, ", line 1, field 1: tile_id '-3' is not a non-negative integer (1 to 19 digits)"),
+    (line("1.0", {}), MAY12, ", line 1, field 1: tile_id '1.0' is not a non-negative integer (1 to 19 digits)"),
+    (line("", {}), MAY12, ", line 1, field 1: tile_id '' is not a non-negative integer (1 to 19 digits)"),
+    (line("12345678901234567890", {}), MAY12,
+     ", line 1, field 1: tile_id '12345678901234567890' is not a non-negative integer (1 to 19 digits)"),
+    # a line that is wrong in several ways is reported for its field count
+    (" ".join(["x", "abc"] + ["0"] * 90), MAY12,
+     ", line 1: found 92 fields, expected 97 (tile_id + 96 slots of 2019-05-12)"),
+    ("", MAY12, ": empty file (expected one line per tile)"),
+    ("\n\r\n\n", MAY12, ": empty file (expected one line per tile)"),
+]
+
+
+@pytest.mark.parametrize("text, day, message", ERRORS)
+def test_malformed_files_are_refused_naming_file_line_and_field(parse, tmp_path, text, day, message):
+    path = write(tmp_path / "Paris_Tor_20190512_DL.txt", text)
+    with pytest.raises(ingest.TrafficFileError) as caught:
+        parse(path, day, [0, 0], 1)
+    assert str(caught.value) == path + message
+
+
+def test_threshold_on_negative_values(parse, tmp_path):
+    path = write(tmp_path / "f.txt", GOOD + "\n" + line(3, {2: "-2.5"}) + "\n")
+    day = parse(path, MAY12, [0, 0, 0, 0], 1)
+    with pytest.raises(ingest.TrafficFileError) as caught:
+        ingest.check_quality(path, day)  # default: no negative value tolerated
+    assert str(caught.value).startswith(f"{path}, line 2, field 4: negative traffic value '-2.5'")
+    ingest.check_quality(path, day, max_negative_values=1)
+
+
+def test_threshold_on_missing_values(parse, tmp_path):
+    # 2 lines x 96 slots = 192 slot fields; 4 empty + 4 nan = 8 missing (4.2 %)
+    missing = {0: "", 1: "", 2: "nan", 3: "nan", 4: "NaN"}
+    path = write(tmp_path / "f.txt",
+                 line(0, missing) + "\n" + line(1, {0: "", 1: "", 9: "nan"}) + "\n")
+    day = parse(path, MAY12, [0, 0], 1)
+    assert (day.qc["empty_fields"], day.qc["nan_fields"]) == (4, 4)
+    with pytest.raises(ingest.TrafficFileError) as caught:
+        ingest.check_quality(path, day)
+    assert str(caught.value).startswith(
+        f"{path}: 8 of 192 slot fields are missing (4 empty, 4 nan), a share of 4.1667%"
+    )
+    ingest.check_quality(path, day, max_missing_share=0.05)
+
+
+# --- agreement on a large random file ---------------------------------------------------
+def random_traffic_text(rng, n_tiles, n_slots, n_index, *, crlf=True, negatives=False):
+    """Lines of random tiles (some duplicated, some beyond the index) and mixed formats."""
+    tiles = rng.integers(0, n_index + 40, size=n_tiles)
+    forms = [
+        lambda: "0",
+        lambda: str(int(rng.integers(1, 1_000_000))),
+        lambda: f"{rng.integers(0, 100000)}.{rng.choice(['5', '25', '0625', '75', '125'])}",
+        lambda: repr(float(10 ** rng.uniform(-5, 6))),
+        lambda: f"{rng.uniform(1, 10):.9f}e{rng.integers(-6, 7)}",
+        lambda: f"{rng.uniform(1, 10):.4f}E+{rng.integers(0, 4)}",
+        lambda: f"{rng.integers(1, 10**9)}.{rng.integers(10**14, 10**15)}{rng.integers(10**9, 10**10)}",
+        lambda: rng.choice(["007", "+5", "5.", ".5", "0.000", "-0", "1e-320"]),
+        lambda: rng.choice(["", "nan", "NaN", "-nan"]),
+        lambda: f"-{rng.integers(1, 1000)}.5",
+    ]
+    weights = np.array([70, 8, 5, 8, 2, 1, 2, 1.5, 1.5, 1 if negatives else 0])
+    kinds = rng.choice(len(forms), p=weights / weights.sum(), size=(n_tiles, n_slots))
+    lines = []
+    for i in range(n_tiles):
+        text = " ".join([str(tiles[i])] + [forms[k]() for k in kinds[i]])
+        if crlf and rng.random() < 0.1:
+            text += "\r"
+        lines.append(text)
+        if rng.random() < 0.01:
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("day", [MAY12, CLOCK_CHANGE])
+def test_native_and_python_agree_exactly(library, portable_library, tmp_path, day):
+    rng = np.random.default_rng(day.toordinal())
+    n_index, n_communes = 5000, 40
+    commune_of_tile = rng.integers(-1, n_communes, size=n_index).astype(np.int32)
+    n_slots = len(ingest.expected_slot_minutes(day))
+    path = write(tmp_path / "f.txt",
+                 random_traffic_text(rng, 3000, n_slots, n_index, negatives=True))
+    python = ingest.aggregate_file(path, day, commune_of_tile, n_communes, parser="python")
+    for lib in (library, portable_library):
+        native = ingest.aggregate_file(path, day, commune_of_tile, n_communes,
+                                       parser="native", library=lib)
+        assert_same(native, python)
+    qc = python.qc
+    assert qc["duplicate_tiles"] > 0 and qc["unmapped_tiles"] > 0 and qc["crlf_lines"] > 0
+    assert qc["blank_lines"] > 0 and qc["empty_fields"] > 0 and qc["nan_fields"] > 0
+    assert qc["negative_values"] > 0
+
+
+@pytest.mark.parametrize("day", [MAY12, CLOCK_CHANGE])
+def test_both_parsers_agree_with_the_notebooks_pandas_computation(parse, tmp_path, day):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(99 + day.day)
+    n_index, n_communes = 4000, 30
+    commune_of_tile = rng.integers(-1, n_communes, size=n_index).astype(np.int32)
+    minutes = ingest.expected_slot_minutes(day)
+    path = write(tmp_path / "f.txt", random_traffic_text(rng, 2500, len(minutes), n_index))
+    ours = parse(path, day, commune_of_tile, n_communes)
+
+    # the notebook's way: named columns, left merge with the tile map, groupby sum
+    columns = ["tile_id"] + [f"{m // 60:02d}:{m % 60:02d}" for m in minutes]
+    code_com = np.array([f"{69000 + c:05d}" for c in range(n_communes)])
+    mapped = np.flatnonzero(commune_of_tile >= 0)
+    tile_map = pd.DataFrame({"tile_id": mapped, "code_dep": "69",
+                             "code_com": code_com[commune_of_tile[mapped]]})
+    traffic = pd.read_csv(path, sep=" ", names=columns)
+    by_commune = (traffic.merge(tile_map, on="tile_id", how="left")
+                  .groupby(["code_dep", "code_com"])[columns[1:]].sum().reset_index())
+    rows = [int(code) - 69000 for code in by_commune["code_com"]]
+    assert sorted(rows) == np.flatnonzero(ours.tiles > 0).tolist()
+    np.testing.assert_allclose(ours.traffic[rows], by_commune[columns[1:]].to_numpy(float),
+                               rtol=1e-12, atol=0)
+    sizes = (traffic.merge(tile_map, on="tile_id", how="inner")
+             .groupby("code_com").size())
+    assert ours.tiles[[int(c) - 69000 for c in sizes.index]].tolist() == sizes.tolist()
+    total = traffic[columns[1:]].sum().sum()
+    assert ours.qc["total_traffic"] == pytest.approx(total, rel=1e-12)
+
+
+# --- output file ------------------------------------------------------------------------
+def test_write_day_layout(parse, tmp_path):
+    path = write(tmp_path / "f.txt", line(0, {0: "2.5"}) + "\n" + line(1, {3: ""}) + "\n")
+    day = parse(path, MAY12, [1, -1], 2)
+    out = tmp_path / "ingest" / "DL" / "Paris" / "Tor" / "20190512.npz"
+    ingest.write_day(out, day)
+    assert os.listdir(out.parent) == ["20190512.npz"]  # no temporary file left
+    with np.load(out, allow_pickle=False) as saved:
+        assert set(saved.files) == {"traffic", "tiles", "slot_minutes", *ingest.QC_FIELDS}
+        assert saved["traffic"].dtype == np.float64 and saved["traffic"].shape == (2, 96)
+        assert saved["tiles"].dtype == np.int32 and saved["tiles"].tolist() == [0, 1]
+        assert saved["slot_minutes"].dtype == np.int16
+        assert saved["traffic"][1, 0] == 2.5
+        for field in ingest.QC_FIELDS:
+            assert saved[field].shape == () and saved[field].item() == day.qc[field]
+        assert saved["empty_fields"].dtype == np.int64
+        assert saved["total_traffic"].dtype == np.float64
+        assert saved["all_zero"].dtype == np.bool_
+
+
+def test_bad_arguments(library, tmp_path):
+    path = write(tmp_path / "f.txt", GOOD + "\n")
+    with pytest.raises(ValueError, match="needs library"):
+        ingest.aggregate_file(path, MAY12, np.zeros(1, np.int32), 1, parser="native")
+    with pytest.raises(ValueError, match="outside -1..0"):
+        ingest.aggregate_file(path, MAY12, np.array([1], np.int32), 1, library=library)
+
+
+def test_a_stale_library_is_refused(tmp_path):
+    if CC is None:
+        pytest.skip(NO_CC)
+    source = tmp_path / "old.c"
+    source.write_text("int netmob_abi_version(void) { return 0; }\n"
+                      "int netmob_stats_count(void) { return 20; }\n")
+    old = tmp_path / "old.so"
+    subprocess.run([CC, "-shared", "-fPIC", "-o", str(old), str(source)], check=True)
+    with pytest.raises(OSError, match="rebuild it"):
+        ingest.NativeParser(old)
+
+
+def test_the_kernel_compiles_without_warnings(tmp_path):
+    if CC is None:
+        pytest.skip(NO_CC)
+    for flags in ([], ["-DNETMOB_PORTABLE"]):
+        result = subprocess.run(
+            [CC, "-O3", "-std=c99", "-Wall", "-Wextra", "-pedantic", *flags, "-shared",
+             "-fPIC", "-o", str(tmp_path / "lib.so"), str(SOURCE)],
+            capture_output=True, text=True,
+        )
+        assert result.returncode == 0 and result.stderr == ""
+
+
+# --- the command line -------------------------------------------------------------------
+@pytest.fixture
+def job(tmp_path):
+    """Two days of one city x app, a tile index and the CLI arguments."""
+    index = tmp_path / "tile_map" / "Nancy.npz"
+    index.parent.mkdir()
+    np.savez(index, commune_of_tile=np.array([0, 1, -1, 0], dtype=np.int32),
+             code_com=np.array(["54395", "54547"]), code_dep=np.array(["54", "54"]),
+             pop=np.array([104000.0, 30000.0]))
+    traffic = [
+        write(tmp_path / "Nancy_Tor_20190330_DL.txt",
+              line(0, {0: "1.5"}) + "\n" + line(1, {95: "2"}) + "\n" + line(3, {0: "1"}) + "\n"),
+        write(tmp_path / "Nancy_Tor_20190331_DL.txt",
+              line(2, {0: "4"}, n_slots=92) + "\n" + line(1, {91: "8"}, n_slots=92) + "\n"),
+    ]
+    out = [str(tmp_path / "ingest" / "20190330.npz"), str(tmp_path / "ingest" / "20190331.npz")]
+    arguments = ["--tile-index", str(index), "--dates", "20190330", "20190331",
+                 "--traffic", *traffic, "--out", *out]
+    return {"index": index, "traffic": traffic, "out": out, "arguments": arguments}
+
+
+def run_cli(*arguments):
+    return subprocess.run([sys.executable, str(PROGRAM), *arguments],
+                          capture_output=True, text=True)
+
+
+def test_cli_writes_one_output_per_day(library, job):
+    result = run_cli("--library", library, *job["arguments"])
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stderr and "(native)" in result.stderr
+    with np.load(job["out"][0]) as first, np.load(job["out"][1]) as second:
+        assert first["traffic"][0, 0] == 2.5 and first["traffic"][1, 95] == 2
+        assert first["tiles"].tolist() == [2, 1]
+        assert second["traffic"].shape == (2, 92) and second["traffic"][1, 91] == 8
+        assert second["slot_minutes"][8] == 180
+        assert second["unmapped_traffic"].item() == 4 and second["tiles"].tolist() == [0, 1]
+
+
+def test_cli_falls_back_to_python_with_a_warning(job, tmp_path):
+    result = run_cli("--library", str(tmp_path / "missing.so"), *job["arguments"])
+    assert result.returncode == 0, result.stderr
+    assert "WARNING: native parser unavailable" in result.stderr
+    with np.load(job["out"][0]) as first:
+        assert first["traffic"][0, 0] == 2.5
+
+
+@pytest.mark.parametrize("problem", ["malformed", "negative", "arguments"])
+def test_cli_failure_leaves_no_output(library, job, problem):
+    os.makedirs(os.path.dirname(job["out"][1]))
+    Path(job["out"][1]).write_bytes(b"stale output of an earlier run")
+    arguments = list(job["arguments"])
+    if problem == "malformed":
+        write(job["traffic"][1], line(2, {0: "4"}, n_slots=92) + "\n" + line(1, {0: "x"}, n_slots=92))
+        expected = f"{job['traffic'][1]}, line 2, field 2: 'x' is not a number"
+    elif problem == "negative":
+        write(job["traffic"][1], line(1, {4: "-7"}, n_slots=92) + "\n")
+        expected = f"{job['traffic'][1]}, line 1, field 6: negative traffic value '-7'"
+    else:
+        arguments = arguments[:-1]  # one --out short
+        expected = "--dates, --traffic and --out must have as many entries each"
+    result = run_cli("--library", library, *arguments)
+    assert result.returncode == 1
+    assert expected in result.stderr
+    listed = job["out"] if problem != "arguments" else job["out"][:1]
+    assert not any(os.path.exists(out) for out in listed)  # stale ones removed too
+    assert not [name for name in os.listdir(os.path.dirname(job["out"][1]))
+                if name.startswith(".")]  # no temporary file
+
+
+def test_cli_imports_stay_lean():
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import ingest; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'pandas', 'pyarrow', 'geopandas', 'scipy', 'snakemake'}))")
+    result = subprocess.run([sys.executable, "-c", code, str(REPO / "scripts")],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_native_and_python_agree_on_random_garbage(library):
+    """Fuzz: short files of valid and broken lines; same result or same error, both ways."""
+    import random
+
+    native = ingest.load_native_parser(library)
+    rng = random.Random(20190316)
+    tokens = ["0", "0", "0", "0", "1", "2.5", "", "nan", "-1", "1e5", "1e400", ".5", "5.",
+              "x", "0 ", " ", "\r", "9007199254740993", "-0", "NaN", "+5", "1.5e-3"]
+    alphabet = "0000000111122345789  ..--+eEnNaA\r\n\t x"
+    commune_of_tile = np.array([0, 1, -1, 0, 2], dtype=np.int32)
+
+    def outcome(parse, data, n_fields):
+        try:
+            traffic, tiles, total, unmapped, counts, negative = parse(
+                data, n_fields, commune_of_tile, 3)
+        except ingest._ParseError as error:
+            return ("error", error.code, error.line, error.field, bytes(error.text), error.found)
+        return (traffic.tobytes(), tiles.tolist(), total.tobytes(), unmapped.tobytes(),
+                counts, negative)
+
+    for _ in range(3000):
+        n_fields = rng.choice([2, 3, 5, 17, 18, 40])
+        parts = []
+        for _ in range(rng.randint(0, 6)):
+            if rng.random() < 0.7:
+                n = n_fields - 1 + rng.choice([0, 0, 0, 0, 1, -1])
+                parts.append(" ".join([str(rng.randint(0, 7))] +
+                                      [rng.choice(tokens) for _ in range(n)]))
+            else:
+                parts.append("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))))
+        data = ("\n" if rng.random() < 0.8 else "\r\n").join(parts)
+        data = (data + "\n" * rng.randint(0, 1)).encode()
+        assert outcome(native.parse, data, n_fields) == \
+            outcome(ingest._parse_python, data, n_fields), data

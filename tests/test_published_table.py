@@ -1,0 +1,77 @@
+"""Replication from the authors' published per-commune table (CONTRACT 1.4)."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from published_table import PublishedTableError, department_of, read_published_table
+
+APPS = {"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}
+HEADER = (
+    "cities;code_com;traffic_dir;level_0;index;Web_Adult;Tor;YouTube;c;pop;Tor_to_darknet_share;"
+    "Pornography_in_darknet_URL_share;Child_pornography_to_pornography_in_darknet_URL_share;cpc;cpc_per_1000;"
+    "log_cpc;log_cpc_per_1000;yt_per_1000;wa_per_1000;tor_per_1000;log_yt_per_1000;log_wa_per_1000;"
+    "log_tor_per_1000;sv_19;sv_17_21;sv_com_19;sv_com_17_21"
+)
+# Three communes written the way the authors' export writes them: semicolons, '.' decimals,
+# the notebook's level_0/index leftovers, Tor_to_darknet_share as '11', empty fields.
+ROWS = [
+    "Nice;06088;DL;0;0;4.1e9;1.9e8;3.5e11;0.0012;342669;11;0.4170543627952965;0.4150197628458498;"
+    "228000.0;665.4;12.337;0.036;1021000.0;11964.0;554.5;0.077;0.064;0.055;6.1;5.9;6.1;5.9",
+    "Nice;06004;DL;1;1;2.0e8;1.1e7;1.2e10;1e-05;2300;11;0.4170543627952965;0.4150197628458498;"
+    "110.0;47.8;4.70;2.04;5217391.3;86956.5;4782.6;10.1;8.36;7.07;2.5;;;",
+    "Ajaccio;2A004;DL;2;2;9.0e8;3.0e7;8.0e10;0.0004;70000;11;0.4170543627952965;0.4150197628458498;"
+    "12000.0;171.4;9.39;0.134;1142857.1;12857.1;428.6;0.36;0.29;0.25;;;;",
+]
+
+
+def write_table(path, rows=ROWS, header=HEADER):
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_published_layout_is_read_into_the_contract_columns(tmp_path):
+    table, notes = read_published_table(write_table(tmp_path / "cpc_com.csv"), APPS)
+    assert table["code_com"].tolist() == ["06088", "06004", "2A004"]
+    assert table["code_dep"].tolist() == ["06", "06", "2A"]
+    assert (table["Tor_to_darknet_share"] == 0.011).all()
+    assert any("per mille" in note for note in notes)
+    assert any("level_0" in note and "index" in note for note in notes)
+    row = table.set_index("code_com").loc["06004"]
+    assert math.isnan(row["sv_com_17_21"]) and row["sv_19"] == 2.5
+    assert row["c"] == 1e-05 and row["pop"] == 2300
+    assert "level_0" not in table.columns and "index" not in table.columns
+
+
+def test_statistics_run_on_the_published_table(tmp_path):
+    from association_tests import spearman_table
+
+    rows = []
+    # enough communes for a test: sv rises with cpc_per_1000
+    for i in range(12):
+        cpc_per_1000 = 10.0 * (i + 1)
+        rows.append(
+            f"Lyon;69{i:03d};DL;{i};{i};1e8;1e6;1e10;0.001;{1000 + 10 * i};11;0.41;0.41;"
+            f"100;{cpc_per_1000};4.6;0.01;1e7;1e5;1e3;0.02;0.01;0.01;1;1;1;{1.0 + 0.1 * i}"
+        )
+    table, _ = read_published_table(write_table(tmp_path / "cpc_com.csv", rows), APPS)
+    spearman = spearman_table(table).set_index(["x", "y"])
+    assert spearman.loc[("cpc_per_1000", "sv_com_17_21"), "rho"] == pytest.approx(1.0)
+    assert spearman.loc[("cpc_per_1000", "sv_com_17_21"), "n"] == 12
+
+
+def test_wrong_separator_and_missing_columns_are_named(tmp_path):
+    comma = tmp_path / "comma.csv"
+    comma.write_text(HEADER.replace(";", ",") + "\n", encoding="utf-8")
+    with pytest.raises(PublishedTableError, match="semicolon-separated"):
+        read_published_table(comma, APPS)
+    short = write_table(tmp_path / "short.csv", [], header=HEADER.replace(";cpc_per_1000", ""))
+    with pytest.raises(PublishedTableError, match=r"missing column\(s\) \['cpc_per_1000'\]"):
+        read_published_table(short, APPS)
+
+
+def test_department_codes():
+    assert department_of("06088") == "06"
+    assert department_of("2B033") == "2B"
+    assert department_of("97411") == "974"
