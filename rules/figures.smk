@@ -31,15 +31,6 @@ def figure_targets(direction):
     return files
 
 
-def correction_factor_inputs(wildcards):
-    """The four methods from the per-commune correlations, or the published table's c."""
-    if FROM_TABLE:
-        return {"estimates": f"{RESULTS}/{wildcards.direction}/cpc_com.csv"}
-    return {
-        "correlations": f"{RESULTS}/estimate/{wildcards.direction}/correlations.parquet"
-    }
-
-
 rule figure_heatmap:
     input:
         heat=f"{RESULTS}/{{direction}}/{{heatmap}}.csv",
@@ -106,7 +97,11 @@ if not SKIPPED_MAPS:
             cities=CITIES,
             columns=config.get(
                 "communes_columns",
-                {"code_com": "INSEE_COM", "code_dep": "INSEE_DEP", "pop": "POPULATION"},
+                {
+                    "code_com": "INSEE_COM",
+                    "code_dep": "INSEE_DEP",
+                    "pop": "POPULATION",
+                },
             ),
         script:
             "../scripts/figures.py"
@@ -122,7 +117,10 @@ rule figure_scatter:
             caption="../report/scatter_cpc_sv.rst",
             category="Association with recorded sexual violence",
             subcategory="{direction}",
-            labels={"figure": "scatter cpc_per_1000 vs sv_com_17_21", "direction": "{direction}"},
+            labels={
+                "figure": "scatter cpc_per_1000 vs sv_com_17_21",
+                "direction": "{direction}",
+            },
         ),
     log:
         f"{RESULTS}/logs/figures/{{direction}}/scatter.log",
@@ -141,7 +139,14 @@ rule figure_scatter:
 
 rule figure_correction_factors:
     input:
-        unpack(correction_factor_inputs),
+        # the four methods from the per-commune correlations, or the published table's c
+        **(
+            {"estimates": f"{RESULTS}/{{direction}}/cpc_com.csv"}
+            if FROM_TABLE
+            else {
+                "correlations": f"{RESULTS}/estimate/{{direction}}/correlations.parquet"
+            }
+        ),
     output:
         figure=report(
             f"{FIGURES}/correction_factors.png",

@@ -20,6 +20,22 @@ SMOOTHED_HEATMAPS = [
     "heatmap_smoothed_rank2",
     "heatmap_smoothed_rank3",
 ]
+# Published-table mode has the table's c only: no correlations (hence no other correction
+# method) and no hourly series (hence no heatmaps).
+if FROM_TABLE:
+    ROBUSTNESS_CORRELATIONS, ROBUSTNESS_HOURLY = {}, {}
+    METHODS_CI_OUTPUT, SMOOTHED_HEATMAP_OUTPUTS = {}, {}
+else:
+    ROBUSTNESS_CORRELATIONS = {
+        "correlations": f"{RESULTS}/estimate/{{direction}}/correlations.parquet"
+    }
+    ROBUSTNESS_HOURLY = {"hourly": f"{RESULTS}/hourly/{{direction}}.parquet"}
+    METHODS_CI_OUTPUT = {
+        "correction_methods_ci": f"{RESULTS}/{{direction}}/correction_methods_ci.csv"
+    }
+    SMOOTHED_HEATMAP_OUTPUTS = {
+        name: f"{RESULTS}/{{direction}}/{name}.csv" for name in SMOOTHED_HEATMAPS
+    }
 
 
 def robustness_targets(direction):
@@ -32,18 +48,9 @@ def robustness_targets(direction):
     return files
 
 
-def correlations_input(wildcards):
-    """The per-commune correlations; none in published-table mode (only the table's c)."""
-    if FROM_TABLE:
-        return {}
-    return {
-        "correlations": f"{RESULTS}/estimate/{wildcards.direction}/correlations.parquet"
-    }
-
-
 rule sensitivity:
     input:
-        unpack(correlations_input),
+        **ROBUSTNESS_CORRELATIONS,
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
     output:
         sensitivity=f"{RESULTS}/{{direction}}/sensitivity.csv",
@@ -65,17 +72,11 @@ rule sensitivity:
 
 rule bootstrap_intervals:
     input:
-        unpack(correlations_input),
+        **ROBUSTNESS_CORRELATIONS,
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
     output:
+        **METHODS_CI_OUTPUT,
         spearman_ci=f"{RESULTS}/{{direction}}/spearman_ci.csv",
-        **(
-            {}
-            if FROM_TABLE
-            else {
-                "correction_methods_ci": f"{RESULTS}/{{direction}}/correction_methods_ci.csv"
-            }
-        ),
     log:
         f"{RESULTS}/logs/robustness/{{direction}}_bootstrap.log",
     conda:
@@ -94,17 +95,11 @@ rule bootstrap_intervals:
 
 rule robust_ranking:
     input:
+        **ROBUSTNESS_HOURLY,
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
-        **({} if FROM_TABLE else {"hourly": f"{RESULTS}/hourly/{{direction}}.parquet"}),
     output:
+        **SMOOTHED_HEATMAP_OUTPUTS,
         ranking=f"{RESULTS}/{{direction}}/ranking.csv",
-        **(
-            {}
-            if FROM_TABLE
-            else {
-                name: f"{RESULTS}/{{direction}}/{name}.csv" for name in SMOOTHED_HEATMAPS
-            }
-        ),
     log:
         f"{RESULTS}/logs/robustness/{{direction}}_ranking.log",
     conda:

@@ -4,8 +4,8 @@ factor c under the four methods (ARCHITECTURE.md, "Definitions the notebook leav
 
 Each figure has a data function (returns the numbers the figure shows; tested) and a
 plotting function (draws them with matplotlib's Agg backend and writes a PNG). Colours:
-viridis / cividis (sequential, colour-blind safe), grey with hatching for "no estimate",
-white for "no data"; never a red-green contrast.
+viridis (sequential, colour-blind safe, no grey inside), grey with hatching for "no
+estimate", white for "no data"; never a red-green contrast.
 
 The estimates are exploratory and must not be used to single out places or people: no
 figure names a commune, and every figure carries that reminder in a footer.
@@ -444,7 +444,7 @@ def correction_factor_distribution(correlations, shares, negative_factor_floor):
     """c per commune under each of the four methods (estimate.correction_factor).
 
     Returns (long table method, code_com, c; summary per method: n_communes, n_undefined,
-    n_floored, median, mean)."""
+    n_floored (negative, set to the floor), n_not_positive, median, mean)."""
     from estimate import METHODS, correction_factor
 
     frames, rows = [], []
@@ -472,13 +472,29 @@ def _summary_row(method, c, *, n_floored):
         "n_communes": int(len(c)),
         "n_undefined": int(len(c) - len(defined)),
         "n_floored": n_floored,
+        "n_not_positive": int((defined <= 0).sum()),
         "median": float(defined.median()) if len(defined) else math.nan,
         "mean": float(defined.mean()) if len(defined) else math.nan,
     }
 
 
+def log_bins(values, count=40):
+    """Logarithmic histogram bins spanning the positive finite values (one decade if none)."""
+    values = np.asarray(values, dtype="float64")
+    positive = values[np.isfinite(values) & (values > 0)]
+    if positive.size == 0:
+        return np.logspace(-3, 0, count + 1)
+    low, high = float(positive.min()), float(positive.max())
+    if high <= low * 1.0001:
+        low, high = low / 1.5, high * 1.5
+    return np.logspace(np.log10(low), np.log10(high) + 1e-9, count + 1)
+
+
 def plot_correction_factors(distribution, summary, path, *, direction, used_method=None, floor=None):
-    """One histogram of c (in %) per method, on a common x axis; dashed line: median."""
+    """One histogram of c (in %) per method on a common logarithmic x axis (c spans
+    decades: the floor, r x shares, the centred method around c_global); dashed: median."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
     methods = list(summary.index)
     n = len(methods)
     ncols = 2 if n > 1 else 1
@@ -486,22 +502,25 @@ def plot_correction_factors(distribution, summary, path, *, direction, used_meth
     figure = Figure(figsize=(6.2 * ncols, 3.4 * nrows + 0.8), layout="constrained")
     axes = np.atleast_1d(figure.subplots(nrows, ncols, sharex=True, squeeze=False)).ravel()
     percent = distribution["c"] * 100
-    finite = percent[np.isfinite(percent)]
-    high = float(finite.max()) if len(finite) else 1.0
-    low = min(0.0, float(finite.min())) if len(finite) else 0.0
-    bins = np.linspace(low, high if high > low else low + 1.0, 41)
+    bins = log_bins(percent)
     for ax, method in zip(axes, methods):
-        values = percent[(distribution["method"] == method) & np.isfinite(percent)]
+        values = percent[(distribution["method"] == method) & np.isfinite(percent) & (percent > 0)]
         row = summary.loc[method]
         counts, _, _ = ax.hist(values, bins=bins, color=ACCENT, edgecolor="white", linewidth=0.4)
+        ax.set_xscale("log")
+        decades = np.log10(bins[-1] / bins[0])
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades < 3 else (1.0,)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:g}"))
         ax.set_ylim(0, max(float(np.max(counts, initial=0)), 1.0) * 1.55)  # room for the note
         median = float(row["median"])
-        if math.isfinite(median):
+        if math.isfinite(median) and median > 0:
             ax.axvline(median * 100, color="black", linestyle="--", linewidth=1.2)
         lines = [f"{int(row['n_communes'])} communes, {int(row['n_undefined'])} without c (NaN)"]
         if not pd.isna(row["n_floored"]):
-            lines.append(f"{int(row['n_floored'])} negative, set to the floor {floor:g}")
-        lines.append(f"median {_format_number(median * 100, 4)} % (dashed line)")
+            lines.append(f"{int(row['n_floored'])} negative, set to the floor {floor:g} ({floor * 100:g} %)")
+        if int(row["n_not_positive"]):
+            lines.append(f"{int(row['n_not_positive'])} with c <= 0, not on the log axis")
+        lines.append(f"median {median * 100:.3g} % (dashed line)" if math.isfinite(median) else "median n/a")
         ax.text(0.98, 0.96, "\n".join(lines), transform=ax.transAxes, ha="right", va="top", fontsize=8,
                 bbox={"facecolor": "white", "edgecolor": "#cccccc", "alpha": 0.9})
         label = METHOD_LABELS.get(method, method)
@@ -514,7 +533,7 @@ def plot_correction_factors(distribution, summary, path, *, direction, used_meth
     for ax in axes[n:]:
         ax.set_visible(False)
     for ax in axes[max(0, n - ncols):n]:
-        ax.set_xlabel("correction factor c (% of Tor traffic)")
+        ax.set_xlabel("correction factor c (% of Tor traffic, log scale)")
         ax.tick_params(labelbottom=True)
     figure.suptitle(f"Distribution of the correction factor c per commune ({direction})", fontsize=12)
     _footer(figure)

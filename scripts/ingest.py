@@ -84,7 +84,12 @@ def expected_slot_minutes(day):
     (2019-03-31) 92 slots: 0..105 then 180..1425. 25-hour days (clocks go back) would
     repeat wall-clock times and are not supported.
     """
-    zone = ZoneInfo(TIMEZONE)
+    try:
+        zone = ZoneInfo(TIMEZONE)
+    except Exception as error:  # ZoneInfoNotFoundError: no tz database on the machine
+        raise OSError(
+            f"time zone {TIMEZONE} not found ({error}): install the tzdata package"
+        ) from None
     utc = datetime.timezone.utc
     midnight = datetime.time(0)
     start = datetime.datetime.combine(day, midnight, tzinfo=zone).astimezone(utc)
@@ -297,10 +302,11 @@ def _parse_python(data, n_fields, commune_of_tile, n_communes):
     first_negative = None
     if negative.any():
         row, slot = divmod(int(np.argmax(negative.reshape(-1))), n_slots)
-        line = lines[row_lines[row] - 1].rstrip(b"\r")
-        first_negative = (
-            row_lines[row], slot + 2, line.split(b" ")[slot + 1].decode("utf-8", "replace")
-        )
+        line = lines[row_lines[row] - 1]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        text = line.split(b" ")[slot + 1]
+        first_negative = (row_lines[row], slot + 2, text.decode("utf-8", "replace"))
 
     n_index = len(commune_of_tile)
     index = np.array([tile if tile < n_index else -1 for tile in tile_ids], dtype=np.int64)

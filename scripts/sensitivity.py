@@ -322,8 +322,8 @@ def _run_sensitivity(snakemake):
         floored = int((_float(estimates["c"]) == params.negative_factor_floor).sum())
         print(
             "published-table mode: only the table's c (pearson_log) is known, so only the pearson_log rows are "
-            f"produced; c is rescaled as c x new share / {sorted(estimates['Tor_to_darknet_share'].dropna().unique())}, "
-            f"{floored} communes at the floor {params.negative_factor_floor} keep it",
+            f"produced; c is rescaled as c x new share / {sorted(map(float, estimates['Tor_to_darknet_share'].dropna().unique()))} "
+            f"(the table's Tor_to_darknet_share); {floored} commune(s) at the floor {params.negative_factor_floor} keep it",
             file=sys.stderr,
         )
         table = published_sensitivity_table(estimates, **common)

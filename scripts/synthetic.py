@@ -98,7 +98,7 @@ OUTSIDE_TRAFFIC_SHARE = 0.012  # traffic of the outside tiles, as a share of the
 GRID_CRS = "EPSG:27572"  # NTF (Paris) Lambert II etendu: the grid the NetMob23 tiles sit on
 COMMUNES_CRS = "EPSG:2154"  # Lambert-93, as IGN ADMIN EXPRESS
 TILE_M = 100.0
-MIN_SIDE = 4  # rows and cols of a scaled grid are at least this
+MIN_SIDE = 4  # rows and cols of a scaled grid are at least this, its area at least this many tiles
 
 # --- traffic magnitudes ---------------------------------------------------------------------
 # Per 1,000 inhabitants over the 77 NetMob23 days, as in the authors' published table
@@ -130,7 +130,7 @@ TOR_TO_DARKNET_SHARE = 0.011  # the seed's shares: c = r * 0.011 * 105/253
 CSAM_IN_PORN_SHARE = 105 / 253
 FACTOR_SCALE = TOR_TO_DARKNET_SHARE * CSAM_IN_PORN_SHARE
 NEGATIVE_FACTOR_FLOOR = 1e-5
-COUPLING_MEAN, COUPLING_SD, COUPLING_RANGE = 0.35, 0.3, (-0.45, 0.9)
+COUPLING_MEAN, COUPLING_SD, COUPLING_RANGE = 0.2, 0.22, (-0.45, 0.85)
 SV_BASE = 0.8  # sexual-violence victims per 1,000 inhabitants in 2019 at the reference consumption
 SV_SLOPE, SV_NOISE_SD, SV_DEP_SD = 0.5, 0.3, 0.1
 SV_REFERENCE = PER_1000_77_DAYS["tor"] * COUPLING_MEAN * FACTOR_SCALE
@@ -148,6 +148,7 @@ CRIME_CLASSES = {
 }
 PUBLISHED_MIN_FACTS = 5  # a value is published ('diff') unless it and the two years before are all below this
 EXTRA_CRIME_COMMUNES = 3  # communes per city in the crime file but not in the communes layer
+
 
 def _log(message):
     print(message, file=sys.stderr, flush=True)
@@ -195,11 +196,6 @@ def day_hours(day):
     return np.arange(24)
 
 
-def slot_minutes(day):
-    """Wall-clock minute of each slot of `day` (96 slots; 92 on the clock-change day)."""
-    return (day_hours(day)[:, None] * 60 + np.arange(0, 60, 15)[None, :]).ravel()
-
-
 def outage_hours(seed):
     """The hours (3 consecutive, starting between 01:00 and 05:00) of the network outage."""
     start = int(_stream(seed, "", STREAM_OUTAGE).integers(1, 6))
@@ -233,8 +229,11 @@ def _suffix_tables(n_words):
 
 # two words (".0625 " is 6 bytes); integer apps use only the first ("nan " fits in it)
 _SUFFIX_WORDS = _suffix_tables(2)
-_DIGIT_KEEP = {n: _word_table([b"\0" * drop + b"\1" * (4 * n - drop) for drop in range(4 * n + 1)], n) for n in (1, 2, 3, 4, 5)}
-_DIGIT_KEEP = {n: np.ascontiguousarray(table.T).T for n, table in _DIGIT_KEEP.items()}  # columns contiguous
+# byte masks of the digit words by the number of leading zeros dropped (columns contiguous)
+_DIGIT_KEEP = {
+    n: np.ascontiguousarray(_word_table([b"\0" * drop + b"\1" * (4 * n - drop) for drop in range(4 * n + 1)], n).T).T
+    for n in (1, 2, 3, 4, 5)
+}
 
 
 def render_traffic(tile_ids, values, sixteenths=False, missing=None, chunk_rows=4096):
@@ -450,8 +449,9 @@ def _split_direction(centroids, direction, share):
 def build_communes(city, grid, seed):
     """Communes of `city` (EPSG:2154): Voronoi cells of seeds placed in the city's area,
     clipped to the area's hull (plus a margin) minus an outside strip (sea / outside the
-    layer). Returns a dict with codes, departments, names, populations, polygons, the seed
-    points and the tile centroids in Lambert-93."""
+    layer). Returns a dict with codes, departments, names, populations, polygons
+    (MultiPolygons) and the tile centroids in Lambert-93 (computed as the workflow does: the
+    WGS84 tiles reprojected, then their centroids)."""
     import geopandas as gpd
     import shapely
 
@@ -529,7 +529,7 @@ def build_communes(city, grid, seed):
     pop = np.clip(np.round(pop), 150, 2_500_000).astype(np.int64)
     return {
         "code_com": codes.astype(str), "code_dep": np.full(k, department), "name": names.astype(str),
-        "pop": pop, "geometry": cells, "seeds": seeds, "centroids": centroids, "tiles_2154": tiles,
+        "pop": pop, "geometry": cells, "centroids": centroids,
     }
 
 
@@ -615,7 +615,8 @@ class CityModel:
         self.pop = np.append(pop, outside_pop)
         self.coupling = np.append(np.clip(rng.normal(COUPLING_MEAN, COUPLING_SD, size=k), *COUPLING_RANGE), 0.0)
         self.rate = {
-            role: PER_1000_77_DAYS[role] / NETMOB_HOURS * np.exp(rng.normal(0, RATE_SPREAD[role], size=n_groups) - RATE_SPREAD[role] ** 2 / 2)
+            role: PER_1000_77_DAYS[role] / NETMOB_HOURS
+            * np.exp(rng.normal(0, RATE_SPREAD[role], size=n_groups) - RATE_SPREAD[role] ** 2 / 2)
             for role in ("porn", "tor", "control")
         }
         # Commune-hour noise of the log traffic: larger for small communes (fewer users).
@@ -657,26 +658,30 @@ class CityModel:
         profile = LOG_PROFILE["control_weekend" if dow >= 5 else "control_weekday"]
         noise_control = rng.standard_normal((n_groups, n_hours))
         xc = profile[hours][None, :] + LOG_WEEKLY["control"][dow] + control_day + self.noise_sd_control[:, None] * noise_control
-        control = people * self.rate["control"][:, None] * np.exp(xc - (1.25 * DAY_EFFECT_SD**2 + self.noise_sd_control[:, None] ** 2) / 2)
+        control_variance = 1.25 * DAY_EFFECT_SD**2 + self.noise_sd_control[:, None] ** 2
+        control = people * self.rate["control"][:, None] * np.exp(xc - control_variance / 2)
         return {"porn": porn, "tor": tor, "control": control}
 
     def dense_tiles(self, hourly, rng):
-        """Tile x slot values (float64) of a dense app whose per-group hourly totals are
+        """Tile x slot values (float32) of a dense app whose per-group hourly totals are
         `hourly`: each hour split into its 4 slots, each slot over the group's tiles by their
-        population share times noise; the tiles of a group sum exactly to its slot total."""
+        population share times noise; the tiles of a group sum to its slot total (up to
+        float32 rounding, a relative 1e-7)."""
         n_groups, n_hours = hourly.shape
         slot_share = np.exp(SLOT_SD * rng.standard_normal((n_groups, n_hours, 4)))
         slot_share /= slot_share.sum(axis=2, keepdims=True)
         group_slot = (hourly[:, :, None] * slot_share).reshape(n_groups, n_hours * 4)
-        # float32 for the tile noise (the bulk of the work); totals stay float64
-        weights = np.exp(np.float32(TILE_SD) * rng.standard_normal((len(self.tile_ids), n_hours * 4), dtype=np.float32))
+        weights = rng.standard_normal((len(self.tile_ids), n_hours * 4), dtype=np.float32)
+        weights *= np.float32(TILE_SD)
+        np.exp(weights, out=weights)
         weights *= self.tile_share.astype(np.float32)[:, None]
         present = self.tiles_per_group > 0
         group_sums = np.ones_like(group_slot)
         if len(weights):
             # one sum per group with tiles (reduceat would misread empty groups)
-            group_sums[present] = np.add.reduceat(weights[self.order], self.group_start[:-1][present], axis=0, dtype=np.float64)
-        return weights * (group_slot / group_sums)[self.group_of_tile]
+            group_sums[present] = np.add.reduceat(weights[self.order], self.group_start[:-1][present], axis=0)
+        weights *= (group_slot / group_sums).astype(np.float32)[self.group_of_tile]
+        return weights
 
     def sparse_tiles(self, hourly, rng):
         """Tile x slot integers of Tor: each group-hour total split into a few sessions on
@@ -738,13 +743,15 @@ def crime_rows(truth):
     used = {int(code[2:]) for code in truth["code_com"]}
     extra_numbers = [n for n in range(901, 1000) if n not in used][:EXTRA_CRIME_COMMUNES]
     codes = list(truth["code_com"]) + [f"{department}{n:03d}" for n in extra_numbers]
-    pop = np.concatenate([truth["pop"], np.round(np.exp(rng.normal(np.log(3000), 1.0, size=len(extra_numbers))))]).astype(np.int64)
+    extra_pop = np.round(np.exp(rng.normal(np.log(3000), 1.0, size=len(extra_numbers))))
+    pop = np.concatenate([truth["pop"], extra_pop]).astype(np.int64)
     sv_rate = np.concatenate([truth["sv_rate"], SV_BASE * np.exp(rng.normal(0, 0.4, size=len(extra_numbers)))])
     n = len(codes)
     years = np.arange(14, 23)  # two earlier years for the publication rule
     growth = rng.normal(0.004, 0.006, size=n)
     pop_year = np.round(pop[:, None] * (1 + growth[:, None]) ** (years[None, :] - 19)).astype(np.int64)
-    dwellings = np.round(pop[:, None] * 0.5 * np.exp(rng.normal(0, 0.1, size=(n, 1))) * (1 + growth[:, None]) ** (years[None, :] - 19)).astype(np.int64)
+    per_person = 0.5 * np.exp(rng.normal(0, 0.1, size=(n, 1)))  # dwellings per inhabitant
+    dwellings = np.round(pop[:, None] * per_person * (1 + growth[:, None]) ** (years[None, :] - 19)).astype(np.int64)
     records = []
     for classe, (unit, base, spread, trend, per_dwelling) in CRIME_CLASSES.items():
         if spread is None:
@@ -833,6 +840,8 @@ def generate(*, netmob_dir, tile_grid, communes, crime_csv, truth_csv, cities, a
         raise ValueError(f"tile_grid {tile_grid!r} has no {{city}} placeholder")
     if not grid_scale > 0:
         raise ValueError(f"grid_scale must be positive, got {grid_scale}")
+    for city in cities:
+        grid_shape(city, grid_scale)  # unknown city names fail before anything is written
     days = _dates(start, end)
     outage = datetime.date.fromisoformat(str(outage_date)) if outage_date else None
     outage_slots = None
@@ -879,7 +888,10 @@ def generate(*, netmob_dir, tile_grid, communes, crime_csv, truth_csv, cities, a
                         values = model.sparse_tiles(planted, rng)
                     else:
                         values = model.dense_tiles(planted, rng)
-                        values = np.rint(values * (16 if role == "control" else 1)).astype(np.int64)
+                        if role == "control":  # multiples of 1/16, written as decimals
+                            values *= np.float32(16)
+                        np.rint(values, out=values)
+                        values = values.astype(np.uint32 if values.max(initial=0) < 2**32 else np.uint64)
                     if outage == day:
                         values[:, outage_slots] = 0
                     missing = _missing_fields(rng, values.shape, missing_rate)
@@ -935,7 +947,8 @@ def cli(argv=None):
                         help="NetMob23 city names (default: Nice Lyon Nancy)")
     parser.add_argument("--start", default="2019-03-25", help="first day, ISO (default 2019-03-25)")
     parser.add_argument("--end", default="2019-05-15", help="last day, ISO, inclusive (default 2019-05-15)")
-    parser.add_argument("--grid-scale", type=float, default=0.12, help="fraction of the real grids' rows and cols (1.0 = real size)")
+    parser.add_argument("--grid-scale", type=float, default=0.12,
+                        help="fraction of the real grids' rows and cols (1.0 = real size)")
     parser.add_argument("--seed", type=int, default=20190316)
     parser.add_argument("--directions", nargs="+", default=["DL"], choices=["DL", "UL"])
     parser.add_argument("--apps", nargs=3, default=["Web_Adult", "Tor", "YouTube"], metavar=("PORN", "TOR", "CONTROL"),

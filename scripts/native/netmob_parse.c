@@ -251,7 +251,25 @@ static inline int64_t zero_run(const char *p, const char *end)
     return 0;
 }
 
-/* strtod on a copy of [p, q) (the token is not NUL-terminated in the buffer). */
+/* Whether any of the n digits at s is not '0'. */
+static inline int has_nonzero_digit(const char *s, int64_t n, const char *end)
+{
+#ifdef HAVE_SWAR
+    for (; n >= 8 && end - s >= 8; s += 8, n -= 8)
+        if (load8(s) != UINT64_C(0x3030303030303030))
+            return 1;
+#else
+    (void)end;
+#endif
+    for (; n > 0; s++, n--)
+        if (*s != '0')
+            return 1;
+    return 0;
+}
+
+/* strtod on a copy of [p, q) (the token is not NUL-terminated in the buffer). The token
+   uses '.': strtod reads it so under the "C" numeric locale, which Python keeps unless a
+   program calls locale.setlocale(LC_NUMERIC, ...). */
 static double slow_strtod(const char *p, const char *q)
 {
     char local[128];
@@ -335,32 +353,32 @@ static int parse_value(const char *p, const char *end, const char **endp, double
                           (int)n_frac, end);
         exp10 -= n_frac;
     } else {
-        /* long digit strings: keep the first 19 significant digits */
-        int n_sig = 0;
-        const char *s;
-        for (s = int_start; s < int_start + n_int; s++) {
-            unsigned d = (unsigned)(*s - '0');
-            if (m == 0 && d == 0)
-                continue;                   /* leading zero */
-            if (n_sig < 19) {
-                m = m * 10 + d;
-                n_sig++;
-            } else {
-                exp10++;                    /* digit beyond the 19 kept ones */
-                truncated |= d != 0;
+        /* long digit strings: keep the first 19 significant digits, note whether a
+           non-zero digit was dropped */
+        const char *s = int_start, *f = frac_start;
+        int64_t a = n_int, b = n_frac, take;
+        while (a > 0 && *s == '0') {
+            s++;
+            a--;
+        }
+        if (a == 0) {
+            while (b > 0 && *f == '0') {     /* 0.000123: each zero shifts the point */
+                f++;
+                b--;
+                exp10--;
             }
         }
-        for (s = frac_start; s < frac_start + n_frac; s++) {
-            unsigned d = (unsigned)(*s - '0');
-            if (m == 0 && d == 0) {
-                exp10--;
-            } else if (n_sig < 19) {
-                m = m * 10 + d;
-                n_sig++;
-                exp10--;
-            } else {
-                truncated |= d != 0;
-            }
+        take = a < 19 ? a : 19;
+        m = append_digits(0, s, (int)take, end);
+        if (a > 19) {
+            exp10 += a - 19;                 /* integer digits beyond the 19 kept */
+            truncated = has_nonzero_digit(s + 19, a - 19, end) ||
+                        has_nonzero_digit(f, b, end);
+        } else {
+            int64_t more = b < 19 - take ? b : 19 - take;
+            m = append_digits(m, f, (int)more, end);
+            exp10 -= more;
+            truncated = has_nonzero_digit(f + more, b - more, end);
         }
     }
 

@@ -36,12 +36,14 @@ fail() {
     exit 1
 }
 
-# A PID file of this script whose process still runs the expected program.
+# A PID file of this script whose process still runs the expected program (and has not
+# exited: a killed daemon stays a zombie until PID 1 reaps it).
 alive() { # alive NAME PROGRAM
     local pidfile="$STATE/pid/$1.pid" pid
     [ -s "$pidfile" ] || return 1
     pid=$(cat "$pidfile")
-    [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
+    [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] \
+        && [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" != Z ] # not a zombie
 }
 
 # Wait (bounded) until a command succeeds; the deadline is the overall one.
@@ -191,7 +193,7 @@ while ! node_idle; do
     alive slurmctld slurmctld || fail "slurmctld exited"
     alive slurmd slurmd || fail "slurmd exited"
     case "$(node_state)" in
-        down* | drain* | drained*)
+        down* | drain*)
             if [ "$resumed" = 0 ]; then
                 say "node is $(node_state): resuming it"
                 scontrol update NodeName="$HOST" State=RESUME >&2 || true

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stop the daemons that tests/slurm/start_slurm.sh started, and only those: each is found
 # by the PID file start_slurm.sh wrote in the state folder ($SLURM_TEST_DIR, default
-# /tmp/netmob-slurm) and signalled only when that process still runs the same program.
+# /tmp/netmob-slurm) and signalled only while that process still runs the same program.
 # --keep-munge leaves munged running (start_slurm.sh uses it when slurm.conf changed).
 # Bounded: SIGTERM, up to 15 s, then SIGKILL.
 set -uo pipefail
@@ -10,17 +10,23 @@ STATE=${SLURM_TEST_DIR:-/tmp/netmob-slurm}
 keep_munge=0
 [ "${1:-}" = "--keep-munge" ] && keep_munge=1
 
+# PID runs PROGRAM and has not exited (a zombie waits for PID 1 to reap it).
+running() { # running PID PROGRAM
+    [ -d "/proc/$1" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] \
+        && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
 stop_one() { # stop_one NAME PROGRAM
-    local pidfile="$STATE/pid/$1.pid" pid i
+    local pidfile="$STATE/pid/$1.pid" pid
     [ -s "$pidfile" ] || return 0
     pid=$(cat "$pidfile")
-    if [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]; then
+    if running "$pid" "$2"; then
         kill -TERM "$pid" 2>/dev/null
-        for i in $(seq 1 30); do
-            [ -d "/proc/$pid" ] || break
+        for _ in $(seq 1 30); do
+            running "$pid" "$2" || break
             sleep 0.5
         done
-        if [ -d "/proc/$pid" ]; then
+        if running "$pid" "$2"; then
             echo "stop_slurm: $1 ($pid) ignored SIGTERM for 15 s: SIGKILL" >&2
             kill -KILL "$pid" 2>/dev/null
         fi
@@ -29,7 +35,7 @@ stop_one() { # stop_one NAME PROGRAM
     rm -f "$pidfile"
 }
 
-# Jobs still running are ended with the controller; slurmd first so that no step lingers.
+# slurmd first, so that the controller does not mark the node down while it stops.
 stop_one slurmd slurmd
 stop_one slurmctld slurmctld
 [ "$keep_munge" = 1 ] || stop_one munged munged

@@ -1,0 +1,458 @@
+"""Figures: the numbers behind each figure (not pixels), error messages, valid PNG files,
+and (end to end, marked `workflow`) the figure rules and the HTML report."""
+
+import math
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import figures
+from figures import FigureInputError
+
+APPS = {"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}
+OTHER_APPS = {"porn": "PornApp", "tor": "Onion", "control": "Video"}
+SHARES = {"tor_to_darknet_share": 0.011, "porn_in_darknet_share": 2267628 / 5437248, "csam_in_porn_share": 105 / 253}
+WEEK = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def png_size(path):
+    """(width, height) from the PNG header; fails unless the file is a complete PNG."""
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert data[12:16] == b"IHDR"
+    assert data[-8:-4] == b"IEND", f"{path} is truncated"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def assert_sensible_png(path, min_width=600, min_height=400):
+    import matplotlib.image
+
+    width, height = png_size(path)
+    assert min_width <= width <= 5000 and min_height <= height <= 5000, (width, height)
+    pixels = matplotlib.image.imread(path)  # decodes the whole image
+    assert pixels.shape[:2] == (height, width)
+    assert pixels[..., :3].std() > 0.01, "the image is a single flat colour"
+    assert Path(path).stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------------------------------
+# heatmaps
+
+
+def write_heatmap_csv(path, rows, apps=APPS, rank_code=None):
+    columns = ["Day", "Hour", f"{apps['tor']}_scaled", apps["porn"], apps["control"]]
+    table = pd.DataFrame(rows, columns=columns)
+    if rank_code is not None:
+        table.insert(0, "code_com", rank_code)
+    table.to_csv(path, index=False)
+    return path
+
+
+def read_heatmap_csv(path):
+    return pd.read_csv(path, dtype={"Day": str, "code_com": str})
+
+
+def test_heatmap_matrix_weekday_order_values_and_absent_hours(tmp_path):
+    # rows in scrambled order; Sunday 02:00 absent (the clock change), Wednesday absent;
+    # one true zero that must stay 0
+    rows = [
+        ("Sunday", 3, 7.0, 70.0, 700.0),
+        ("Monday", 0, 1.5, 15.0, 150.0),
+        ("Sunday", 1, 6.0, 60.0, 600.0),
+        ("Tuesday", 23, 0.0, 2.0, 20.0),
+        ("Monday", 12, 2.5, 25.0, 250.0),
+    ]
+    path = write_heatmap_csv(tmp_path / "heatmap.csv", rows)
+    matrices = figures.heatmap_matrices(read_heatmap_csv(path), APPS, source=str(path))
+
+    assert list(matrices) == ["Tor_scaled", "Web_Adult", "YouTube"]
+    for matrix in matrices.values():
+        assert list(matrix.index) == WEEK
+        assert list(matrix.columns) == list(range(24))
+        assert matrix.shape == (7, 24)
+    tor = matrices["Tor_scaled"]
+    assert tor.loc["Monday", 0] == 1.5
+    assert tor.loc["Monday", 12] == 2.5
+    assert tor.loc["Sunday", 1] == 6.0 and tor.loc["Sunday", 3] == 7.0
+    assert tor.loc["Tuesday", 23] == 0.0  # a real zero stays zero
+    assert math.isnan(tor.loc["Sunday", 2])  # absent hour: blank, not zero
+    assert tor.loc["Wednesday"].isna().all()
+    assert int(tor.notna().to_numpy().sum()) == 5
+    # row i of the matrix is weekday i: the panel's first row is Monday, the last Sunday
+    assert tor.to_numpy()[0, 0] == 1.5 and tor.to_numpy()[6, 3] == 7.0
+    assert matrices["YouTube"].loc["Sunday", 3] == 700.0
+    assert matrices["Web_Adult"].loc["Tuesday", 23] == 2.0
+
+
+def test_heatmap_matrix_uses_configured_app_names(tmp_path):
+    path = write_heatmap_csv(tmp_path / "h.csv", [("Friday", 5, 1.0, 2.0, 3.0)], apps=OTHER_APPS, rank_code="06088")
+    matrices = figures.heatmap_matrices(read_heatmap_csv(path), OTHER_APPS, source=str(path))
+    assert list(matrices) == ["Onion_scaled", "PornApp", "Video"]
+    assert [m.loc["Friday", 5] for m in matrices.values()] == [1.0, 2.0, 3.0]
+    # the CSV of the default app names does not fit these apps: the file is named
+    with pytest.raises(FigureInputError, match=r"h2\.csv: missing column\(s\) \['Onion_scaled', 'PornApp', 'Video'\]"):
+        other = write_heatmap_csv(tmp_path / "h2.csv", [("Friday", 5, 1.0, 2.0, 3.0)])
+        figures.heatmap_matrices(read_heatmap_csv(other), OTHER_APPS, source=str(other))
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([("Monday", 1, 1, 1, 1), ("Monday", 1, 2, 2, 2)], r"bad\.csv: 1 repeated \(Day, Hour\) row\(s\), e\.g\. \(Monday, 1\)"),
+        ([("Lundi", 1, 1, 1, 1)], r"bad\.csv: Day values \['Lundi'\] are not English weekday names"),
+        ([("Monday", 24, 1, 1, 1)], r"bad\.csv: Hour values \['24'\] are not integers 0\.\.23"),
+    ],
+)
+def test_heatmap_matrix_rejects_bad_tables(tmp_path, rows, message):
+    path = write_heatmap_csv(tmp_path / "bad.csv", rows)
+    with pytest.raises(FigureInputError, match=message):
+        figures.heatmap_matrices(read_heatmap_csv(path), APPS, source=str(path))
+
+
+def test_heatmap_titles_never_name_a_commune():
+    assert figures.heatmap_title("heatmap", 10) == "All communes"
+    assert figures.heatmap_title("heatmap_10", 7) == "The top 7 communes by estimated cpc_per_1000"
+    assert figures.heatmap_title("heatmap_rank2", 10) == "The commune ranked 2 by estimated cpc_per_1000"
+
+
+def test_heatmap_png_written_also_for_an_empty_rank_table(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [(day, hour, *rng.uniform(1, 1e6, 3)) for day in WEEK for hour in range(24) if (day, hour) != ("Sunday", 2)]
+    matrices = figures.heatmap_matrices(pd.DataFrame(rows, columns=["Day", "Hour", "Tor_scaled", "Web_Adult", "YouTube"]), APPS)
+    figures.plot_heatmaps(matrices, APPS, tmp_path / "heatmap.png", title="All communes (DL)")
+    assert_sensible_png(tmp_path / "heatmap.png", min_width=1500)
+
+    # fewer communes than ranks: heatmaps.py writes a header-only table
+    empty = write_heatmap_csv(tmp_path / "heatmap_rank3.csv", [], rank_code="")
+    matrices = figures.heatmap_matrices(read_heatmap_csv(empty), APPS, source=str(empty))
+    assert all(m.isna().to_numpy().all() for m in matrices.values())
+    figures.plot_heatmaps(matrices, APPS, tmp_path / "heatmap_rank3.png", title="rank 3", empty_note="no commune at this rank")
+    assert png_size(tmp_path / "heatmap_rank3.png")[0] >= 1500
+
+
+def test_compact_tick_labels():
+    assert figures.compact_number(1500) == "1.5k"
+    assert figures.compact_number(2e9) == "2G"
+    assert figures.compact_number(0.25) == "0.25"  # no milli prefix
+    assert figures.compact_number(250) == "250"
+
+
+# ---------------------------------------------------------------------------------------
+# choropleth maps
+
+
+def square(x, y, size=1000):
+    from shapely.geometry import box
+
+    return box(x, y, x + size, y + size)
+
+
+@pytest.fixture
+def communes_layer(tmp_path):
+    """Five communes in Lambert-93 (one split into two features), code column CODE_INSEE."""
+    import geopandas as gpd
+
+    layer = gpd.GeoDataFrame(
+        {
+            "CODE_INSEE": ["06088", "06088", "2A004", "69123", "54395", "99999"],
+            "DEP": ["06", "06", "2A", "69", "54", "99"],
+            "POP": [1, 1, 2, 3, 4, 5],
+        },
+        geometry=[square(0, 0), square(1000, 0), square(0, 2000), square(3000, 0), square(3000, 3000), square(9000, 9000)],
+        crs="EPSG:2154",
+    ).to_crs(4326)  # stored in WGS84: read back in Lambert-93
+    path = tmp_path / "communes.gpkg"
+    layer.to_file(path)
+    return path
+
+
+def estimates_frame():
+    return pd.DataFrame(
+        {
+            "cities": ["Nice", "Nice", "Lyon", "Nancy", "Nancy"],
+            "code_com": ["06088", "2A004", "69123", "54395", "54999"],
+            "cpc_per_1000": [2.0, np.nan, 0.5, 0.0, 8.0],
+        }
+    )
+
+
+def test_read_communes_reads_only_listed_communes_in_lambert93(communes_layer):
+    communes, notes = figures.read_communes(communes_layer, ["06088", "2A004", "69123"], {"code_com": "CODE_INSEE"})
+    assert sorted(communes["code_com"]) == ["06088", "2A004", "69123"]  # 54395 and 99999 not read
+    assert communes.crs.to_epsg() == 2154
+    # the two features of 06088 are dissolved into one polygon of 2 km^2
+    area = communes.set_index("code_com").area
+    assert area["06088"] == pytest.approx(2e6, rel=1e-6)
+    assert area["2A004"] == pytest.approx(1e6, rel=1e-6)
+    assert any("dissolved" in note for note in notes)
+
+
+def test_read_communes_names_file_and_missing_column(communes_layer):
+    with pytest.raises(FigureInputError, match=r"communes\.gpkg: no column 'INSEE_COM' \(config communes_columns\.code_com\); found \['CODE_INSEE', 'DEP', 'POP'\]"):
+        figures.read_communes(communes_layer, ["06088"], {"code_com": "INSEE_COM"})
+
+
+def test_read_communes_numeric_code_column_is_zero_padded(tmp_path):
+    import geopandas as gpd
+
+    path = tmp_path / "numeric.gpkg"
+    gpd.GeoDataFrame({"INSEE_COM": [6088, 69123]}, geometry=[square(0, 0), square(5000, 0)], crs="EPSG:2154").to_file(path)
+    communes, notes = figures.read_communes(path, ["06088"], {"code_com": "INSEE_COM"})
+    assert list(communes["code_com"]) == ["06088"]
+    assert any("zero-padded" in note for note in notes)
+
+
+def test_choropleth_table_marks_grey_communes(communes_layer):
+    estimates = estimates_frame()
+    communes, _ = figures.read_communes(communes_layer, estimates["code_com"], {"code_com": "CODE_INSEE"})
+    table, missing = figures.choropleth_table(communes, estimates)
+    table = table.set_index("code_com")
+    assert sorted(table.index) == ["06088", "2A004", "54395", "69123"]
+    # grey: no estimate (NaN) or nothing to place on the log scale (0)
+    assert sorted(table.index[~table["has_estimate"]]) == ["2A004", "54395"]
+    assert table.loc["06088", "cpc_per_1000"] == 2.0 and table.loc["69123", "cpc_per_1000"] == 0.5
+    assert table.loc["06088", "cities"] == "Nice" and table.loc["54395", "cities"] == "Nancy"
+    assert missing == ["54999"]  # in cpc_com.csv, no polygon
+    norm = figures.log_norm(table["cpc_per_1000"])
+    assert (norm.vmin, norm.vmax) == (0.5, 2.0)  # positive finite values only
+
+
+def test_map_pngs_written(communes_layer, tmp_path):
+    estimates = estimates_frame()
+    communes, _ = figures.read_communes(communes_layer, estimates["code_com"], {"code_com": "CODE_INSEE"})
+    table, _ = figures.choropleth_table(communes, estimates)
+    norm = figures.log_norm(table["cpc_per_1000"])
+    tables = {city: table[table["cities"] == city] for city in ["Nice", "Lyon", "Nancy", "Paris"]}
+    figures.plot_city_map(tables["Nice"], "Nice", norm, tmp_path / "map_Nice.png", direction="DL")
+    figures.plot_city_map(tables["Paris"], "Paris", norm, tmp_path / "map_Paris.png", direction="DL")  # no polygon
+    figures.plot_city_maps_grid(tables, norm, tmp_path / "maps_all_cities.png", direction="DL")
+    for name in ["map_Nice.png", "map_Paris.png", "maps_all_cities.png"]:
+        assert_sensible_png(tmp_path / name)
+
+
+# ---------------------------------------------------------------------------------------
+# scatter
+
+
+def test_scatter_data_keeps_the_tested_communes():
+    estimates = pd.DataFrame(
+        {
+            "code_com": ["a", "b", "c", "d", "e", "f"],
+            "cpc_per_1000": [2.0, 0.0, -1.0, np.nan, 0.5, 3.0],
+            "sv_com_17_21": [1.0, 2.0, 3.0, 4.0, np.nan, 6.0],
+        }
+    )
+    points = figures.scatter_data(estimates)
+    # b: log 0 = -inf, c: log of a negative, d: no estimate, e: no published rate
+    assert list(points["code_com"]) == ["a", "f"]
+    assert points["log_cpc_per_1000"].tolist() == pytest.approx([math.log(2.0), math.log(3.0)])
+    assert points["sv_com_17_21"].tolist() == [1.0, 6.0]
+
+
+def test_scatter_title_numbers_come_from_spearman_csv(tmp_path):
+    spearman = pd.DataFrame(
+        {
+            "x": ["yt_per_1000", "cpc_per_1000", "yt_per_1000"],
+            "y": ["sv_com_17_21", "sv_com_17_21", "cpc_per_1000"],
+            "rho": [0.9, 0.2468, -0.5],
+            "pvalue": [0.5, 3.21e-8, 0.1],
+            "n": [10, 731, 10],
+        }
+    )
+    rho, pvalue, n = figures.spearman_result(spearman)
+    assert (rho, pvalue, n) == (0.2468, 3.21e-8, 731)
+    assert figures.scatter_title(rho, pvalue, n) == "Spearman's \u03c1 = 0.247, p = 3.21e-08, n = 731"
+    assert figures.scatter_title(0.1, 0.0123, 55) == "Spearman's \u03c1 = 0.100, p = 0.0123, n = 55"
+    assert figures.scatter_title(math.nan, math.nan, 2) == "Spearman's \u03c1 = n/a, p = n/a, n = 2"
+    with pytest.raises(FigureInputError, match=r"spearman\.csv: expected one row with x=cpc_per_1000, y=sv_com_17_21, found 0"):
+        figures.spearman_result(spearman.iloc[[0, 2]])
+
+    points = figures.scatter_data(
+        pd.DataFrame({"code_com": list("abcd"), "cpc_per_1000": [0.1, 1.0, 10.0, 5.0], "sv_com_17_21": [1.0, 3.0, 2.0, 4.0]})
+    )
+    figures.plot_scatter(points, rho, pvalue, n, tmp_path / "scatter.png", direction="DL")
+    assert_sensible_png(tmp_path / "scatter.png")
+
+
+# ---------------------------------------------------------------------------------------
+# correction factors
+
+
+def test_correction_factor_distribution_per_method(tmp_path):
+    pearson = np.array([0.5, -0.2, np.nan, 0.1, 0.9])
+    spearman = np.array([0.4, 0.3, np.nan, -0.6, 0.8])
+    correlations = pd.DataFrame({"code_com": ["a", "b", "c", "d", "e"], "pearson_log": pearson, "spearman_log": spearman})
+    floor = 1e-5
+    distribution, summary = figures.correction_factor_distribution(correlations, SHARES, floor)
+
+    scale = 0.011 * 105 / 253
+    c_global = 0.011 * 105 / 253 * 2267628 / 5437248
+    mean_r = (0.5 - 0.2 + 0.1 + 0.9) / 4
+    expected = {
+        "pearson_log": [0.5 * scale, floor, np.nan, 0.1 * scale, 0.9 * scale],
+        "pearson_log_squared": [0.25 * scale, 0.04 * scale, np.nan, 0.01 * scale, 0.81 * scale],
+        "pearson_log_centered": [(r - mean_r + 1) * c_global for r in pearson],
+        "spearman_log": [0.4 * scale, 0.3 * scale, np.nan, floor, 0.8 * scale],
+    }
+    assert sorted(distribution["method"].unique()) == sorted(expected)
+    for method, values in expected.items():
+        got = distribution[distribution["method"] == method].set_index("code_com")["c"]
+        np.testing.assert_allclose(got.loc[list("abcde")].to_numpy(), values, rtol=1e-12)
+        defined = [v for v in values if not math.isnan(v)]
+        assert summary.loc[method, "median"] == pytest.approx(np.median(defined), rel=1e-12)
+        assert summary.loc[method, "n_communes"] == 5
+        assert summary.loc[method, "n_undefined"] == 1
+    assert summary["n_floored"].to_dict() == {
+        "pearson_log": 1, "pearson_log_squared": 0, "pearson_log_centered": 0, "spearman_log": 1,
+    }
+
+    assert (summary["n_not_positive"] == 0).all()
+
+    figures.plot_correction_factors(distribution, summary, tmp_path / "c.png", direction="DL", used_method="pearson_log", floor=floor)
+    assert_sensible_png(tmp_path / "c.png")
+
+
+def test_zero_factor_is_counted_not_drawn_on_the_log_axis():
+    correlations = pd.DataFrame({"code_com": ["a", "b"], "pearson_log": [0.0, 0.5], "spearman_log": [0.2, 0.5]})
+    distribution, summary = figures.correction_factor_distribution(correlations, SHARES, 1e-5)
+    # r = 0 gives c = 0 under c1 and c2: not negative (no floor), not positive (no log)
+    assert summary.loc["pearson_log", "n_not_positive"] == 1
+    assert summary.loc["pearson_log_squared", "n_not_positive"] == 1
+    assert summary.loc["pearson_log", "n_floored"] == 0
+    assert summary.loc["spearman_log", "n_not_positive"] == 0
+    bins = figures.log_bins(distribution["c"])
+    positive = distribution["c"][distribution["c"] > 0]
+    assert bins[0] == pytest.approx(positive.min()) and bins[-1] >= positive.max()
+    assert np.allclose(np.diff(np.log(bins)), np.log(bins[1] / bins[0]))  # equal steps in log
+
+
+def test_published_table_factor_distribution(tmp_path):
+    estimates = pd.DataFrame({"code_com": ["06088", "69123", "54395"], "c": [0.001, np.nan, 0.003]})
+    distribution, summary = figures.published_factor_distribution(estimates)
+    assert list(summary.index) == ["published table"]
+    assert summary.loc["published table", "median"] == pytest.approx(0.002)
+    assert summary.loc["published table", "n_undefined"] == 1
+    assert pd.isna(summary.loc["published table", "n_floored"])
+    assert distribution["c"].tolist()[::2] == [0.001, 0.003]
+    figures.plot_correction_factors(distribution, summary, tmp_path / "c.png", direction="DL", floor=1e-5)
+    assert_sensible_png(tmp_path / "c.png", min_height=300)
+    with pytest.raises(FigureInputError, match=r"cpc_com\.csv: missing column\(s\) \['c'\]"):
+        figures.published_factor_distribution(estimates.drop(columns="c"))
+
+
+# ---------------------------------------------------------------------------------------
+# end to end: the figure rules and the HTML report
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def project_copy(destination):
+    """A copy of the project whose Snakefile includes rules/figures.smk and the report
+    description (added here when the real Snakefile does not have them yet)."""
+    ignore = shutil.ignore_patterns(".venv", ".git", "results", ".snakemake", "__pycache__", ".pytest_cache")
+    shutil.copytree(REPO, destination, ignore=ignore)
+    snakefile = destination / "Snakefile"
+    text = snakefile.read_text()
+    if 'include: "rules/figures.smk"' not in text:
+        text = text.replace('include: "rules/common.smk"\n', 'include: "rules/common.smk"\ninclude: "rules/figures.smk"\n', 1)
+    if "report:" not in text:
+        text = text.replace('include: "rules/common.smk"\n', 'include: "rules/common.smk"\n\n\nreport: "report/workflow.rst"\n\n\n', 1)
+    snakefile.write_text(text)
+    return snakefile
+
+
+def run_snakemake(snakefile, workdir, *args, timeout=1500):
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir),
+        "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--workflow-profile", "none", *args,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    return result
+
+
+FIGURE_NAMES = [
+    "scatter_cpc_sv.png", "correction_factors.png", "heatmap.png", "heatmap_10.png", "heatmap_rank1.png",
+    "heatmap_rank2.png", "heatmap_rank3.png",
+]
+
+
+@pytest.mark.workflow
+def test_figures_and_report_end_to_end(tmp_path):
+    from workflow_runner import TINY, write_config
+
+    snakefile = project_copy(tmp_path / "project")
+    workdir = tmp_path / "run"
+    write_config(workdir, TINY)
+    cities = TINY["cities"]
+    targets = [f"results/DL/figures/{name}" for name in FIGURE_NAMES]
+    targets += [f"results/DL/figures/map_{city}.png" for city in cities] + ["results/DL/figures/maps_all_cities.png"]
+    contract = ["cpc_com.csv", "spearman.csv", "dependent_corr.csv", "summary.json", "correction_methods.csv"]
+    run_snakemake(snakefile, workdir, *targets, *[f"results/DL/{name}" for name in contract])
+    for target in targets:
+        assert_sensible_png(workdir / target, min_height=300)
+
+    # the scatter's title numbers are spearman.csv's (the log says what was drawn)
+    spearman = pd.read_csv(workdir / "results/DL/spearman.csv")
+    rho, pvalue, n = figures.spearman_result(spearman)
+    log = (workdir / "results/logs/figures/DL/scatter.log").read_text()
+    assert figures.scatter_title(rho, pvalue, n) in log
+    estimates = pd.read_csv(workdir / "results/DL/cpc_com.csv", dtype={"code_com": str})
+    assert len(figures.scatter_data(estimates)) == n
+
+    report = workdir / "report.html"
+    run_snakemake(snakefile, workdir, *targets, "--report", str(report))
+    html = report.read_text(errors="replace")
+    assert report.stat().st_size > 100_000
+    for name in ["heatmap_rank1.png", "maps_all_cities.png", "correction_factors.png", "scatter_cpc_sv.png"]:
+        assert name in html
+    for category in ["Heatmaps", "Maps", "Correction factors", "Association with recorded sexual violence"]:
+        assert category in html
+
+
+def dry_run_rules(snakefile, workdir, targets):
+    result = run_snakemake(snakefile, workdir, "--dry-run", *targets)
+    text = result.stdout + result.stderr
+    return {line.split()[0] for line in text.splitlines() if line.strip().startswith("figure_")}
+
+
+@pytest.mark.workflow
+def test_maps_are_skipped_without_a_communes_layer(tmp_path):
+    """With a given tile map, or in published-table mode, figure_targets() lists no map;
+    in published-table mode no heatmap either."""
+    from workflow_runner import TINY, write_config
+
+    snakefile = project_copy(tmp_path / "project")
+    listing = snakefile.parent / "list_targets.smk"
+    listing.write_text(
+        (snakefile.read_text())
+        + '\n\nrule list_figure_targets:\n    output: "figure_targets.txt"\n'
+        + '    run:\n        open(output[0], "w").write("\\n".join(figure_targets("DL")))\n'
+    )
+    cases = {
+        "layer": {},
+        "tile_map": {"tile_map": "given_map.csv"},
+        "table": {"estimates_table": "published.csv"},
+    }
+    for name, overrides in cases.items():
+        workdir = tmp_path / name
+        write_config(workdir, {**TINY, **overrides})
+        (workdir / "given_map.csv").write_text("tile_id,cities,code_dep,code_com,pop\n")
+        (workdir / "published.csv").write_text("cities;code_com\n")
+        run_snakemake(listing, workdir, "figure_targets.txt", "--allowed-rules", "list_figure_targets")
+        listed = sorted(Path(p).name for p in (workdir / "figure_targets.txt").read_text().split())
+        maps = [f"map_{city}.png" for city in TINY["cities"]] + ["maps_all_cities.png"]
+        if name == "layer":
+            assert listed == sorted(FIGURE_NAMES + maps)
+        elif name == "tile_map":
+            assert listed == sorted(FIGURE_NAMES)
+        else:
+            assert listed == sorted(["scatter_cpc_sv.png", "correction_factors.png"])

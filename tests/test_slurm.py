@@ -1,0 +1,243 @@
+"""The workflow on a real single-node SLURM (tests/slurm/start_slurm.sh, started by .ci/run)
+gives the same contract outputs as a local run, with the ingest jobs grouped into few
+submissions (profiles/slurm: group-components)."""
+
+import hashlib
+import json
+import math
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from workflow_runner import write_config
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "Snakefile"
+SLURM_PROFILE = REPO / "profiles" / "slurm"
+SLURM_PROFILE_FILE = SLURM_PROFILE / "config.v8+.yaml"
+
+pytestmark = pytest.mark.slurm
+
+SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+?)\)")
+FINISHED = re.compile(r"Finished jobid: \d+ \(Rule: (\S+)\)")
+RUN_ID = re.compile(r"SLURM run ID: (\S+)")
+
+
+def slurm_unavailable():
+    """Why the SLURM test cannot run here (None when a controller answers with a usable node)."""
+    if shutil.which("sinfo") is None:
+        return "sinfo not found: SLURM is not installed here (tests/slurm/start_slurm.sh installs and starts it)"
+    try:
+        result = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %T"], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return "sinfo did not answer within 20 s: no SLURM controller (run tests/slurm/start_slurm.sh)"
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        return f"no SLURM controller answers (sinfo: {last[:200]}); run tests/slurm/start_slurm.sh"
+    states = [line.split()[-1] for line in result.stdout.splitlines() if line.strip()]
+    if not any(state.rstrip("*~#") in {"idle", "mixed", "allocated"} for state in states):
+        return f"no SLURM node is up (sinfo: {result.stdout.strip()[:200]!r}); run tests/slurm/start_slurm.sh"
+    return None
+
+
+def tiny_config(workdir):
+    """Two cities over five days (with the clock change), small grids; every input and
+    output path inside `workdir`."""
+    workdir = Path(workdir)
+    return write_config(
+        workdir,
+        {
+            "cities": ["Nice", "Nancy"],
+            "period": {"start": "2019-03-29", "end": "2019-04-02"},
+            "days_per_job": 3,
+            "results_dir": str(workdir / "results"),
+            "netmob_dir": str(workdir / "data" / "netmob"),
+            "tile_grid": str(workdir / "data" / "grids" / "{city}.geojson"),
+            "communes": str(workdir / "data" / "communes.gpkg"),
+            "crime_csv": str(workdir / "data" / "crime.csv"),
+            "synthetic": {"enabled": True, "grid_scale": 0.05, "truth": str(workdir / "data" / "truth.csv")},
+        },
+    )
+
+
+def run_snakemake(workdir, config, *args, timeout):
+    """Snakemake on the project's Snakefile; on a timeout, interrupt it (it then cancels its
+    SLURM jobs), then cancel whatever of its run is still queued. Returns (returncode, log)."""
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+        "--configfile", str(config), *args,
+    ]
+    log_path = Path(workdir) / "snakemake.out"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=workdir)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    text = log_path.read_text()
+    run_id = RUN_ID.search(text)
+    if process.returncode != 0 and run_id and shutil.which("scancel"):
+        subprocess.run(["scancel", f"--name={run_id.group(1)}"], capture_output=True, timeout=30)
+    return process.returncode, text
+
+
+def job_stats(text):
+    """The 'Job stats' table Snakemake prints before running: rule -> job count."""
+    table = re.search(r"job\s+count\s*\n[-\s]+\n(.*?)\n\s*total\s+(\d+)", text, re.S)
+    assert table, f"no job table in the Snakemake log:\n{text[-3000:]}"
+    counts = {}
+    for line in table.group(1).splitlines():
+        rule, count = line.split()
+        counts[rule] = int(count)
+    assert sum(counts.values()) == int(table.group(2))
+    return counts
+
+
+def ingest_group_size():
+    """N of `ingest=N` in the SLURM profile's group-components."""
+    profile = yaml.safe_load(SLURM_PROFILE_FILE.read_text())
+    components = profile["group-components"]
+    components = [components] if isinstance(components, str) else components
+    sizes = [int(item.split("=")[1]) for item in components if item.split("=")[0] == "ingest"]
+    assert sizes, f"{SLURM_PROFILE_FILE}: no ingest=N in group-components {components}"
+    return sizes[0]
+
+
+def tree_digest(root):
+    """SHA-256 of every file under `root` (relative path -> digest)."""
+    root = Path(root)
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def read_output(path):
+    frame = pd.read_csv(path, dtype={"code_com": str, "code_dep": str})
+    return frame.sort_values(list(frame.columns), na_position="last").reset_index(drop=True)
+
+
+def assert_same_frame(cluster, local, name):
+    assert list(cluster.columns) == list(local.columns), f"{name}: columns {list(cluster.columns)} vs {list(local.columns)}"
+    assert len(cluster) == len(local), f"{name}: {len(cluster)} rows on SLURM vs {len(local)} locally"
+    for column in local.columns:
+        a, b = cluster[column], local[column]
+        if pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b):
+            a, b = a.to_numpy(float), b.to_numpy(float)
+            same = np.isclose(a, b, rtol=1e-12, atol=0, equal_nan=True)
+            assert same.all(), f"{name}.{column}: rows {np.flatnonzero(~same)[:5]}: {a[~same][:5]} vs {b[~same][:5]}"
+        else:
+            assert a.astype(str).tolist() == b.astype(str).tolist(), f"{name}.{column} differs"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    reason = slurm_unavailable()
+    if reason:
+        pytest.skip(reason)
+    assert SNAKEFILE.exists(), f"{SNAKEFILE} is missing"
+    cores = str(yaml.safe_load(SLURM_PROFILE_FILE.read_text())["cores"])
+
+    cluster_dir = tmp_path_factory.mktemp("slurm_run")
+    started = time.perf_counter()
+    # --cores: profiles/default (the workflow profile) would otherwise replace the SLURM
+    # profile's cores with this machine's CPU count.
+    returncode, cluster_log = run_snakemake(
+        cluster_dir, tiny_config(cluster_dir), "--profile", str(SLURM_PROFILE), "--cores", cores, timeout=1200
+    )
+    cluster_seconds = time.perf_counter() - started
+    assert returncode == 0, f"the SLURM run failed ({returncode}) after {cluster_seconds:.0f} s:\n{cluster_log[-8000:]}"
+
+    local_dir = tmp_path_factory.mktemp("local_run")
+    started = time.perf_counter()
+    returncode, local_log = run_snakemake(local_dir, tiny_config(local_dir), "--cores", "2", timeout=900)
+    local_seconds = time.perf_counter() - started
+    assert returncode == 0, f"the local run failed ({returncode}):\n{local_log[-8000:]}"
+    print(f"\nSLURM run: {cluster_seconds:.0f} s wall, local run: {local_seconds:.0f} s wall")
+    return {"cluster": (cluster_dir, cluster_log), "local": (local_dir, local_log)}
+
+
+def test_jobs_ran_as_slurm_jobs_with_the_ingest_grouped(runs):
+    _, log = runs["cluster"]
+    stats = job_stats(log)
+    ingest_rules = {rule for rule in stats if rule.startswith("ingest_")}
+    n_ingest = sum(stats[rule] for rule in ingest_rules)
+    assert n_ingest >= 2, f"the tiny config plans {n_ingest} ingest job(s): nothing to group ({stats})"
+
+    submissions = SUBMITTED.findall(log)
+    group_submissions = [job_id for job_id, path in submissions if "/group_ingest" in path]
+    single_ingest = [path for _, path in submissions if re.search(r"/rule_ingest_", path)]
+    assert not single_ingest, f"ingest jobs submitted one by one: {single_ingest}"
+    assert len(group_submissions) == math.ceil(n_ingest / ingest_group_size()), (
+        f"{len(group_submissions)} ingest group submissions for {n_ingest} ingest jobs "
+        f"(group-components ingest={ingest_group_size()})"
+    )
+    assert len(group_submissions) < n_ingest
+    finished = FINISHED.findall(log)
+    assert sum(rule in ingest_rules for rule in finished) == n_ingest
+    # every job but the local ones ("localrule all:") went to SLURM: one submission per
+    # non-ingest job
+    local_jobs = len(re.findall(r"^localrule \S+:", log, re.M))
+    assert local_jobs >= 1, "no local job (the target rule `all`) in the log: is the log format unchanged?"
+    remote_jobs = sum(stats.values()) - local_jobs
+    assert len(submissions) == remote_jobs - n_ingest + len(group_submissions), (
+        f"{len(submissions)} submissions for {remote_jobs} remote jobs ({n_ingest} ingest)"
+    )
+    print(f"\n{len(submissions)} SLURM submissions for {remote_jobs} jobs ({n_ingest} ingest jobs in {len(group_submissions)})")
+
+    # SLURM's own view (squeue keeps a finished job for MinJobAge seconds)
+    job_ids = [job_id for job_id, _ in submissions]
+    result = subprocess.run(
+        ["squeue", "-h", "-t", "all", "-j", ",".join(job_ids), "-o", "%i %T"],
+        capture_output=True, text=True, timeout=30,
+    )
+    states = dict(line.split() for line in result.stdout.splitlines() if line.strip())
+    assert states, f"squeue knows none of the jobs {job_ids}: {result.stderr}"
+    assert set(states.values()) == {"COMPLETED"}, states
+
+
+def test_both_runs_read_the_same_generated_inputs(runs):
+    cluster_dir, _ = runs["cluster"]
+    local_dir, _ = runs["local"]
+    cluster, local = tree_digest(cluster_dir / "data"), tree_digest(local_dir / "data")
+    assert cluster.keys() == local.keys()
+    differing = [path for path in cluster if cluster[path] != local[path] and not path.endswith(".gpkg")]
+    assert not differing, f"the synthetic inputs differ between the runs: {differing[:10]}"
+
+
+def test_contract_outputs_equal_the_local_run(runs):
+    cluster_dir, _ = runs["cluster"]
+    local_dir, _ = runs["local"]
+    config = yaml.safe_load((local_dir / "config.yaml").read_text())
+    for direction in config["directions"]:
+        local_out = local_dir / "results" / direction
+        cluster_out = cluster_dir / "results" / direction
+        names = sorted(path.name for path in local_out.glob("*.csv"))
+        for required in ("cpc_com.csv", "spearman.csv", "dependent_corr.csv", "correction_methods.csv", "heatmap.csv"):
+            assert required in names, f"{local_out}: no {required}"
+        assert sorted(path.name for path in cluster_out.glob("*.csv")) == names
+        for name in names:
+            assert_same_frame(read_output(cluster_out / name), read_output(local_out / name), f"{direction}/{name}")
+        cluster_summary = json.loads((cluster_out / "summary.json").read_text())
+        local_summary = json.loads((local_out / "summary.json").read_text())
+        assert cluster_summary.keys() == local_summary.keys()
+        for key, value in local_summary.items():
+            if isinstance(value, float):
+                assert cluster_summary[key] == pytest.approx(value, rel=1e-12, abs=0, nan_ok=True), key
+            else:
+                assert cluster_summary[key] == value, key
