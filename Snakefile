@@ -6,6 +6,11 @@ configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
+
+
+report: "report/workflow.rst"
+
+
 include: "rules/synthetic.smk"
 include: "rules/tile_map.smk"
 include: "rules/ingest.smk"
@@ -14,6 +19,8 @@ include: "rules/crime.smk"
 include: "rules/estimate.smk"
 include: "rules/association.smk"
 include: "rules/heatmaps.smk"
+include: "rules/robustness.smk"
+include: "rules/figures.smk"
 
 
 rule all:

@@ -6,9 +6,24 @@ rule association_tests:
     input:
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
     output:
-        spearman=f"{RESULTS}/{{direction}}/spearman.csv",
-        dependent_corr=f"{RESULTS}/{{direction}}/dependent_corr.csv",
-        summary=f"{RESULTS}/{{direction}}/summary.json",
+        spearman=report(
+            f"{RESULTS}/{{direction}}/spearman.csv",
+            caption="../report/spearman.rst",
+            category="Association with recorded sexual violence",
+            subcategory="{direction}",
+        ),
+        dependent_corr=report(
+            f"{RESULTS}/{{direction}}/dependent_corr.csv",
+            caption="../report/dependent_corr.rst",
+            category="Association with recorded sexual violence",
+            subcategory="{direction}",
+        ),
+        summary=report(
+            f"{RESULTS}/{{direction}}/summary.json",
+            caption="../report/summary.rst",
+            category="Estimates",
+            subcategory="{direction}",
+        ),
     log:
         f"{RESULTS}/logs/association/{{direction}}.log",
     conda:

@@ -95,7 +95,9 @@ def check_schema(cfg, schema_path):
         key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
         message = error.message
         if error.validator == "oneOf":
-            message = f"{error.instance!r} is not {error.schema.get('description', 'valid')}"
+            message = (
+                f"{error.instance!r} is not {error.schema.get('description', 'valid')}"
+            )
         elif error.validator == "enum" and len(error.validator_value) > 6:
             message = f"{error.instance!r} is not one of the allowed values: {', '.join(map(str, error.validator_value))}"
         problems.append(f"config key '{key}': {message}")
@@ -219,8 +221,39 @@ def direction_outputs(direction):
 HEATMAPS = ["heatmap", "heatmap_10", "heatmap_rank1", "heatmap_rank2", "heatmap_rank3"]
 
 
+def figure_targets(direction):
+    """The figures of one direction (respecting FROM_TABLE and tile_map)."""
+    out = f"{RESULTS}/{direction}/figures"
+    files = [f"{out}/scatter_cpc_sv.png", f"{out}/correction_factors.png"]
+    if not FROM_TABLE:
+        files += [f"{out}/{name}.png" for name in HEATMAPS]
+    if not SKIPPED_MAPS:
+        files += [f"{out}/map_{city}.png" for city in CITIES]
+        files.append(f"{out}/maps_all_cities.png")
+    return files
+
+
+def robustness_targets(direction):
+    """The outputs of the three analyses for one direction (respecting FROM_TABLE)."""
+    out = f"{RESULTS}/{direction}"
+    files = [f"{out}/sensitivity.csv", f"{out}/spearman_ci.csv", f"{out}/ranking.csv"]
+    if not FROM_TABLE:
+        files.append(f"{out}/correction_methods_ci.csv")
+        files += [f"{out}/{name}.csv" for name in SMOOTHED_HEATMAPS]
+    return files
+
+
 def final_targets():
-    return [path for direction in DIRECTIONS for path in direction_outputs(direction)]
+    """Everything a complete run writes: contract outputs, robustness analyses, figures.
+    (figure_targets and robustness_targets use constants of rules/figures.smk and
+    rules/robustness.smk, defined before this is called.)"""
+    return [
+        path
+        for direction in DIRECTIONS
+        for path in direction_outputs(direction)
+        + robustness_targets(direction)
+        + figure_targets(direction)
+    ]
 
 
 if not SYNTHETIC and not FROM_TABLE and not os.environ.get("NETMOB_SKIP_INPUT_CHECK"):

@@ -25,8 +25,18 @@ rule estimate_table:
         correlations=f"{RESULTS}/estimate/{{direction}}/correlations.parquet",
         crime_rates=f"{RESULTS}/crime/sexual_violence.parquet",
     output:
-        estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
-        correction_methods=f"{RESULTS}/{{direction}}/correction_methods.csv",
+        estimates=report(
+            f"{RESULTS}/{{direction}}/cpc_com.csv",
+            caption="../report/cpc_com.rst",
+            category="Estimates",
+            subcategory="{direction}",
+        ),
+        correction_methods=report(
+            f"{RESULTS}/{{direction}}/correction_methods.csv",
+            caption="../report/correction_methods.rst",
+            category="Correction factors",
+            subcategory="{direction}",
+        ),
     log:
         f"{RESULTS}/logs/estimate/{{direction}}_table.log",
     conda:
@@ -54,7 +64,12 @@ if FROM_TABLE:
         input:
             table=config["estimates_table"],
         output:
-            estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
+            estimates=report(
+                f"{RESULTS}/{{direction}}/cpc_com.csv",
+                caption="../report/cpc_com.rst",
+                category="Estimates",
+                subcategory="{direction}",
+            ),
         log:
             f"{RESULTS}/logs/estimate/{{direction}}_published.log",
         conda:

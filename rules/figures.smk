@@ -19,18 +19,6 @@ else:
     SKIPPED_MAPS = ""
 
 
-def figure_targets(direction):
-    """The figures of one direction (respecting FROM_TABLE and tile_map)."""
-    out = f"{RESULTS}/{direction}/figures"
-    files = [f"{out}/scatter_cpc_sv.png", f"{out}/correction_factors.png"]
-    if not FROM_TABLE:
-        files += [f"{out}/{name}.png" for name in HEATMAPS]
-    if not SKIPPED_MAPS:
-        files += [f"{out}/map_{city}.png" for city in CITIES]
-        files.append(f"{out}/maps_all_cities.png")
-    return files
-
-
 rule figure_heatmap:
     input:
         heat=f"{RESULTS}/{{direction}}/{{heatmap}}.csv",

@@ -38,16 +38,6 @@ else:
     }
 
 
-def robustness_targets(direction):
-    """The outputs of the three analyses for one direction (respecting FROM_TABLE)."""
-    out = f"{RESULTS}/{direction}"
-    files = [f"{out}/sensitivity.csv", f"{out}/spearman_ci.csv", f"{out}/ranking.csv"]
-    if not FROM_TABLE:
-        files.append(f"{out}/correction_methods_ci.csv")
-        files += [f"{out}/{name}.csv" for name in SMOOTHED_HEATMAPS]
-    return files
-
-
 rule sensitivity:
     input:
         **ROBUSTNESS_CORRELATIONS,

@@ -57,7 +57,12 @@ rule qc_report:
     input:
         expand(f"{RESULTS}/qc/{{{{direction}}}}/{{city}}.csv", city=CITIES),
     output:
-        f"{RESULTS}/{{direction}}/qc.csv",
+        report(
+            f"{RESULTS}/{{direction}}/qc.csv",
+            caption="../report/qc.rst",
+            category="Data quality",
+            subcategory="{direction}",
+        ),
     log:
         f"{RESULTS}/logs/qc/{{direction}}.log",
     conda:
