@@ -5,6 +5,7 @@
 rule association_tests:
     input:
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
+        **({} if FROM_TABLE else {"qc": f"{RESULTS}/{{direction}}/qc.csv"}),
     output:
         spearman=report(
             f"{RESULTS}/{{direction}}/spearman.csv",

@@ -208,6 +208,20 @@ def read_estimates(path, apps):
     return estimates
 
 
+def quality_totals(qc):
+    """Totals of the per-file data-quality counts (qc.csv) for summary.json."""
+    counts = [
+        "lines", "blank_lines", "crlf_lines", "empty_fields", "nan_fields", "negative_values",
+        "duplicate_tiles", "unmapped_tiles",
+    ]
+    totals = {column: int(qc[column].sum()) for column in counts}
+    totals["files"] = int(len(qc))
+    totals["all_zero_files"] = int(qc["all_zero"].astype(bool).sum())
+    traffic = float(qc["total_traffic"].sum())
+    totals["unmapped_traffic_share"] = float(qc["unmapped_traffic"].sum()) / traffic if traffic > 0 else None
+    return totals
+
+
 def main(snakemake):
     sys.stderr = open(snakemake.log[0], "w", buffering=1)
     from atomic_output import atomic_path
@@ -221,6 +235,8 @@ def main(snakemake):
         estimates, params.apps["tor"],
         params.tor_to_darknet_share, params.porn_in_darknet_share, params.csam_in_porn_share,
     )
+    if "qc" in snakemake.input.keys():
+        headline["data_quality"] = quality_totals(pd.read_csv(snakemake.input.qc))
     tested = log_test_table(estimates)
     for column in PER_1000:
         dropped = int((~np.isfinite(tested[column].to_numpy(dtype="float64", na_value=np.nan))).sum())
