@@ -235,7 +235,7 @@ def main(snakemake):
         estimates, params.apps["tor"],
         params.tor_to_darknet_share, params.porn_in_darknet_share, params.csam_in_porn_share,
     )
-    if "qc" in snakemake.input.keys():
+    if getattr(snakemake.input, "qc", None):
         headline["data_quality"] = quality_totals(pd.read_csv(snakemake.input.qc))
     tested = log_test_table(estimates)
     for column in PER_1000:

@@ -243,3 +243,19 @@ def test_missing_columns_name_the_file(tmp_path):
     estimates_frame().drop(columns=["c", "Tor"]).to_csv(tmp_path / "cpc_com.csv", index=False)
     with pytest.raises(association_tests.InputError, match=r"cpc_com.csv: missing column\(s\) c, Tor"):
         association_tests.read_estimates(tmp_path / "cpc_com.csv", APPS)
+
+
+def test_quality_totals_sum_the_per_file_counts():
+    from association_tests import quality_totals
+
+    qc = pd.DataFrame(
+        {
+            "lines": [10, 12], "blank_lines": [0, 1], "crlf_lines": [0, 12], "empty_fields": [2, 0],
+            "nan_fields": [1, 1], "negative_values": [0, 0], "duplicate_tiles": [1, 0], "unmapped_tiles": [3, 4],
+            "unmapped_traffic": [5.0, 15.0], "total_traffic": [100.0, 300.0], "all_zero": [False, True],
+        }
+    )
+    totals = quality_totals(qc)
+    assert totals["files"] == 2 and totals["lines"] == 22 and totals["crlf_lines"] == 12
+    assert totals["empty_fields"] == 2 and totals["nan_fields"] == 2 and totals["all_zero_files"] == 1
+    assert totals["unmapped_traffic_share"] == pytest.approx(20 / 400)

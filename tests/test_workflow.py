@@ -138,6 +138,11 @@ def test_every_contract_output_exists_with_its_columns(default_run):
     for key in ("n_communes", "n_tested", "cpc_share_of_tor", "global_csam_share", "mean_c", "median_c"):
         assert key in summary
     assert summary["global_csam_share"] == pytest.approx(0.011 * 2267628 / 5437248 * 105 / 253)
+    # 3 cities x 3 apps x 52 days of files, each counted in qc.csv and in the summary's totals
+    qc = pd.read_csv(out / "qc.csv")
+    assert len(qc) == summary["data_quality"]["files"] == 3 * 3 * 52
+    assert set(qc.loc[qc["date"] == 20190331, "slots"]) == {92}
+    assert summary["data_quality"]["lines"] == int(qc["lines"].sum())
     heat = pd.read_csv(out / "heatmap.csv")
     assert len(heat) == 7 * 24
     assert set(heat["Day"]) == {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
