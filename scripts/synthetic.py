@@ -31,7 +31,6 @@ city's data do not depend on the other cities or on the period requested.
 """
 
 import argparse
-import contextlib
 import datetime
 import json
 import os
@@ -40,6 +39,8 @@ import time
 import zlib
 
 import numpy as np
+
+from atomic_output import atomic_path
 
 # --- the NetMob23 cities --------------------------------------------------------------------
 # Grid dimensions (rows, cols) of the 100 m tiles per city, as used with the NetMob23 data
@@ -163,22 +164,6 @@ def _stream(seed, city, *keys):
 STREAM_GRID, STREAM_COMMUNES, STREAM_PARAMS, STREAM_CRIME, STREAM_DAY, STREAM_OUTAGE = range(6)
 ROLE_KEYS = {"porn": 1, "tor": 2, "control": 3}
 DIRECTION_KEYS = {"DL": 1, "UL": 2}
-
-
-@contextlib.contextmanager
-def _atomic(path):
-    """Yield a temporary path next to `path`, renamed to `path` on success."""
-    path = os.fspath(path)
-    folder, name = os.path.split(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}{os.path.splitext(name)[1]}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # === calendar ===============================================================================
@@ -336,7 +321,7 @@ def write_traffic_file(path, tile_ids, values, sixteenths=False, missing=None):
     """Write one traffic file atomically; returns its size in bytes."""
     chunks = render_traffic(tile_ids, values, sixteenths, missing)
     size = 0
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             for chunk in chunks:
                 handle.write(chunk.data)
@@ -424,7 +409,7 @@ def write_grid(path, grid):
         for tile_id, (a, b, c, d, e) in zip(grid["tile_ids"].tolist(), rings)
     ]
     text = '{"type": "FeatureCollection", "features": [\n' + ",\n".join(features) + "\n]}\n"
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(text)
     return len(text.encode("utf-8"))
@@ -557,7 +542,7 @@ def write_communes(path, communes_by_city):
     # a fixed timestamp in gpkg_contents: the same seed gives the same bytes
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2023-07-17T00:00:00Z"})
     try:
-        with _atomic(path) as tmp:
+        with atomic_path(path) as tmp:
             layer.to_file(tmp, driver="GPKG", layer="communes", engine="pyogrio")
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
@@ -789,7 +774,7 @@ def write_crime_csv(path, records):
     for column in ("tauxpourmille", "complementinfoval", "complementinfotaux"):
         table[column] = table[column].astype("float64")
     table = table.sort_values(["CODGEO_2023", "classe", "annee"], kind="stable")
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         table.to_csv(tmp, sep=";", decimal=",", index=False, encoding="utf-8")
     return os.path.getsize(path)
 
@@ -799,7 +784,7 @@ def write_truth_csv(path, truths):
 
     columns = ["code_com", "code_dep", "cities", "pop", "coupling", "consumption_per_1000", "sv_rate"]
     table = pd.concat([pd.DataFrame({c: truth[c] for c in columns}) for truth in truths], ignore_index=True)
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
     return os.path.getsize(path)
 
