@@ -161,7 +161,7 @@ def _stream(seed, city, *keys):
     return np.random.default_rng(np.random.SeedSequence([int(seed), city_key, *[int(k) for k in keys]]))
 
 
-STREAM_GRID, STREAM_COMMUNES, STREAM_PARAMS, STREAM_CRIME, STREAM_DAY, STREAM_OUTAGE = range(6)
+STREAM_GRID, STREAM_COMMUNES, STREAM_PARAMS, STREAM_CRIME, STREAM_DAY, STREAM_OUTAGE, STREAM_SPARSE = range(7)
 ROLE_KEYS = {"porn": 1, "tor": 2, "control": 3}
 DIRECTION_KEYS = {"DL": 1, "UL": 2}
 
@@ -811,8 +811,11 @@ def _dates(start, end):
 
 
 def generate(*, netmob_dir, tile_grid, communes, crime_csv, truth_csv, cities, apps, directions,
-             start, end, seed, grid_scale, missing_rate=1e-5, outage_date="2019-05-12"):
-    """Write the synthetic data set; returns a summary (files, bytes, communes, timings)."""
+             start, end, seed, grid_scale, missing_rate=1e-5, outage_date="2019-05-12", zero_share=0.0):
+    """Write the synthetic data set; returns a summary (files, bytes, communes, timings).
+
+    zero_share > 0 (benchmarks) sets that share of tile-slot values to 0, so that files have
+    the real data's density of lone zeros; it changes the traffic, not the planted truth file."""
     began = time.perf_counter()
     cities = list(cities)
     apps = dict(apps)
@@ -877,6 +880,9 @@ def generate(*, netmob_dir, tile_grid, communes, crime_csv, truth_csv, cities, a
                             values *= np.float32(16)
                         np.rint(values, out=values)
                         values = values.astype(np.uint32 if values.max(initial=0) < 2**32 else np.uint64)
+                    if zero_share > 0:  # benchmark density: most tile-slot values a lone 0
+                        sparse = _stream(seed, city, STREAM_SPARSE, day.toordinal(), ROLE_KEYS[role], DIRECTION_KEYS[direction])
+                        values[sparse.random(values.shape) < zero_share] = 0
                     if outage == day:
                         values[:, outage_slots] = 0
                     missing = _missing_fields(rng, values.shape, missing_rate)
@@ -938,6 +944,8 @@ def cli(argv=None):
     parser.add_argument("--directions", nargs="+", default=["DL"], choices=["DL", "UL"])
     parser.add_argument("--apps", nargs=3, default=["Web_Adult", "Tor", "YouTube"], metavar=("PORN", "TOR", "CONTROL"),
                         help="app names of the porn, tor and control roles")
+    parser.add_argument("--zero-share", type=float, default=0.0,
+                        help="benchmarks: share of tile-slot values written as 0 (real files are mostly zeros)")
     parser.add_argument("--missing-rate", type=float, default=1e-5, help="share of slot values written missing")
     parser.add_argument("--outage-date", default="2019-05-12", help="day of the network outage ('' for none)")
     args = parser.parse_args(argv)
@@ -947,7 +955,7 @@ def cli(argv=None):
         crime_csv=f"{out}/crime.csv", truth_csv=f"{out}/truth.csv", cities=args.cities,
         apps=dict(zip(("porn", "tor", "control"), args.apps)), directions=args.directions,
         start=args.start, end=args.end, seed=args.seed, grid_scale=args.grid_scale,
-        missing_rate=args.missing_rate, outage_date=args.outage_date or None,
+        missing_rate=args.missing_rate, outage_date=args.outage_date or None, zero_share=args.zero_share,
     )
     print(json.dumps(summary, indent=1))
 

@@ -5,6 +5,7 @@ submissions (profiles/slurm: group-components)."""
 import hashlib
 import json
 import math
+import os
 import re
 import shutil
 import signal
@@ -149,6 +150,8 @@ def assert_same_frame(cluster, local, name):
 def runs(tmp_path_factory):
     reason = slurm_unavailable()
     if reason:
+        if os.environ.get("NETMOB_REQUIRE_SLURM"):
+            pytest.fail(f"NETMOB_REQUIRE_SLURM is set (.ci/run started SLURM) but: {reason}")
         pytest.skip(reason)
     assert SNAKEFILE.exists(), f"{SNAKEFILE} is missing"
     cores = str(yaml.safe_load(SLURM_PROFILE_FILE.read_text())["cores"])

@@ -539,3 +539,13 @@ def test_default_set_has_realistic_shapes_and_magnitudes(default_set, default_ho
     per_1000 = totals.div(truth.set_index("code_com")["pop"], axis=0) * 1000 * 77 / n_days
     for app, published in (("YouTube", 3.5e9), ("Web_Adult", 4e7), ("Tor", 1.4e6)):
         assert published / 3 < per_1000[app].median() < published * 3, app
+
+
+def test_zero_share_gives_the_real_files_density_of_zeros(tmp_path):
+    run(tmp_path, cities=["Nancy"], start="2019-04-01", end="2019-04-01", zero_share=0.9)
+    fields = traffic_path(tmp_path, "Nancy", "YouTube", "20190401").read_text().split()
+    lines = traffic_path(tmp_path, "Nancy", "YouTube", "20190401").read_text().splitlines()
+    values = [field for line in lines for field in line.split(" ")[1:]]
+    share = sum(value == "0" for value in values) / len(values)
+    assert 0.88 <= share <= 0.93, share
+    assert len(fields) == len(lines) * 97
