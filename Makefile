@@ -33,7 +33,8 @@ report: run
 	$(BIN)/snakemake --cores $(CORES) --report report.html
 
 bench: install
-	$(BIN)/python benchmarks/run_benchmarks.py
+	$(BIN)/pip install --quiet -r benchmarks/requirements.txt
+	$(BIN)/python benchmarks/run_benchmarks.py $(BENCH_ARGS)
 
 clean:
 	rm -rf results .snakemake report.html

@@ -4,8 +4,8 @@
 
 rule association_tests:
     input:
-        estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
         **({} if FROM_TABLE else {"qc": f"{RESULTS}/{{direction}}/qc.csv"}),
+        estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
     output:
         spearman=report(
             f"{RESULTS}/{{direction}}/spearman.csv",
@@ -27,6 +27,8 @@ rule association_tests:
         ),
     log:
         f"{RESULTS}/logs/association/{{direction}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/association_tests/{{direction}}.tsv"
     conda:
         "../envs/analysis.yaml"
     resources:

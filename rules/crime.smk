@@ -8,6 +8,8 @@ rule crime_rates:
         rates=f"{RESULTS}/crime/sexual_violence.parquet",
     log:
         f"{RESULTS}/logs/crime_rates.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/crime_rates.tsv"
     conda:
         "../envs/analysis.yaml"
     resources:

@@ -8,10 +8,12 @@ rule commune_correlations:
         correlations=f"{RESULTS}/estimate/{{direction}}/correlations.parquet",
     log:
         f"{RESULTS}/logs/estimate/{{direction}}_correlations.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/commune_correlations/{{direction}}.tsv"
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=2000,
         runtime=10,
     params:
         zero_replacement=config["zero_replacement"],
@@ -39,6 +41,8 @@ rule estimate_table:
         ),
     log:
         f"{RESULTS}/logs/estimate/{{direction}}_table.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/estimate_table/{{direction}}.tsv"
     conda:
         "../envs/analysis.yaml"
     resources:
@@ -72,6 +76,8 @@ if FROM_TABLE:
             ),
         log:
             f"{RESULTS}/logs/estimate/{{direction}}_published.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/published_estimates/{{direction}}.tsv"
         conda:
             "../envs/analysis.yaml"
         resources:

@@ -32,6 +32,8 @@ rule figure_heatmap:
         ),
     log:
         f"{RESULTS}/logs/figures/{{direction}}/{{heatmap}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figure_heatmap/{{direction}}/{{heatmap}}.tsv"
     wildcard_constraints:
         heatmap="|".join(HEATMAPS),
     conda:
@@ -75,6 +77,8 @@ if not SKIPPED_MAPS:
             ),
         log:
             f"{RESULTS}/logs/figures/{{direction}}/maps.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/figure_maps/{{direction}}.tsv"
         conda:
             "../envs/geo.yaml"
         resources:
@@ -112,6 +116,8 @@ rule figure_scatter:
         ),
     log:
         f"{RESULTS}/logs/figures/{{direction}}/scatter.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figure_scatter/{{direction}}.tsv"
     conda:
         "../envs/analysis.yaml"
     resources:
@@ -145,6 +151,8 @@ rule figure_correction_factors:
         ),
     log:
         f"{RESULTS}/logs/figures/{{direction}}/correction_factors.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figure_correction_factors/{{direction}}.tsv"
     conda:
         "../envs/analysis.yaml"
     resources:

@@ -10,10 +10,12 @@ rule heatmaps:
         **{name: f"{RESULTS}/{{direction}}/{name}.csv" for name in HEATMAPS},
     log:
         f"{RESULTS}/logs/heatmaps/{{direction}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/heatmaps/{{direction}}.tsv"
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=2000,
         runtime=10,
     params:
         apps=APPS,

@@ -1,7 +1,9 @@
 # Ingest: parse each traffic file and sum its tiles per commune and slot.
 # One job reads the files of one city x app x direction for a batch of `days_per_job`
-# calendar days (so that thousands of files do not become thousands of Python start-ups),
-# but writes one output per day: adding a day or fixing one file reruns only its batch.
+# calendar days (so that thousands of files do not become thousands of Python start-ups,
+# nor thousands of ready jobs whose inputs Snakemake's scheduler re-stats after every
+# finished job), but writes one output per day: adding a day or fixing one file reruns
+# only its batch.
 # The jobs run `python scripts/ingest.py` through shell: (no Snakemake import, no pandas),
 # with the parsing kernel compiled from scripts/native/netmob_parse.c.
 

@@ -46,6 +46,8 @@ rule sensitivity:
         sensitivity=f"{RESULTS}/{{direction}}/sensitivity.csv",
     log:
         f"{RESULTS}/logs/robustness/{{direction}}_sensitivity.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/sensitivity/{{direction}}.tsv"
     conda:
         "../envs/analysis.yaml"
     resources:
@@ -69,6 +71,8 @@ rule bootstrap_intervals:
         spearman_ci=f"{RESULTS}/{{direction}}/spearman_ci.csv",
     log:
         f"{RESULTS}/logs/robustness/{{direction}}_bootstrap.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/bootstrap_intervals/{{direction}}.tsv"
     conda:
         "../envs/analysis.yaml"
     resources:
@@ -92,10 +96,12 @@ rule robust_ranking:
         ranking=f"{RESULTS}/{{direction}}/ranking.csv",
     log:
         f"{RESULTS}/logs/robustness/{{direction}}_ranking.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/robust_ranking/{{direction}}.tsv"
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=2000,
         runtime=10,
     params:
         apps=APPS,

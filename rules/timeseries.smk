@@ -44,7 +44,7 @@ rule hourly_series:
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=2000,
         runtime=20,
     params:
         cities=CITIES,
@@ -65,6 +65,8 @@ rule qc_report:
         ),
     log:
         f"{RESULTS}/logs/qc/{{direction}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/qc_report/{{direction}}.tsv"
     conda:
         "../envs/analysis.yaml"
     resources:

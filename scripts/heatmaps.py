@@ -7,6 +7,7 @@ second and third commune.
 """
 
 import calendar
+import datetime
 import sys
 
 import numpy as np
@@ -14,15 +15,24 @@ import pandas as pd
 
 # English names whatever the machine's locale (the seed uses strftime('%A')).
 WEEKDAYS = np.array(list(calendar.day_name), dtype=object)  # Monday .. Sunday
+# The hourly series' columns the heatmaps use (reading only these keeps the job small).
+HOURLY_COLUMNS = ["code_com", "date", "hour", "porn", "tor", "control"]
+
+
+def weekday_names(dates):
+    """English weekday name of each YYYYMMDD integer date, computed once per distinct date
+    (not through millions of date strings)."""
+    unique, inverse = np.unique(np.asarray(dates), return_inverse=True)
+    names = [WEEKDAYS[datetime.date(d // 10000, d // 100 % 100, d % 100).weekday()] for d in unique.tolist()]
+    return np.array(names, dtype=object)[inverse]
 
 
 def scaled_hourly(hourly, factors, zero_replacement):
     """Hourly rows with weekday, 0 replaced, and `tor_scaled` = tor x c."""
-    table = hourly[["code_com", "date", "hour", "porn", "tor", "control"]].copy()
+    table = hourly[HOURLY_COLUMNS].copy()
     for role in ("porn", "tor", "control"):
         table[role] = table[role].mask(table[role] == 0, zero_replacement)
-    dates = pd.to_datetime(table["date"].astype(str), format="%Y%m%d")
-    table["day"] = WEEKDAYS[dates.dt.day_of_week.to_numpy()]
+    table["day"] = weekday_names(table["date"])
     c = table["code_com"].map(factors)
     table["tor_scaled"] = table["tor"] * c
     return table
@@ -71,7 +81,7 @@ def main(snakemake):
     sys.stderr = open(snakemake.log[0], "w", buffering=1)
     from atomic_output import atomic_path
 
-    hourly = pd.read_parquet(snakemake.input.hourly)
+    hourly = pd.read_parquet(snakemake.input.hourly, columns=HOURLY_COLUMNS)
     estimates = pd.read_csv(snakemake.input.estimates, dtype={"code_com": str, "code_dep": str})
     params = snakemake.params
     tables = heatmaps(hourly, estimates, apps=params.apps, zero_replacement=params.zero_replacement, top_n=params.top_n)

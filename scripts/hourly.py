@@ -86,7 +86,8 @@ def main(snakemake):
     from atomic_output import atomic_path
 
     cities = snakemake.params.cities
-    city_series = [(city, pd.read_parquet(path)) for city, path in zip(cities, snakemake.input.series)]
+    # One city's 15-minute series in memory at a time (all 20 cities' together exceed 1 GB).
+    city_series = ((city, pd.read_parquet(path)) for city, path in zip(cities, snakemake.input.series))
     hourly, dropped = combine_cities(city_series, snakemake.params.outage_dates)
     indexes = []
     for path in snakemake.input.tile_indexes:

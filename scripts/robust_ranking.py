@@ -232,7 +232,9 @@ def main(snakemake):
     with atomic_path(snakemake.output.ranking) as tmp:
         ranking.to_csv(tmp, index=False)
     if "hourly" in snakemake.input.keys():
-        hourly = pd.read_parquet(snakemake.input.hourly)
+        from heatmaps import HOURLY_COLUMNS
+
+        hourly = pd.read_parquet(snakemake.input.hourly, columns=HOURLY_COLUMNS)
         tables = smoothed_heatmaps(
             hourly, estimates, ranking, apps=params.apps, zero_replacement=params.zero_replacement, top_n=params.top_n
         )

@@ -339,8 +339,11 @@ def grid_shape(city, grid_scale):
     return max(MIN_SIDE, int(round(rows * grid_scale))), max(MIN_SIDE, int(round(cols * grid_scale)))
 
 
-def city_area(rows, cols, rng):
-    """Boolean [rows, cols]: the city's irregular area (a wobbly disc) inside the rectangle."""
+def city_area(rows, cols, rng, area_scale=1.0):
+    """Boolean [rows, cols]: the city's irregular area (a wobbly disc) inside the rectangle.
+
+    area_scale < 1 shrinks the disc's radius (benchmarks: fewer tiles per file on the real
+    grid dimensions, as in the real files, which average ~20,000 tiles)."""
     v = (np.arange(rows) + 0.5 - rows / 2) / (rows / 2)
     u = (np.arange(cols) + 0.5 - cols / 2) / (cols / 2)
     uu, vv = np.meshgrid(u, v)
@@ -349,13 +352,13 @@ def city_area(rows, cols, rng):
     limit = np.full_like(radius, 0.93)
     for k in (2, 3, 4, 5):
         limit += 0.93 * rng.uniform(0.03, 0.09) * np.cos(k * angle + rng.uniform(0, 2 * np.pi))
-    inside = radius <= limit
+    inside = radius <= limit * area_scale
     if inside.sum() < MIN_SIDE:  # tiny grids: at least the few tiles nearest the centre
         inside.ravel()[np.argsort(radius.ravel(), kind="stable")[:MIN_SIDE]] = True
     return inside
 
 
-def build_grid(city, grid_scale, seed):
+def build_grid(city, grid_scale, seed, area_scale=1.0):
     """The tile grid of `city`: rows, cols, tile ids of its area (ascending) and the tile
     corners in WGS84 (lattice of (rows+1) x (cols+1) points, row 0 = north)."""
     from pyproj import Transformer
@@ -371,7 +374,7 @@ def build_grid(city, grid_scale, seed):
     xx, yy = np.meshgrid(corner_x, corner_y)
     to_wgs84 = Transformer.from_crs(GRID_CRS, "EPSG:4326", always_xy=True)
     corner_lon, corner_lat = to_wgs84.transform(xx, yy)
-    inside = city_area(rows, cols, _stream(seed, city, STREAM_GRID))
+    inside = city_area(rows, cols, _stream(seed, city, STREAM_GRID), area_scale)
     tile_ids = np.flatnonzero(inside.ravel()).astype(np.int64)
     return {"rows": rows, "cols": cols, "tile_ids": tile_ids, "lon": corner_lon, "lat": corner_lat}
 
@@ -811,9 +814,12 @@ def _dates(start, end):
 
 
 def generate(*, netmob_dir, tile_grid, communes, crime_csv, truth_csv, cities, apps, directions,
-             start, end, seed, grid_scale, missing_rate=1e-5, outage_date="2019-05-12", zero_share=0.0):
+             start, end, seed, grid_scale, missing_rate=1e-5, outage_date="2019-05-12", zero_share=0.0,
+             area_scale=1.0):
     """Write the synthetic data set; returns a summary (files, bytes, communes, timings).
 
+    area_scale (benchmarks) shrinks each city's area inside its real-size rectangle, so
+    that files carry the real data's ~20,000 tiles on average.
     zero_share > 0 (benchmarks) sets that share of tile-slot values to 0, so that files have
     the real data's density of lone zeros; it changes the traffic, not the planted truth file."""
     began = time.perf_counter()
@@ -828,6 +834,8 @@ def generate(*, netmob_dir, tile_grid, communes, crime_csv, truth_csv, cities, a
         raise ValueError(f"tile_grid {tile_grid!r} has no {{city}} placeholder")
     if not grid_scale > 0:
         raise ValueError(f"grid_scale must be positive, got {grid_scale}")
+    if not 0 < area_scale <= 1:
+        raise ValueError(f"area_scale must be in (0, 1], got {area_scale}")
     for city in cities:
         grid_shape(city, grid_scale)  # unknown city names fail before anything is written
     days = _dates(start, end)
@@ -842,7 +850,7 @@ def generate(*, netmob_dir, tile_grid, communes, crime_csv, truth_csv, cities, a
                "communes": 0, "tiles": 0, "tiles_outside_communes": 0}
     communes_by_city, models, truths = {}, {}, []
     for city in cities:
-        grid = build_grid(city, grid_scale, seed)
+        grid = build_grid(city, grid_scale, seed, area_scale)
         size = write_grid(tile_grid.format(city=city), grid)
         summary["files"] += 1
         summary["bytes"] += size
@@ -946,6 +954,9 @@ def cli(argv=None):
                         help="app names of the porn, tor and control roles")
     parser.add_argument("--zero-share", type=float, default=0.0,
                         help="benchmarks: share of tile-slot values written as 0 (real files are mostly zeros)")
+    parser.add_argument("--area-scale", type=float, default=1.0,
+                        help="benchmarks: radius factor of each city's area in its rectangle (0.58 at "
+                        "--grid-scale 1 gives the real files' ~20,000 tiles per file on average)")
     parser.add_argument("--missing-rate", type=float, default=1e-5, help="share of slot values written missing")
     parser.add_argument("--outage-date", default="2019-05-12", help="day of the network outage ('' for none)")
     args = parser.parse_args(argv)
@@ -956,6 +967,7 @@ def cli(argv=None):
         apps=dict(zip(("porn", "tor", "control"), args.apps)), directions=args.directions,
         start=args.start, end=args.end, seed=args.seed, grid_scale=args.grid_scale,
         missing_rate=args.missing_rate, outage_date=args.outage_date or None, zero_share=args.zero_share,
+        area_scale=args.area_scale,
     )
     print(json.dumps(summary, indent=1))
 

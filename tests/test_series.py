@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heatmaps import heatmaps, ranked_communes
+from heatmaps import heatmaps, ranked_communes, weekday_names
 from hourly import combine_cities, commune_totals, drop_outage_slots
 from timeseries import QC_FIELDS, QualityError, check_unmapped_share, city_time_series, qc_table
 
@@ -125,3 +125,9 @@ def test_heatmaps_by_hand():
     assert result["heatmap_rank1"]["code_com"].unique().tolist() == ["B"]
     assert result["heatmap_rank3"]["code_com"].unique().tolist() == ["C"]
     assert math.isclose(result["heatmap_rank3"]["Tor_scaled"].sum(), 0.0)
+
+
+def test_weekday_names_of_integer_dates():
+    # 2019-03-16 was a Saturday, the clock change 2019-03-31 and the outage 2019-05-12 Sundays
+    dates = np.array([20190331, 20190401, 20190512, 20190331, 20190316], dtype=np.int32)
+    assert list(weekday_names(dates)) == ["Sunday", "Monday", "Sunday", "Sunday", "Saturday"]

@@ -549,3 +549,14 @@ def test_zero_share_gives_the_real_files_density_of_zeros(tmp_path):
     share = sum(value == "0" for value in values) / len(values)
     assert 0.88 <= share <= 0.93, share
     assert len(fields) == len(lines) * 97
+
+
+def test_area_scale_shrinks_the_area_inside_the_real_grid(tmp_path):
+    rng_full, rng_small = (synthetic._stream(1, "Lyon", synthetic.STREAM_GRID) for _ in range(2))
+    full = synthetic.city_area(426, 287, rng_full)
+    small = synthetic.city_area(426, 287, rng_small, area_scale=0.65)
+    assert small.shape == full.shape == (426, 287)
+    assert not (small & ~full).any()  # the smaller area lies inside the default one
+    assert small.sum() / full.sum() == pytest.approx(0.65**2, rel=0.05)  # area ~ radius squared
+    with pytest.raises(ValueError, match="area_scale"):
+        run(tmp_path, area_scale=0)
