@@ -105,6 +105,59 @@ def check_schema(cfg, schema_path):
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(sorted(problems)))
 
 
+
+# --- code fingerprints ------------------------------------------------------------------
+# Snakemake reruns a job when its own script changes, but it does not see the modules of
+# scripts/netmob_cpc/ that the script imports. Each rule therefore carries, as a tracked
+# param, a hash of the *contents* of those modules (found by reading the imports, also
+# transitively): an edit of a module reruns exactly the jobs whose scripts use it, and
+# nothing machine-specific (paths, interpreter) enters the hash.
+PACKAGE = "netmob_cpc"
+SCRIPTS_DIR = Path(workflow.current_basedir).parent / "scripts"
+_IMPORTS = {}
+
+
+def _package_imports(path):
+    """Package modules imported by one Python file (names such as 'estimates')."""
+    import ast
+
+    if path not in _IMPORTS:
+        found = set()
+        for node in ast.walk(ast.parse(Path(path).read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                if parts[0] == PACKAGE:
+                    if len(parts) > 1:
+                        found.add(parts[1])
+                    else:
+                        found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    parts = alias.name.split(".")
+                    if parts[0] == PACKAGE and len(parts) > 1:
+                        found.add(parts[1])
+        _IMPORTS[path] = found
+    return _IMPORTS[path]
+
+
+def code_fingerprint(script):
+    """Content hash of the package modules that scripts/<script> imports, transitively."""
+    import hashlib
+
+    package = SCRIPTS_DIR / PACKAGE
+    pending, seen = list(_package_imports(SCRIPTS_DIR / script)), set()
+    while pending:
+        name = pending.pop()
+        if name in seen or not (package / f"{name}.py").exists():
+            continue
+        seen.add(name)
+        pending.extend(_package_imports(package / f"{name}.py"))
+    digest = hashlib.sha256()
+    for name in sorted(seen | {"__init__"}):
+        digest.update(name.encode() + b"\0" + (package / f"{name}.py").read_bytes())
+    return digest.hexdigest()[:16]
+
+
 _normalise_dates(config)
 check_schema(config, Path(workflow.basedir) / "config" / "schema.yaml")
 validate(config, "../config/schema.yaml")
