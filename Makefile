@@ -1,15 +1,23 @@
-# Two commands do everything on a fresh machine (see README.md):
+# Two commands do everything on a fresh machine (README.md, "Quick start"):
 #   make run    install into .venv, then run the workflow on the embedded synthetic default
-#   make test   install into .venv, then run the test suite
-# Other targets: make install | lint | report | bench | clean
+#   make test   install into .venv, then lint and run the whole test suite (what CI runs)
+# Other targets:
+#   make test-fast   unit tests only (no Snakemake runs), a few minutes
+#   make lint        snakemake --lint and snakefmt --check
+#   make report      HTML report of the run that exists (same ARGS as that run; runs nothing)
+#   make simulation  the simulation study (results/simulation.csv)
+#   make bench       benchmarks (BENCHMARKS.md)
+#   make install | clean
+# ARGS passes options to Snakemake, e.g. make run ARGS="--configfile my_netmob.yaml"
 
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= 2
+ARGS ?=
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test lint report bench clean
+.PHONY: install run test test-fast lint report simulation bench clean
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,17 +28,23 @@ $(BIN)/.installed: requirements.txt
 install: $(BIN)/.installed
 
 run: install
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) $(ARGS)
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest -q tests
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not workflow and not slurm" tests
 
 lint: install
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile rules
 
-report: run
-	$(BIN)/snakemake --cores $(CORES) --report report.html
+report: install
+	$(BIN)/snakemake --cores $(CORES) --report report.html $(ARGS)
+
+simulation: install
+	$(BIN)/snakemake --cores $(CORES) simulation $(ARGS)
 
 bench: install
 	$(BIN)/pip install --quiet -r benchmarks/requirements.txt

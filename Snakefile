@@ -1,5 +1,6 @@
-# NetMob23 -> commune-level estimates of CSAM consumption through Tor (Koebe et al. 2024).
-# Stages and intermediate files: ARCHITECTURE.md. Inputs, keys, outputs: README.md.
+# NetMob23 traffic -> commune-level estimates of CSAM consumption through Tor, after
+# Koebe et al. 2024. Stages and intermediate files: ARCHITECTURE.md; inputs, keys and
+# outputs: README.md and config/README.md.
 
 
 configfile: "config/config.yaml"
@@ -21,6 +22,7 @@ include: "rules/association.smk"
 include: "rules/heatmaps.smk"
 include: "rules/robustness.smk"
 include: "rules/figures.smk"
+include: "rules/simulation.smk"
 
 
 rule all:

@@ -1,10 +1,13 @@
 # Association with recorded sexual violence: Spearman tests, the seed's test of two
-# dependent correlations next to Steiger's Z, and the headline summary (CONTRACT 3).
+# dependent correlations next to Williams' t and Steiger's Z, what the association survives
+# (non-zero rates only, partial on population, regressions) and the headline summary
+# (README: Outputs). One job per direction writes all five files.
 
 
 rule association_tests:
     input:
         **({} if FROM_TABLE else {"qc": f"{RESULTS}/{{direction}}/qc.csv"}),
+        **({"covariates": INPUTS["covariates"]} if INPUTS["covariates"] else {}),
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
     output:
         spearman=report(
@@ -17,6 +20,18 @@ rule association_tests:
             f"{RESULTS}/{{direction}}/dependent_corr.csv",
             caption="../report/dependent_corr.rst",
             category="Association with recorded sexual violence",
+            subcategory="{direction}",
+        ),
+        association_adjusted=report(
+            f"{RESULTS}/{{direction}}/association_adjusted.csv",
+            caption="../report/association_adjusted.rst",
+            category="What the association survives",
+            subcategory="{direction}",
+        ),
+        regression=report(
+            f"{RESULTS}/{{direction}}/regression.csv",
+            caption="../report/regression.rst",
+            category="What the association survives",
             subcategory="{direction}",
         ),
         summary=report(
@@ -35,9 +50,9 @@ rule association_tests:
         mem_mb=1000,
         runtime=10,
     params:
+        code=code_fingerprint("association_tests.py"),
         apps=APPS,
-        tor_to_darknet_share=SHARES["tor_to_darknet_share"],
-        porn_in_darknet_share=SHARES["porn_in_darknet_share"],
-        csam_in_porn_share=SHARES["csam_in_porn_share"],
+        shares=SHARES,
+        min_coverage=config["min_coverage"],
     script:
         "../scripts/association_tests.py"

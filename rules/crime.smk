@@ -1,9 +1,10 @@
-# Recorded sexual-violence rates per commune (CONTRACT 1.5), as the seed prepares them.
+# Recorded sexual-violence rates per commune from the data.gouv.fr crime file (2023 layout
+# or the current one, detected from the header), as the seed prepares them.
 
 
 rule crime_rates:
     input:
-        crime_csv=config["crime_csv"],
+        crime_csv=INPUTS["crime_csv"],
     output:
         rates=f"{RESULTS}/crime/sexual_violence.parquet",
     log:
@@ -16,8 +17,9 @@ rule crime_rates:
         mem_mb=2000,
         runtime=10,
     params:
+        code=code_fingerprint("crime_rates.py"),
         crime_class=config["crime_class"],
-        crime_years=config["crime_years"],
-        crime_year=config["crime_year"],
+        crime_years=CRIME_YEARS,
+        crime_year=CRIME_YEAR,
     script:
-        "../scripts/crime.py"
+        "../scripts/crime_rates.py"

@@ -1,4 +1,4 @@
-# Correction factors and the per-commune estimate table (CONTRACT 3, cpc_com.csv).
+# Correction factors and the per-commune estimate table (README: Outputs, cpc_com.csv).
 
 
 rule commune_correlations:
@@ -16,9 +16,10 @@ rule commune_correlations:
         mem_mb=2000,
         runtime=10,
     params:
+        code=code_fingerprint("commune_correlations.py"),
         zero_replacement=config["zero_replacement"],
     script:
-        "../scripts/estimate.py"
+        "../scripts/commune_correlations.py"
 
 
 rule estimate_table:
@@ -26,6 +27,8 @@ rule estimate_table:
         totals=f"{RESULTS}/hourly/{{direction}}_totals.parquet",
         correlations=f"{RESULTS}/estimate/{{direction}}/correlations.parquet",
         crime_rates=f"{RESULTS}/crime/sexual_violence.parquet",
+        # per commune, the share of its area inside the city's tile grid (coverage)
+        tile_maps=expand(f"{RESULTS}/tile_map/{{city}}.csv", city=CITIES),
     output:
         estimates=report(
             f"{RESULTS}/{{direction}}/cpc_com.csv",
@@ -49,13 +52,15 @@ rule estimate_table:
         mem_mb=1000,
         runtime=10,
     params:
+        code=code_fingerprint("estimate_table.py"),
         direction="{direction}",
         apps=APPS,
         shares=SHARES,
         correction_method=config["correction_method"],
         negative_factor_floor=config["negative_factor_floor"],
+        min_coverage=config["min_coverage"],
     script:
-        "../scripts/estimate.py"
+        "../scripts/estimate_table.py"
 
 
 if FROM_TABLE:
@@ -66,7 +71,7 @@ if FROM_TABLE:
 
     rule published_estimates:
         input:
-            table=config["estimates_table"],
+            table=INPUTS["estimates_table"],
         output:
             estimates=report(
                 f"{RESULTS}/{{direction}}/cpc_com.csv",
@@ -84,7 +89,9 @@ if FROM_TABLE:
             mem_mb=500,
             runtime=5,
         params:
+            code=code_fingerprint("published_estimates.py"),
             direction="{direction}",
             apps=APPS,
+            negative_factor_floor=config["negative_factor_floor"],
         script:
-            "../scripts/published_table.py"
+            "../scripts/published_estimates.py"

@@ -1,52 +1,86 @@
-# Figures of the HTML report (snakemake --report): day x hour heatmaps, choropleth maps of
-# cpc_per_1000, the scatter against recorded sexual violence, and the distribution of the
-# correction factor c. Captions: report/*.rst. The estimates are exploratory: no figure
-# names a commune.
+# Figures of the HTML report (snakemake --report). Two jobs per direction:
+# - `figures`: every PNG that needs no commune polygons (the day x hour heatmaps, the
+#   scatter against recorded sexual violence, the distribution of the correction factor
+#   c), drawn in one process so that Matplotlib starts once;
+# - `figure_maps`: the choropleth maps of cpc_per_1000 (geopandas, commune polygons; not
+#   drawn with a given tile map or an estimate table, see SKIPPED_MAPS in common.smk).
+# Captions: report/*.rst. The estimates are exploratory: no figure names a commune.
 
 FIGURES = f"{RESULTS}/{{direction}}/figures"
-# Maps need commune polygons: none with a given tile map or in published-table mode.
-if FROM_TABLE:
-    SKIPPED_MAPS = (
-        "choropleth maps not drawn: published-table mode (estimates_table) has no "
-        "commune polygons"
-    )
-elif config["tile_map"]:
-    SKIPPED_MAPS = (
-        "choropleth maps not drawn: a tile map is given (tile_map) instead of a "
-        "communes layer, so there are no commune polygons"
-    )
-else:
-    SKIPPED_MAPS = ""
+# The heatmap PNGs of a direction (none from an estimate table: no hourly series), and
+# the caption of each: all communes, the top_n, one commune by rank.
+FIGURE_HEATMAPS = [] if FROM_TABLE else HEATMAPS
+HEATMAP_CAPTIONS = {
+    "heatmap": "../report/heatmap.rst",
+    "heatmap_10": "../report/heatmap_top.rst",
+    "heatmap_rank1": "../report/heatmap_rank.rst",
+    "heatmap_rank2": "../report/heatmap_rank.rst",
+    "heatmap_rank3": "../report/heatmap_rank.rst",
+}
 
 
-rule figure_heatmap:
+rule figures:
     input:
-        heat=f"{RESULTS}/{{direction}}/{{heatmap}}.csv",
+        heatmaps=[f"{RESULTS}/{{direction}}/{name}.csv" for name in FIGURE_HEATMAPS],
+        estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
+        spearman=f"{RESULTS}/{{direction}}/spearman.csv",
+        # the four methods from the per-commune correlations, or the table's own c
+        **(
+            {}
+            if FROM_TABLE
+            else {
+                "correlations": f"{RESULTS}/estimate/{{direction}}/correlations.parquet"
+            }
+        ),
     output:
-        figure=report(
-            f"{FIGURES}/{{heatmap}}.png",
-            caption="../report/heatmap.rst",
-            category="Heatmaps",
+        heatmaps=[
+            report(
+                f"{FIGURES}/{name}.png",
+                caption=HEATMAP_CAPTIONS[name],
+                category="Heatmaps",
+                subcategory="{direction}",
+                labels={"figure": name, "direction": "{direction}"},
+            )
+            for name in FIGURE_HEATMAPS
+        ],
+        scatter=report(
+            f"{FIGURES}/scatter_cpc_sv.png",
+            caption="../report/scatter_cpc_sv.rst",
+            category="Association with recorded sexual violence",
             subcategory="{direction}",
-            labels={"figure": "{heatmap}", "direction": "{direction}"},
+            labels={
+                "figure": "scatter cpc_per_1000 vs sv_com_17_21",
+                "direction": "{direction}",
+            },
+        ),
+        correction_factors=report(
+            f"{FIGURES}/correction_factors.png",
+            caption="../report/correction_factors.rst",
+            category="Correction factors",
+            subcategory="{direction}",
+            labels={"figure": "distribution of c", "direction": "{direction}"},
         ),
     log:
-        f"{RESULTS}/logs/figures/{{direction}}/{{heatmap}}.log",
+        f"{RESULTS}/logs/figures/{{direction}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/figure_heatmap/{{direction}}/{{heatmap}}.tsv"
-    wildcard_constraints:
-        heatmap="|".join(HEATMAPS),
+        f"{RESULTS}/benchmarks/figures/{{direction}}.tsv"
     conda:
         "../envs/analysis.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
     params:
+        code=code_fingerprint("figures.py"),
         direction="{direction}",
-        heatmap="{heatmap}",
+        heatmaps=FIGURE_HEATMAPS,
         apps=APPS,
         top_n=config["top_n"],
         zero_replacement=config["zero_replacement"],
+        skipped_maps=SKIPPED_MAPS,
+        from_table=FROM_TABLE,
+        shares=SHARES,
+        correction_method=config["correction_method"],
+        negative_factor_floor=config["negative_factor_floor"],
     script:
         "../scripts/figures.py"
 
@@ -56,7 +90,7 @@ if not SKIPPED_MAPS:
     rule figure_maps:
         input:
             estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
-            communes=config["communes"],
+            communes=INPUTS["communes"],
         output:
             city_maps=[
                 report(
@@ -76,93 +110,20 @@ if not SKIPPED_MAPS:
                 labels={"figure": "all cities", "direction": "{direction}"},
             ),
         log:
-            f"{RESULTS}/logs/figures/{{direction}}/maps.log",
+            f"{RESULTS}/logs/figures/{{direction}}_maps.log",
         benchmark:
             f"{RESULTS}/benchmarks/figure_maps/{{direction}}.tsv"
         conda:
             "../envs/geo.yaml"
         resources:
-            mem_mb=4000,
+            mem_mb=1000,
             runtime=20,
         params:
+            code=code_fingerprint("figure_maps.py"),
             direction="{direction}",
             cities=CITIES,
-            columns=config.get(
-                "communes_columns",
-                {
-                    "code_com": "INSEE_COM",
-                    "code_dep": "INSEE_DEP",
-                    "pop": "POPULATION",
-                },
-            ),
+            apps=APPS,
+            columns=config["communes_columns"],
+            negative_factor_floor=config["negative_factor_floor"],
         script:
-            "../scripts/figures.py"
-
-
-rule figure_scatter:
-    input:
-        estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
-        spearman=f"{RESULTS}/{{direction}}/spearman.csv",
-    output:
-        figure=report(
-            f"{FIGURES}/scatter_cpc_sv.png",
-            caption="../report/scatter_cpc_sv.rst",
-            category="Association with recorded sexual violence",
-            subcategory="{direction}",
-            labels={
-                "figure": "scatter cpc_per_1000 vs sv_com_17_21",
-                "direction": "{direction}",
-            },
-        ),
-    log:
-        f"{RESULTS}/logs/figures/{{direction}}/scatter.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/figure_scatter/{{direction}}.tsv"
-    conda:
-        "../envs/analysis.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    params:
-        direction="{direction}",
-        skipped_maps=SKIPPED_MAPS,
-        from_table=FROM_TABLE,
-    script:
-        "../scripts/figures.py"
-
-
-rule figure_correction_factors:
-    input:
-        # the four methods from the per-commune correlations, or the published table's c
-        **(
-            {"estimates": f"{RESULTS}/{{direction}}/cpc_com.csv"}
-            if FROM_TABLE
-            else {
-                "correlations": f"{RESULTS}/estimate/{{direction}}/correlations.parquet"
-            }
-        ),
-    output:
-        figure=report(
-            f"{FIGURES}/correction_factors.png",
-            caption="../report/correction_factors.rst",
-            category="Correction factors",
-            subcategory="{direction}",
-            labels={"figure": "distribution of c", "direction": "{direction}"},
-        ),
-    log:
-        f"{RESULTS}/logs/figures/{{direction}}/correction_factors.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/figure_correction_factors/{{direction}}.tsv"
-    conda:
-        "../envs/analysis.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    params:
-        direction="{direction}",
-        from_table=FROM_TABLE,
-        shares=SHARES,
-        correction_method=config["correction_method"],
-        negative_factor_floor=config["negative_factor_floor"],
-    script:
-        "../scripts/figures.py"
+            "../scripts/figure_maps.py"

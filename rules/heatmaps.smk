@@ -1,5 +1,6 @@
-# Day x hour heatmap data (CONTRACT 3): all communes, the top_n by cpc_per_1000, and the
-# first three communes one by one.
+# Day x hour heatmap tables (README: Outputs): all communes, the top_n by cpc_per_1000,
+# and the first three communes one by one. Only the hourly series' six needed columns
+# are read.
 
 
 rule heatmaps:
@@ -7,7 +8,16 @@ rule heatmaps:
         hourly=f"{RESULTS}/hourly/{{direction}}.parquet",
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
     output:
-        **{name: f"{RESULTS}/{{direction}}/{name}.csv" for name in HEATMAPS},
+        **{
+            name: report(
+                f"{RESULTS}/{{direction}}/{name}.csv",
+                caption="../report/heatmap_tables.rst",
+                category="Heatmaps",
+                subcategory="{direction}",
+                labels={"table": f"{name}.csv", "direction": "{direction}"},
+            )
+            for name in HEATMAPS
+        },
     log:
         f"{RESULTS}/logs/heatmaps/{{direction}}.log",
     benchmark:
@@ -18,6 +28,7 @@ rule heatmaps:
         mem_mb=2000,
         runtime=10,
     params:
+        code=code_fingerprint("heatmaps.py"),
         apps=APPS,
         zero_replacement=config["zero_replacement"],
         top_n=config["top_n"],

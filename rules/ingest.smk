@@ -1,79 +1,93 @@
 # Ingest: parse each traffic file and sum its tiles per commune and slot.
 # One job reads the files of one city x app x direction for a batch of `days_per_job`
-# calendar days (so that thousands of files do not become thousands of Python start-ups,
-# nor thousands of ready jobs whose inputs Snakemake's scheduler re-stats after every
-# finished job), but writes one output per day: adding a day or fixing one file reruns
-# only its batch.
-# The jobs run `python scripts/ingest.py` through shell: (no Snakemake import, no pandas),
-# with the parsing kernel compiled from scripts/native/netmob_parse.c.
+# calendar days (thousands of files must not become thousands of Python start-ups, nor
+# thousands of jobs for the scheduler) and writes one ingested batch; the batch label is
+# its first calendar day, anchored on a fixed Monday (rules/common.smk, ingest_batches),
+# so a batch never changes when the period grows: a changed or added file reruns only
+# its batch. The per-file kernel is scripts/native/netmob_parse.c, compiled by the local
+# rule parser_library; without a compiler the ingest uses the vectorised parser
+# (pyarrow + NumPy, same numbers) and says so in every job log and in qc.csv (`parser`).
 
-INGEST_PROGRAM = SCRIPTS / "ingest.py"
-PARSER_SOURCE = SCRIPTS / "native" / "netmob_parse.c"
-PARSER_LIBRARY = f"{RESULTS}/.build/libnetmob_parse.so"
-# The interpreter that runs Snakemake (its virtualenv has numpy); under --sdm conda the
-# environment's own python is on PATH instead.
-_deployment = getattr(workflow, "deployment_settings", None)
-INGEST_PYTHON = (
-    "python"
-    if _deployment is not None and "conda" in str(_deployment.deployment_method).lower()
-    else sys.executable
+INGEST_QC_KEYS = (
+    "max_negative_values",
+    "max_missing_share",
+    "max_duplicate_tiles",
+    "max_tile_value",
+    "max_unmapped_traffic_share",
+    "min_tile_rows_share",
 )
 
 
+localrules:
+    parser_library,
+
+
+# Runs where Snakemake runs (the compute nodes of a cluster may have no compiler). A
+# failed compilation does not stop the run: the output then holds a one-line note that the
+# ingest jobs read as "use the vectorised parser". With a compiler installed later, rerun
+# with --forcerun parser_library.
 rule parser_library:
     input:
-        PARSER_SOURCE,
+        workflow.source_path("../scripts/native/netmob_parse.c"),
     output:
-        PARSER_LIBRARY,
+        f"{RESULTS}/.build/libnetmob_parse.so",
     log:
         f"{RESULTS}/logs/parser_library.log",
     conda:
         "../envs/ingest.yaml"
-    resources:
-        mem_mb=500,
-        runtime=5,
     shell:
-        "cc -O3 -std=c99 -shared -fPIC -o {output} {input} 2> {log}"
+        "${{CC:-cc}} -O3 -std=c99 -shared -fPIC -o {output} {input} 2> {log}"
+        " || printf '%s\\n' \"netmob_parse: not built (the C compiler ${{CC:-cc}} failed"
+        " or is missing; see {log})\" > {output}"
 
 
-for batch_label, batch_stamps in ingest_batches():
+def ingest_batch_stamps(wildcards):
+    """Days (YYYYMMDD) of the batch `wildcards.batch`."""
+    try:
+        return INGEST_BATCHES[wildcards.batch]
+    except KeyError:
+        raise ValueError(
+            f"ingest batch {wildcards.batch} is not a batch of the period "
+            f"(batches: {', '.join(INGEST_BATCHES)})"
+        ) from None
 
-    rule:
-        name:
-            f"ingest_{batch_label}"
-        input:
-            program=INGEST_PROGRAM,
-            library=PARSER_LIBRARY,
-            tile_index=f"{RESULTS}/tile_map/{{city}}.npz",
-            traffic=[
-                traffic_file("{city}", "{app}", stamp, "{direction}")
-                for stamp in batch_stamps
-            ],
-        output:
-            [
-                f"{RESULTS}/ingest/{{direction}}/{{city}}/{{app}}/{stamp}.npz"
-                for stamp in batch_stamps
-            ],
-        log:
-            f"{RESULTS}/logs/ingest/{{direction}}/{{city}}/{{app}}/{batch_label}.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/ingest/{{direction}}/{{city}}/{{app}}/{batch_label}.tsv"
-        group:
-            "ingest"
-        conda:
-            "../envs/ingest.yaml"
-        threads: 1
-        resources:
-            mem_mb=400,
-            runtime=10,
-        params:
-            python=INGEST_PYTHON,
-            dates=batch_stamps,
-            max_negative_values=QC["max_negative_values"],
-            max_missing_share=QC["max_missing_share"],
-        shell:
-            "{params.python} {input.program} --library {input.library}"
-            " --tile-index {input.tile_index} --dates {params.dates}"
-            " --traffic {input.traffic} --out {output}"
-            " --max-negative-values {params.max_negative_values}"
-            " --max-missing-share {params.max_missing_share} 2> {log}"
+
+def ingest_traffic_files(wildcards):
+    return [
+        traffic_file(wildcards.city, wildcards.app, stamp, wildcards.direction)
+        for stamp in ingest_batch_stamps(wildcards)
+    ]
+
+
+def ingested_batches(direction, city, app):
+    """The ingest outputs of one city x app x direction, in date order."""
+    return [
+        f"{RESULTS}/ingest/{direction}/{city}/{app}/{batch}.npz" for batch in INGEST_BATCHES
+    ]
+
+
+rule ingest:
+    input:
+        library=rules.parser_library.output[0],
+        tile_index=f"{RESULTS}/tile_map/{{city}}.npz",
+        traffic=ingest_traffic_files,
+    output:
+        f"{RESULTS}/ingest/{{direction}}/{{city}}/{{app}}/{{batch}}.npz",
+    log:
+        f"{RESULTS}/logs/ingest/{{direction}}/{{city}}/{{app}}/{{batch}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ingest/{{direction}}/{{city}}/{{app}}/{{batch}}.tsv"
+    group:
+        "ingest"
+    conda:
+        "../envs/ingest.yaml"
+    threads: 1
+    resources:
+        mem_mb=400,
+        runtime=10,
+    params:
+        code=code_fingerprint("ingest.py"),
+        dates=ingest_batch_stamps,
+        qc={key: config["qc"][key] for key in INGEST_QC_KEYS},
+    script:
+        "../scripts/ingest.py"

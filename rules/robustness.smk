@@ -1,49 +1,57 @@
-# Beyond the notebook: sensitivity of the headline numbers to the Tor-to-darknet share,
-# bootstrap intervals of the Spearman correlations, and rankings with empirical-Bayes
-# smoothed rates (scripts/sensitivity.py, scripts/robust_ranking.py).
-# Keys are read with defaults, so that the rules run on a config without them.
+# Beyond the notebook: how the headline numbers depend on the Tor-to-darknet share, the
+# floored factors and the outage dates (sensitivity.csv); bootstrap intervals resampling
+# communes and whole cities (spearman_ci.csv, difference_ci.csv, correction_methods_ci.csv);
+# rankings with empirical-Bayes smoothed rates (ranking.csv, heatmap_smoothed_*.csv).
+# Code: scripts/sensitivity.py, scripts/bootstrap_intervals.py, scripts/robust_ranking.py
+# over scripts/netmob_cpc/sensitivity.py and scripts/netmob_cpc/ranking.py.
+# The keys' defaults and meanings: config/schema.yaml; TOR_SHARE_BOUNDS (parsed shares),
+# OUTAGE_STAMPS and SMOOTHED_HEATMAPS come from rules/common.smk.
 
-# The notebook's three bounds of the onion-service share of Tor traffic: Tor Metrics
-# 2017-2019 (0.011), Tor blog "Some statistics about onions" (0.034), PNAS 2020 (0.078).
-TOR_SHARE_BOUNDS = [
-    parse_share("tor_share_bounds", value)
-    for value in config.get("tor_share_bounds", [0.011, 0.034, 0.078])
-]
-BOOTSTRAP = {"resamples": 2000, "seed": 20240601, **config.get("bootstrap", {})}
-MIN_POPULATION = config.get("min_population", 0)
-# Poisson events per inhabitant at the global rate ("auto": estimated from the data); see
-# scripts/robust_ranking.py for why the count scale has to be chosen.
-SMOOTHING_EVENTS = config.get("smoothing_events_per_inhabitant", "auto")
-SMOOTHED_HEATMAPS = [
-    "heatmap_smoothed_10",
-    "heatmap_smoothed_rank1",
-    "heatmap_smoothed_rank2",
-    "heatmap_smoothed_rank3",
-]
 # Published-table mode has the table's c only: no correlations (hence no other correction
-# method) and no hourly series (hence no heatmaps).
+# method) and no hourly series (hence no outage variant and no heatmaps).
 if FROM_TABLE:
-    ROBUSTNESS_CORRELATIONS, ROBUSTNESS_HOURLY = {}, {}
+    SENSITIVITY_TRAFFIC, BOOTSTRAP_TRAFFIC, RANKING_HOURLY = {}, {}, {}
     METHODS_CI_OUTPUT, SMOOTHED_HEATMAP_OUTPUTS = {}, {}
 else:
-    ROBUSTNESS_CORRELATIONS = {
+    SENSITIVITY_TRAFFIC = {
+        "correlations": f"{RESULTS}/estimate/{{direction}}/correlations.parquet",
+        "hourly": f"{RESULTS}/hourly/{{direction}}.parquet",
+    }
+    BOOTSTRAP_TRAFFIC = {
         "correlations": f"{RESULTS}/estimate/{{direction}}/correlations.parquet"
     }
-    ROBUSTNESS_HOURLY = {"hourly": f"{RESULTS}/hourly/{{direction}}.parquet"}
+    RANKING_HOURLY = {"hourly": f"{RESULTS}/hourly/{{direction}}.parquet"}
     METHODS_CI_OUTPUT = {
-        "correction_methods_ci": f"{RESULTS}/{{direction}}/correction_methods_ci.csv"
+        "correction_methods_ci": report(
+            f"{RESULTS}/{{direction}}/correction_methods_ci.csv",
+            caption="../report/correction_methods_ci.rst",
+            category="Correction factors",
+            subcategory="{direction}",
+        )
     }
     SMOOTHED_HEATMAP_OUTPUTS = {
-        name: f"{RESULTS}/{{direction}}/{name}.csv" for name in SMOOTHED_HEATMAPS
+        name: report(
+            f"{RESULTS}/{{direction}}/{name}.csv",
+            caption="../report/heatmap_smoothed.rst",
+            category="Heatmaps",
+            subcategory="{direction}",
+            labels={"table": f"{name}.csv", "direction": "{direction}"},
+        )
+        for name in SMOOTHED_HEATMAPS
     }
 
 
 rule sensitivity:
     input:
-        **ROBUSTNESS_CORRELATIONS,
+        **SENSITIVITY_TRAFFIC,
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
     output:
-        sensitivity=f"{RESULTS}/{{direction}}/sensitivity.csv",
+        sensitivity=report(
+            f"{RESULTS}/{{direction}}/sensitivity.csv",
+            caption="../report/sensitivity.rst",
+            category="What the association survives",
+            subcategory="{direction}",
+        ),
     log:
         f"{RESULTS}/logs/robustness/{{direction}}_sensitivity.log",
     benchmark:
@@ -54,21 +62,36 @@ rule sensitivity:
         mem_mb=1000,
         runtime=10,
     params:
+        code=code_fingerprint("sensitivity.py"),
         apps=APPS,
         shares=SHARES,
         tor_share_bounds=TOR_SHARE_BOUNDS,
         negative_factor_floor=config["negative_factor_floor"],
+        zero_replacement=config["zero_replacement"],
+        outage_dates=OUTAGE_STAMPS,
+        min_coverage=config["min_coverage"],
     script:
         "../scripts/sensitivity.py"
 
 
 rule bootstrap_intervals:
     input:
-        **ROBUSTNESS_CORRELATIONS,
+        **BOOTSTRAP_TRAFFIC,
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
     output:
         **METHODS_CI_OUTPUT,
-        spearman_ci=f"{RESULTS}/{{direction}}/spearman_ci.csv",
+        spearman_ci=report(
+            f"{RESULTS}/{{direction}}/spearman_ci.csv",
+            caption="../report/spearman_ci.rst",
+            category="What the association survives",
+            subcategory="{direction}",
+        ),
+        difference_ci=report(
+            f"{RESULTS}/{{direction}}/difference_ci.csv",
+            caption="../report/difference_ci.rst",
+            category="What the association survives",
+            subcategory="{direction}",
+        ),
     log:
         f"{RESULTS}/logs/robustness/{{direction}}_bootstrap.log",
     benchmark:
@@ -76,24 +99,31 @@ rule bootstrap_intervals:
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=1000,
         runtime=10,
     params:
+        code=code_fingerprint("bootstrap_intervals.py"),
         apps=APPS,
         shares=SHARES,
         negative_factor_floor=config["negative_factor_floor"],
-        bootstrap=BOOTSTRAP,
+        bootstrap=config["bootstrap"],
+        min_coverage=config["min_coverage"],
     script:
-        "../scripts/sensitivity.py"
+        "../scripts/bootstrap_intervals.py"
 
 
 rule robust_ranking:
     input:
-        **ROBUSTNESS_HOURLY,
+        **RANKING_HOURLY,
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
     output:
         **SMOOTHED_HEATMAP_OUTPUTS,
-        ranking=f"{RESULTS}/{{direction}}/ranking.csv",
+        ranking=report(
+            f"{RESULTS}/{{direction}}/ranking.csv",
+            caption="../report/ranking.rst",
+            category="Rankings",
+            subcategory="{direction}",
+        ),
     log:
         f"{RESULTS}/logs/robustness/{{direction}}_ranking.log",
     benchmark:
@@ -101,12 +131,13 @@ rule robust_ranking:
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=1000,
         runtime=10,
     params:
+        code=code_fingerprint("robust_ranking.py"),
         apps=APPS,
-        min_population=MIN_POPULATION,
-        events_per_inhabitant=SMOOTHING_EVENTS,
+        min_population=config["min_population"],
+        events_per_inhabitant=config["smoothing_events_per_inhabitant"],
         zero_replacement=config["zero_replacement"],
         top_n=config["top_n"],
     script:

@@ -1,6 +1,8 @@
-# The embedded default: synthetic inputs in the exact real formats (CONTRACT 1.1, 1.3,
-# 1.5) with a planted truth. Only active when synthetic.enabled is true; the rule then
-# produces the files at the configured input paths.
+# The embedded default: synthetic inputs in the real NetMob23 formats, with a planted
+# truth, written into the workflow's own folder {results_dir}/synthetic/. The rule exists
+# only in synthetic mode (synthetic.enabled and no input path configured), so it can
+# never write to a configured input path.
+
 
 if SYNTHETIC:
 
@@ -13,10 +15,10 @@ if SYNTHETIC:
                 for stamp in DAY_STAMPS
                 for direction in DIRECTIONS
             ],
-            grids=expand(config["tile_grid"], city=CITIES),
-            communes=config["communes"],
-            crime_csv=config["crime_csv"],
-            truth=config["synthetic"]["truth"],
+            grids=expand(INPUTS["tile_grid"], city=CITIES),
+            communes=INPUTS["communes"],
+            crime_csv=INPUTS["crime_csv"],
+            truth=f"{RESULTS}/synthetic/truth.csv",
         log:
             f"{RESULTS}/logs/synthetic_data.log",
         benchmark:
@@ -27,14 +29,15 @@ if SYNTHETIC:
             mem_mb=2000,
             runtime=30,
         params:
-            netmob_dir=lambda wildcards: config["netmob_dir"],
-            tile_grid=lambda wildcards: config["tile_grid"],
+            code=code_fingerprint("synthetic_data.py"),
+            netmob_dir=INPUTS["netmob_dir"],
+            tile_grid=lambda wildcards: INPUTS["tile_grid"],
             cities=CITIES,
             apps=APPS,
             directions=DIRECTIONS,
             start=config["period"]["start"],
             end=config["period"]["end"],
-            seed=config["synthetic"].get("seed", 20190316),
-            grid_scale=config["synthetic"].get("grid_scale", 0.12),
+            seed=config["synthetic"]["seed"],
+            grid_scale=config["synthetic"]["grid_scale"],
         script:
-            "../scripts/synthetic.py"
+            "../scripts/synthetic_data.py"

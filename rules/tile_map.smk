@@ -1,5 +1,6 @@
-# Tile map: which commune each 100 m tile of a city belongs to (CONTRACT 1.2 / 1.3),
-# stored as a lookup array for the ingest jobs (ARCHITECTURE.md, "Tile index").
+# Tile map: which commune each 100 m tile of a city belongs to (a given map, or built from
+# the city's tile grid and the communes layer), stored as a lookup array for the ingest jobs
+# (ARCHITECTURE.md, "Tile index") and as a CSV with each commune's grid coverage.
 
 
 rule tile_map:
@@ -18,10 +19,8 @@ rule tile_map:
         mem_mb=2000,
         runtime=20,
     params:
+        code=code_fingerprint("tile_map.py"),
         city="{city}",
-        columns=config.get(
-            "communes_columns",
-            {"code_com": "INSEE_COM", "code_dep": "INSEE_DEP", "pop": "POPULATION"},
-        ),
+        columns=config["communes_columns"],
     script:
         "../scripts/tile_map.py"

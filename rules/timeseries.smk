@@ -1,10 +1,19 @@
-# Commune time series: gather a city's per-day ingest files into one slot-level table,
-# then combine the cities into the hourly series the estimates are built from.
+# Commune series: gather a city's ingested batches into one slot-level table (and its
+# per-file QC table), then combine the cities into the hourly series the estimates are
+# built from, and the QC tables into qc.csv.
+
+
+def city_ingested_batches(wildcards):
+    """The ingested batches of one city and direction, per role, in date order."""
+    return {
+        role: ingested_batches(wildcards.direction, wildcards.city, app)
+        for role, app in APPS.items()
+    }
 
 
 rule commune_time_series:
     input:
-        unpack(ingested_days),
+        unpack(city_ingested_batches),
         tile_index=f"{RESULTS}/tile_map/{{city}}.npz",
     output:
         series=f"{RESULTS}/timeseries/{{direction}}/{{city}}.parquet",
@@ -19,13 +28,13 @@ rule commune_time_series:
         mem_mb=1000,
         runtime=20,
     params:
+        code=code_fingerprint("commune_time_series.py"),
         city="{city}",
         direction="{direction}",
         apps=APPS,
         dates=DAY_STAMPS,
-        max_unmapped_traffic_share=QC["max_unmapped_traffic_share"],
     script:
-        "../scripts/timeseries.py"
+        "../scripts/commune_time_series.py"
 
 
 rule hourly_series:
@@ -47,10 +56,11 @@ rule hourly_series:
         mem_mb=2000,
         runtime=20,
     params:
+        code=code_fingerprint("hourly_series.py"),
         cities=CITIES,
-        outage_dates=[d.replace("-", "") for d in config["outage_dates"]],
+        outage_dates=OUTAGE_STAMPS,
     script:
-        "../scripts/hourly.py"
+        "../scripts/hourly_series.py"
 
 
 rule qc_report:
@@ -72,5 +82,7 @@ rule qc_report:
     resources:
         mem_mb=500,
         runtime=5,
+    params:
+        code=code_fingerprint("qc_report.py"),
     script:
         "../scripts/qc_report.py"

@@ -8,10 +8,10 @@ the same loop over cities / apps / days reading each traffic file with
 zero replacement, logs, per-commune correlations, shares, population, crime rates,
 Spearman tests, the dependent-correlation test and the heatmap tables.
 
-It was written from the notebook, CONTRACT.md and the section "Definitions the
-notebook leaves open" of ARCHITECTURE.md only, without looking at the workflow's
-scripts, so that comparing the two is a real check. Every place where it departs
-from the notebook is marked `# CONTRACT:` and says why.
+It was written from the notebook, the formats of the README ("Inputs", "Outputs") and
+the section "Definitions the notebook leaves open" of ARCHITECTURE.md only, without
+looking at the workflow's scripts, so that comparing the two is a real check. Every
+place where it departs from the notebook is marked `# DEPARTURE:` and says why.
 
 It is deliberately slow and simple (the whole traffic of a run is held in memory
 as one long DataFrame): use it on small inputs.
@@ -37,9 +37,12 @@ CPC_COM_COLUMNS = [
     "yt_per_1000", "wa_per_1000", "tor_per_1000",
     "log_yt_per_1000", "log_wa_per_1000", "log_tor_per_1000",
     "sv_19", "sv_17_21", "sv_com_19", "sv_com_17_21",
+    # DEPARTURE: the workflow's additions: share of the commune inside the tile grid
+    # (empty for a given tile map), and whether c is the floor rather than an estimate.
+    "coverage", "c_floored",
 ]
 
-# CONTRACT: English weekday names whatever the locale (strftime('%A') follows it).
+# DEPARTURE: English weekday names whatever the locale (strftime('%A') follows it).
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -107,7 +110,9 @@ def _read_tile_map(tile_map):
         map_df = pd.read_csv(tile_map, dtype={"code_com": str, "code_dep": str})
     map_df["code_com"] = map_df["code_com"].astype(str)
     map_df["code_dep"] = map_df["code_dep"].astype(str)
-    return map_df[["tile_id", "cities", "code_dep", "code_com", "pop"]]
+    if "coverage" not in map_df.columns:
+        map_df["coverage"] = np.nan
+    return map_df[["tile_id", "cities", "code_dep", "code_com", "pop", "coverage"]]
 
 
 # ---------------------------------------------------------------------------------
@@ -122,12 +127,12 @@ def commune_time_series(netmob_dir, map_df, cities, app_names, rate_str, days):
         df_0 = pd.DataFrame()
         for app_str in app_names:
             df_1 = pd.DataFrame()
-            # CONTRACT: the period comes from arguments (notebook: March 16 .. May 31).
+            # DEPARTURE: the period comes from arguments (notebook: March 16 .. May 31).
             for day in days:
                 day_str = day.strftime("%Y%m%d")
                 path = Path(netmob_dir) / city_str / app_str / day_str / (
                     f"{city_str}_{app_str}_{day_str}_{rate_str}.txt")
-                # CONTRACT: the slots carry their real wall-clock times (92 on the
+                # DEPARTURE: the slots carry their real wall-clock times (92 on the
                 # clock-change day), not 96 names counted from midnight.
                 times_str = slot_names(day)
                 found = _field_count(path)
@@ -152,7 +157,7 @@ def commune_time_series(netmob_dir, map_df, cities, app_names, rate_str, days):
 
             df_1 = pd.melt(df_1, id_vars=["code_dep", "code_com", "date"],
                            var_name="time", value_name=app_str).copy()
-            # CONTRACT: the slots 02:00..02:45 of the clock-change day do not exist
+            # DEPARTURE: the slots 02:00..02:45 of the clock-change day do not exist
             # and give no rows. After groupby().sum() no value is NaN, so a NaN here
             # is exactly a slot that is not a column of that day's file.
             df_1 = df_1.dropna(subset=[app_str])
@@ -174,7 +179,7 @@ def commune_time_series(netmob_dir, map_df, cities, app_names, rate_str, days):
 
 def drop_outages(df, porn, outage_dates):
     """'Filter out network downtimes': slots of the outage days with zero porn traffic."""
-    # CONTRACT: outage dates come from arguments (notebook: 20190512, 20190331).
+    # DEPARTURE: outage dates come from arguments (notebook: 20190512, 20190331).
     outage_str = [_as_date(d).strftime("%Y%m%d") for d in outage_dates]
     return df[~((df[porn] == 0) & (df["date"].isin(outage_str)))]
 
@@ -182,7 +187,7 @@ def drop_outages(df, porn, outage_dates):
 def hourly_series(df, app_names, zero_replacement):
     """df_hour: hourly sums per commune, zeros replaced, logs."""
     porn, tor, control = app_names
-    # CONTRACT: explicit app columns (pandas 3 would concatenate the code_dep strings).
+    # DEPARTURE: explicit app columns (pandas 3 would concatenate the code_dep strings).
     df_hour = (df
                .drop(columns=["time"])
                .groupby(["date", "hour", "code_com", "cities", "traffic_dir"])[list(app_names)]
@@ -190,7 +195,7 @@ def hourly_series(df, app_names, zero_replacement):
                .reset_index()
                .copy())
     df_hour["date"] = pd.to_numeric(df_hour["date"])
-    # CONTRACT: pandas 3 refuses 0.001 in an integer column: cast to float first.
+    # DEPARTURE: pandas 3 refuses 0.001 in an integer column: cast to float first.
     df_hour[list(app_names)] = df_hour[list(app_names)].astype(float)
     df_hour.loc[df_hour[tor] == 0, tor] = zero_replacement
     df_hour.loc[df_hour[porn] == 0, porn] = zero_replacement
@@ -203,7 +208,7 @@ def hourly_series(df, app_names, zero_replacement):
 
 
 def _undefined(x):
-    # CONTRACT (ARCHITECTURE "open points"): a constant log series has no correlation.
+    # DEPARTURE (ARCHITECTURE "open points"): a constant log series has no correlation.
     return x["Web_Adult_log"].nunique() <= 1 or x["Tor_log"].nunique() <= 1
 
 
@@ -227,14 +232,16 @@ def correction_factors(df_hour, method, tor_share, porn_share, csam_share, floor
                                       .groupby("code_com")
                                       .apply(function), columns=["c"])
                          .reset_index())
-    # CONTRACT: the four methods of ARCHITECTURE.md (the notebook runs c1 only:
+    # DEPARTURE: the four methods of ARCHITECTURE.md (the notebook runs c1 only:
     # c * (105/253) * 0.011).
     r = correction_factor["c"]
     scale = csam_share * tor_share
     if method == "pearson_log":
         correction_factor["c"] = r * scale
     elif method == "pearson_log_squared":
-        correction_factor["c"] = r ** 2 * scale
+        # DEPARTURE: the notebook only names c2 = rho**2 in its text; a negative rho is
+        # floored as in c1 (squaring would make opposite movements a positive factor).
+        correction_factor["c"] = np.where(r < 0, -1.0, r ** 2 * scale)
     elif method == "spearman_log":
         correction_factor["c"] = r * scale
     elif method == "pearson_log_centered":
@@ -242,6 +249,8 @@ def correction_factors(df_hour, method, tor_share, porn_share, csam_share, floor
         correction_factor["c"] = (r - r.mean() + 1) * c_global
     else:
         raise ValueError(f"correction_method {method!r}: expected one of {', '.join(METHODS)}")
+    # DEPARTURE: c_floored records which factors the floor replaced.
+    correction_factor["c_floored"] = correction_factor["c"] < 0
     correction_factor.loc[correction_factor.c < 0, "c"] = floor
     return correction_factor
 
@@ -252,7 +261,7 @@ def crime_rates(crime_csv, crime_class, crime_years, crime_year):
                         dtype={"CODGEO_2023": str, "tauxpourmille": float,
                                "complementinfotaux": float})
     years = list(crime_years)
-    # CONTRACT: class and years from arguments (notebook: 'Violences sexuelles', 17..21, 19).
+    # DEPARTURE: class and years from arguments (notebook: 'Violences sexuelles', 17..21, 19).
     crime = (crime[(crime["classe"] == crime_class) & (crime["annee"].isin(years))]
              .rename(columns={"CODGEO_2023": "code_com",
                               "tauxpourmille": "sv_per_1000_com",
@@ -285,6 +294,10 @@ def crime_rates(crime_csv, crime_class, crime_years, crime_year):
 
 def add_estimates(cp_com, tor, porn, control):
     """'Calculate consumption estimate' and the other services per 1000."""
+    # DEPARTURE: a population that is missing, zero or negative gives no per-capita rate
+    # (the notebook would write inf or a negative rate).
+    population = cp_com["pop"]
+    cp_com["pop"] = population.where(population > 0)
     cp_com["cpc"] = cp_com[tor] * cp_com["c"]
     cp_com["cpc_per_1000"] = cp_com[tor] * cp_com["c"] * 1000 / cp_com["pop"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -298,6 +311,7 @@ def add_estimates(cp_com, tor, porn, control):
         cp_com["log_yt_per_1000"] = np.log(cp_com[control]) / cp_com["pop"] * 1000
         cp_com["log_wa_per_1000"] = np.log(cp_com[porn]) / cp_com["pop"] * 1000
         cp_com["log_tor_per_1000"] = np.log(cp_com[tor]) / cp_com["pop"] * 1000
+    cp_com["pop"] = population
     return cp_com
 
 
@@ -305,7 +319,7 @@ def spearman_test_table(cp_com):
     """The notebook's `test`: communes with a crime rate, per-1000 values in log."""
     test = cp_com[["yt_per_1000", "wa_per_1000", "tor_per_1000",
                    "cpc_per_1000", "sv_17_21", "sv_com_17_21"]]
-    # CONTRACT: finite sv_com_17_21 (the notebook: dropna).
+    # DEPARTURE: finite sv_com_17_21 (the notebook: dropna).
     test = test[np.isfinite(test["sv_com_17_21"])].copy()
     with np.errstate(divide="ignore", invalid="ignore"):
         test["yt_per_1000"] = np.log(test["yt_per_1000"])
@@ -317,7 +331,7 @@ def spearman_test_table(cp_com):
 
 def spearman_pair(test, x, y):
     """spearmanr(test[x], test[y]) with n."""
-    # CONTRACT: pairs with a non-finite value are left out; n counts the rest.
+    # DEPARTURE: pairs with a non-finite value are left out; n counts the rest.
     pair = test[[x, y]]
     pair = pair[np.isfinite(pair[x]) & np.isfinite(pair[y])]
     n = len(pair)
@@ -333,14 +347,16 @@ def dependent_corr_test(r_ab, r_ac, r_bc, n):
     se_diff = np.sqrt((1 - r_bc**2) / (n - 3))
 
     t_value = r_diff / se_diff
-    p_value = 2 * (1 - t.cdf(abs(t_value), df=n-2))
+    # DEPARTURE: the notebook's 2 * (1 - t.cdf(|t|)) as the survival function, the same
+    # number without rounding to 0 for |t| past about 8.
+    p_value = 2 * t.sf(abs(t_value), df=n-2)
 
     return t_value, p_value
 
 
 def steiger_test(r_ab, r_ac, r_bc, n):
     """Steiger's (1980) Z for two dependent correlations sharing variable A."""
-    # CONTRACT: the further test added to dependent_corr.csv.
+    # DEPARTURE: a further test added to dependent_corr.csv.
     z_ab = np.arctanh(r_ab)
     z_ac = np.arctanh(r_ac)
     rbar = (r_ab + r_ac) / 2
@@ -349,6 +365,16 @@ def steiger_test(r_ab, r_ac, r_bc, n):
     z_value = (z_ab - z_ac) * np.sqrt((n - 3) / (2 - 2 * cbar))
     p_value = 2 * norm.sf(abs(z_value))
     return z_value, p_value
+
+
+def williams_test(r_ab, r_ac, r_bc, n):
+    """Williams' (1959) t as Steiger (1980) writes it, n - 3 degrees of freedom."""
+    # DEPARTURE: a further test added to dependent_corr.csv.
+    det = 1 - r_ab**2 - r_ac**2 - r_bc**2 + 2 * r_ab * r_ac * r_bc
+    rbar = (r_ab + r_ac) / 2
+    t_value = (r_ab - r_ac) * np.sqrt(
+        (n - 1) * (1 + r_bc) / (2 * (n - 1) / (n - 3) * det + rbar**2 * (1 - r_bc) ** 3))
+    return t_value, 2 * t.sf(abs(t_value), df=n - 3)
 
 
 def dependent_correlations(test):
@@ -363,20 +389,25 @@ def dependent_correlations(test):
     ]
     rows = []
     for name, ab, ac, bc in comparisons:
-        # CONTRACT: complete cases of the three variables; n is their count (notebook: 731).
+        # DEPARTURE: complete cases of the three variables; n is their count (notebook: 731).
         variables = sorted(set(ab + ac + bc))
         complete = test[np.isfinite(test[variables]).all(axis=1)]
         n = len(complete)
         r_ab = spearmanr(complete[ab[0]], complete[ab[1]])[0] if n >= 2 else np.nan
         r_ac = spearmanr(complete[ac[0]], complete[ac[1]])[0] if n >= 2 else np.nan
         r_bc = spearmanr(complete[bc[0]], complete[bc[1]])[0] if n >= 2 else np.nan
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t_value, p_value = dependent_corr_test(r_ab, r_ac, r_bc, n)
-            steiger_z, steiger_p = steiger_test(r_ab, r_ac, r_bc, n)
+        # DEPARTURE: the three formulas divide by n - 3: undefined for n <= 3.
+        t_value = p_value = steiger_z = steiger_p = williams_t = williams_p = np.nan
+        if n > 3:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t_value, p_value = dependent_corr_test(r_ab, r_ac, r_bc, n)
+                steiger_z, steiger_p = steiger_test(r_ab, r_ac, r_bc, n)
+                williams_t, williams_p = williams_test(r_ab, r_ac, r_bc, n)
         rows.append({"comparison": name, "r_ab": float(r_ab), "r_ac": float(r_ac),
                      "r_bc": float(r_bc), "n": n, "t_value": float(t_value),
                      "p_value": float(p_value), "steiger_z": float(steiger_z),
-                     "steiger_p": float(steiger_p)})
+                     "steiger_p": float(steiger_p), "williams_t": float(williams_t),
+                     "williams_p": float(williams_p)})
     return pd.DataFrame(rows)
 
 
@@ -414,14 +445,14 @@ def run_reference(*, netmob_dir, tile_map, crime_csv, cities, apps, directions, 
     df_crime = crime_rates(crime_csv, crime_class, crime_years, crime_year)
 
     results = {}
-    # CONTRACT: each direction on its own (the notebook's loop would merge DL and UL
+    # DEPARTURE: each direction on its own (the notebook's loop would merge DL and UL
     # columns of the same app into one table).
     for rate_str in directions:
         df = commune_time_series(netmob_dir, map_df, cities, app_names, rate_str, days)
         df = drop_outages(df, porn, outage_dates)
 
         # "Calculate child pornography consumption"
-        # CONTRACT: explicit app columns (pandas 3 would concatenate code_dep strings,
+        # DEPARTURE: explicit app columns (pandas 3 would concatenate code_dep strings,
         # and the notebook's leftover 'index'/'level_0' columns are not summed).
         cp_com = (df
                   .drop(columns=["time", "date", "hour"])
@@ -441,7 +472,7 @@ def run_reference(*, netmob_dir, tile_map, crime_csv, cities, apps, directions, 
         # "Add population data"
         cp_com = cp_com.merge(map_df[["code_com", "pop"]].drop_duplicates("code_com"),
                               on="code_com", how="left")
-        # CONTRACT: cpc_com carries code_dep (the commune's department in the map).
+        # DEPARTURE: cpc_com carries code_dep (the commune's department in the map).
         cp_com = cp_com.merge(map_df[["code_com", "code_dep"]].drop_duplicates("code_com"),
                               on="code_com", how="left")
 
@@ -451,6 +482,11 @@ def run_reference(*, netmob_dir, tile_map, crime_csv, cities, apps, directions, 
         cp_com["Child_pornography_to_pornography_in_darknet_URL_share"] = csam_share
 
         cp_com = add_estimates(cp_com, tor, porn, control)
+
+        # DEPARTURE: coverage of each commune by its city's tile grid.
+        cp_com = cp_com.merge(map_df[["cities", "code_com", "coverage"]]
+                              .drop_duplicates(["cities", "code_com"]),
+                              on=["cities", "code_com"], how="left")
 
         # "Merge with cpc estimates"
         cp_com = cp_com.merge(df_crime, on="code_com", how="left").drop_duplicates(["code_com"])
@@ -469,13 +505,14 @@ def run_reference(*, netmob_dir, tile_map, crime_csv, cities, apps, directions, 
 
         dependent_corr = dependent_correlations(test)
 
-        # CONTRACT: correction_methods.csv, Spearman of each method's log cpc_per_1000
+        # DEPARTURE: correction_methods.csv, Spearman of each method's log cpc_per_1000
         # with sv_com_17_21 (the notebook's comparison of c1..c4).
         method_rows = []
         for method in METHODS:
-            variant = cp_com.drop(columns=["c"]).merge(factors(method), on="code_com",
-                                                        how="left")
-            variant["cpc_per_1000"] = variant[tor] * variant["c"] * 1000 / variant["pop"]
+            variant = cp_com.drop(columns=["c", "c_floored"]).merge(
+                factors(method), on="code_com", how="left")
+            pop = variant["pop"].where(variant["pop"] > 0)
+            variant["cpc_per_1000"] = variant[tor] * variant["c"] * 1000 / pop
             rho, pvalue, n = spearman_pair(spearman_test_table(variant), "cpc_per_1000",
                                            "sv_com_17_21")
             method_rows.append({"method": method, "rho": rho, "pvalue": pvalue, "n": n})
@@ -486,12 +523,12 @@ def run_reference(*, netmob_dir, tile_map, crime_csv, cities, apps, directions, 
         df_hour["Tor_scaled"] = df_hour[tor] * df_hour["c"]
         # (pandas 3 deprecates parsing integers with a format: go through str)
         df_hour["date"] = pd.to_datetime(df_hour["date"].astype(str), format="%Y%m%d")
-        # CONTRACT: English weekday names whatever the locale.
+        # DEPARTURE: English weekday names whatever the locale.
         df_hour["day"] = [WEEKDAYS[d] for d in df_hour["date"].dt.day_of_week]
 
         heatmap = heatmap_table(df_hour, porn, control)
 
-        # CONTRACT: cpc_per_1000 descending, NaN last, ties by code_com.
+        # DEPARTURE: cpc_per_1000 descending, NaN last, ties by code_com.
         ranked = cp_com.sort_values(["cpc_per_1000", "code_com"], ascending=[False, True],
                                     na_position="last")
         top = ranked["code_com"].head(top_n).tolist()
@@ -501,14 +538,15 @@ def run_reference(*, netmob_dir, tile_map, crime_csv, cities, apps, directions, 
         for k in (1, 2, 3):
             chosen = ranked["code_com"].iloc[k - 1:k].tolist()
             table = heatmap_table(df_hour[df_hour["code_com"].isin(chosen)], porn, control)
-            # CONTRACT: the rank files name their commune in a code_com column.
+            # DEPARTURE: the rank files name their commune in a code_com column.
             table.insert(0, "code_com", chosen[0] if chosen else None)
             ranks[f"heatmap_rank{k}"] = table
 
         c_values = cp_com["c"]
         summary = {
             "n_communes": int(len(cp_com)),
-            "n_tested": int(np.isfinite(cp_com["sv_com_17_21"]).sum()),
+            # DEPARTURE: a commune without a usable population is not tested.
+            "n_tested": int((np.isfinite(cp_com["sv_com_17_21"]) & (cp_com["pop"] > 0)).sum()),
             "cpc_share_of_tor": float(cp_com["cpc"].sum() / cp_com[tor].sum()),
             "global_csam_share": float(tor_share * porn_share * csam_share),
             "mean_c": float(c_values.mean()) if c_values.notna().any() else math.nan,

@@ -1,5 +1,6 @@
-"""Spearman tests, the dependent-correlation tests and the summary (CONTRACT 3), against values
-worked out by hand, an independent rank-correlation implementation, and published values."""
+"""Spearman tests, the dependent-correlation tests, the summary and the association_tests
+entry script, against values worked out by hand, an independent rank-correlation
+implementation, and published values."""
 
 import json
 import math
@@ -12,7 +13,9 @@ import pytest
 from scipy.stats import norm, t
 
 import association_tests
-from association_tests import (
+from netmob_cpc.estimates import read_estimate_table
+from netmob_cpc.files import InputError
+from netmob_cpc.statistics import (
     dependent_corr_table,
     log_test_table,
     seed_dependent_corr_test,
@@ -20,6 +23,7 @@ from association_tests import (
     spearman_table,
     steiger_z_test,
     summary,
+    select_tested,
 )
 
 APPS = {"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}
@@ -47,6 +51,7 @@ def estimates_frame():
             "cpc": [2.0, 1.0, np.nan, 4.0, 3.0, np.nan, 5.0, 1.5],
             "Tor": [100.0, 50.0, 80.0, np.nan, 70.0, 60.0, 40.0, 30.0],
             "c": [0.001, 0.0005, np.nan, 0.0008, 0.0012, np.nan, 0.0009, 0.0004],
+            "pop": [1000.0, 2500.0, 800.0, 40000.0, 9000.0, 3000.0, 1200.0, 6000.0],
         }
     )
 
@@ -157,7 +162,9 @@ def test_dependent_corr_table_over_complete_cases():
     estimates = estimates_frame()
     table = dependent_corr_table(estimates).set_index("comparison")
     assert list(table.index) == ["CPC-YT", "CPC-WA", "CPC-Tor"]
-    assert list(table.columns) == ["r_ab", "r_ac", "r_bc", "n", "t_value", "p_value", "steiger_z", "steiger_p"]
+    assert list(table.columns) == [
+        "r_ab", "r_ac", "r_bc", "n", "t_value", "p_value", "steiger_z", "steiger_p", "williams_t", "williams_p"
+    ]
     tested = estimates[estimates["sv_com_17_21"].notna()]
     for comparison, x in [("CPC-YT", "yt_per_1000"), ("CPC-WA", "wa_per_1000"), ("CPC-Tor", "tor_per_1000")]:
         complete = tested[tested["cpc_per_1000"].notna() & (tested[x] > 0)]
@@ -196,17 +203,27 @@ def test_summary_nan_becomes_null():
     assert result["cpc_share_of_tor"] == 0.0  # sum of no values is 0
 
 
-def run_main(tmp_path, estimates_path):
+class Files(SimpleNamespace):
+    """snakemake.input / .output: attributes plus keys()."""
+
+    def keys(self):
+        return list(vars(self))
+
+
+OUTPUTS = ["association_adjusted.csv", "dependent_corr.csv", "regression.csv", "spearman.csv", "summary.json"]
+
+
+def run_main(tmp_path, estimates_path, min_coverage=0.0, **inputs):
     out = tmp_path / "DL"
+    shares = {"tor_to_darknet_share": 0.011, "porn_in_darknet_share": 0.5, "csam_in_porn_share": 0.5}
     smk = SimpleNamespace(
-        input=SimpleNamespace(estimates=str(estimates_path)),
-        params=SimpleNamespace(apps=APPS, tor_to_darknet_share=0.011, porn_in_darknet_share=0.5, csam_in_porn_share=0.5),
-        output=SimpleNamespace(
-            spearman=str(out / "spearman.csv"), dependent_corr=str(out / "dependent_corr.csv"), summary=str(out / "summary.json")
-        ),
+        input=Files(estimates=str(estimates_path), **{k: str(v) for k, v in inputs.items()}),
+        params=SimpleNamespace(apps=APPS, shares=shares, min_coverage=min_coverage),
+        output=Files(**{name.split(".")[0]: str(out / name) for name in OUTPUTS}),
         log=[str(tmp_path / "association.log")],
     )
     saved = sys.stderr
+    sys.stderr = open(smk.log[0], "w")
     try:
         association_tests.main(smk)
     finally:
@@ -226,7 +243,7 @@ def test_main_writes_outputs(tmp_path):
     loaded = json.loads(text)
     assert list(loaded) == sorted(loaded) and loaded["n_tested"] == 7
     assert loaded["global_csam_share"] == pytest.approx(0.011 * 0.25)
-    assert sorted(p.name for p in out.iterdir()) == ["dependent_corr.csv", "spearman.csv", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == OUTPUTS
     assert "yt_per_1000: 1 tested communes with a non-finite log value left out" in (tmp_path / "association.log").read_text()
 
 
@@ -235,18 +252,18 @@ def test_main_reads_published_semicolon_table(tmp_path):
     estimates.to_csv(tmp_path / "published.csv", index=False, sep=";")
     out = run_main(tmp_path, tmp_path / "published.csv")
     assert json.loads((out / "summary.json").read_text())["n_communes"] == 8
-    table = association_tests.read_estimates(tmp_path / "published.csv", APPS)
+    table = read_estimate_table(tmp_path / "published.csv", APPS)
     assert table["code_com"].tolist()[:2] == ["06088", "2A004"]
 
 
 def test_missing_columns_name_the_file(tmp_path):
     estimates_frame().drop(columns=["c", "Tor"]).to_csv(tmp_path / "cpc_com.csv", index=False)
-    with pytest.raises(association_tests.InputError, match=r"cpc_com.csv: missing column\(s\) c, Tor"):
-        association_tests.read_estimates(tmp_path / "cpc_com.csv", APPS)
+    with pytest.raises(InputError, match=r"cpc_com.csv: missing column\(s\) c, Tor"):
+        read_estimate_table(tmp_path / "cpc_com.csv", APPS)
 
 
 def test_quality_totals_sum_the_per_file_counts():
-    from association_tests import quality_totals
+    from netmob_cpc.statistics import quality_totals
 
     qc = pd.DataFrame(
         {
@@ -259,3 +276,40 @@ def test_quality_totals_sum_the_per_file_counts():
     assert totals["files"] == 2 and totals["lines"] == 22 and totals["crlf_lines"] == 12
     assert totals["empty_fields"] == 2 and totals["nan_fields"] == 2 and totals["all_zero_files"] == 1
     assert totals["unmapped_traffic_share"] == pytest.approx(20 / 400)
+
+
+def test_main_writes_the_new_tables_and_counts(tmp_path):
+    estimates = estimates_frame().assign(
+        coverage=[1.0, 0.9, 0.2, 1.0, 1.0, 1.0, 1.0, np.nan],
+        c_floored=[False, True, False, False, False, False, False, False],
+    )
+    estimates.loc[3, "pop"] = 0.0  # 69123: no usable population
+    estimates.to_csv(tmp_path / "cpc_com.csv", index=False)
+    covariates = tmp_path / "covariates.csv"
+    covariates.write_text("code_com,density\n" + "\n".join(
+        f"{code},{value}" for code, value in zip(estimates["code_com"], [5, 1, 7, 2, 8, 3, 9, 4])) + "\n")
+    out = run_main(tmp_path, tmp_path / "cpc_com.csv", min_coverage=0.5, covariates=covariates)
+    loaded = json.loads((out / "summary.json").read_text())
+    # tested: sv_com_17_21 present (7), minus 69123 (pop 0), minus 54395 (coverage 0.2)
+    assert loaded["n_tested"] == 5 and loaded["n_communes"] == 8
+    assert loaded["n_communes_without_population"] == 1 and loaded["n_below_min_coverage"] == 1
+    assert loaded["n_c_floored"] == 1 and loaded["n_c_floored_tested"] == 1
+    assert loaded["n_communes_without_published_rate"] == 1 and loaded["n_communes_without_crime_rate"] == 0
+    spearman = pd.read_csv(out / "spearman.csv")
+    assert spearman.loc[spearman["x"] == "wa_per_1000", "n"].item() == 5
+    adjusted = pd.read_csv(out / "association_adjusted.csv")
+    assert list(adjusted.columns) == ["x", "y", "analysis", "rho", "pvalue", "n"] and len(adjusted) == 12
+    regression = pd.read_csv(out / "regression.csv")
+    assert "cpc_on_sv_controls" in set(regression["model"]) and "density" in set(regression["term"])
+    dependent = pd.read_csv(out / "dependent_corr.csv")
+    assert {"williams_t", "williams_p", "steiger_z", "steiger_p"} <= set(dependent.columns)
+    log = (tmp_path / "association.log").read_text()
+    assert "8 communes, 5 tested" in log and "1 without a usable population" in log
+    assert "1 below min_coverage 0.5" in log and "covariates.csv: 8 communes, 1 covariate(s) (density)" in log
+
+
+def test_main_fails_when_no_commune_can_be_tested(tmp_path):
+    estimates_frame().assign(sv_com_17_21=np.nan).to_csv(tmp_path / "cpc_com.csv", index=False)
+    with pytest.raises(InputError, match="no commune can be tested: no commune of the estimate table has a published"):
+        run_main(tmp_path, tmp_path / "cpc_com.csv")
+    assert not (tmp_path / "DL").exists()

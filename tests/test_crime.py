@@ -1,49 +1,73 @@
-"""Crime rates (CONTRACT 1.5): reading the data.gouv.fr file and the seed's per-commune means,
-checked against means worked out by hand on a crafted file."""
+"""Crime rates: reading the data.gouv.fr file in its 2023 layout and in the current one, and
+the seed's per-commune means, checked against means worked out by hand on crafted files
+that hold the same data in both layouts."""
 
+import gzip
 import math
+import sys
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
-from crime import InputError, read_crime_csv, sexual_violence_rates
-import crime as crime_script
-
-HEADER = (
-    "CODGEO_2023;annee;classe;unité.de.compte;valeur.publiée;faits;tauxpourmille;"
-    "complementinfoval;complementinfotaux;POP;millPOP;LOG;millLOG"
+import crime_rates as crime_script
+from netmob_cpc.crime import (
+    HEADER_2023,
+    HEADER_CURRENT,
+    communes_without_crime_rows,
+    crime_rates,
+    normalise_year,
+    read_crime_csv,
+    select_rows,
+    sexual_violence_rates,
 )
+from netmob_cpc.files import InputError, run_rule
+
+HEADER = HEADER_2023
 SV = "Violences sexuelles"
 THEFT = "Vols sans violence contre des personnes"
+YEARS = [17, 18, 19, 20, 21]
 
 
-def row(code, year, taux, complement="", classe=SV):
-    published = "diff" if taux else "ndiff"
+def row(code, year, taux, complement="", classe=SV, published=None):
+    """One line of the 2023 layout."""
+    published = published or ("diff" if taux else "ndiff")
     faits = "3" if taux else ""
     return f"{code};{year};{classe};victime;{published};{faits};{taux};;{complement};1000;19;500;19"
 
 
-ROWS = [
+def current_row(code, year, taux, complement="", classe=SV, published=None):
+    """The same data in the current data.gouv.fr layout: four-digit year, NA for missing."""
+    published = published or ("diff" if taux else "ndiff")
+    na = lambda value: value if value != "" else "NA"  # noqa: E731
+    return (
+        f"{code};20{year};{classe};Victime;{na('3' if taux else '')};{na(taux)};{published};"
+        f"{na('2' if complement else '')};{na(complement)};1000;2021;500;2021"
+    )
+
+
+DATA = [
     # 06088: published every year but 20 (department estimate 0,8 instead); 16 is out of the years
-    row("06088", 16, "100,0"),
-    row("06088", 17, "1,5"),
-    row("06088", 18, "2,5"),
-    row("06088", 19, "3"),
-    row("06088", 20, "", "0,8"),
-    row("06088", 21, "4,0"),
-    row("06088", 19, "50,0", classe=THEFT),
+    ("06088", 16, "100,0"),
+    ("06088", 17, "1,5"),
+    ("06088", 18, "2,5"),
+    ("06088", 19, "3"),
+    ("06088", 20, "", "0,8"),
+    ("06088", 21, "4,0"),
+    ("06088", 19, "50,0", "", THEFT),
     # 2A004: never published: only department estimates
-    row("2A004", 17, "", "0,6"),
-    row("2A004", 19, "", "0,9"),
-    row("2A004", 21, "", "1,2"),
+    ("2A004", 17, "", "0,6"),
+    ("2A004", 19, "", "0,9"),
+    ("2A004", 21, "", "1,2"),
     # 54395: estimate in 19, published in 18
-    row("54395", 18, "2,0"),
-    row("54395", 19, "", "0,7"),
+    ("54395", 18, "2,0"),
+    ("54395", 19, "", "0,7"),
     # 69123: no row in 19: the seed's inner merges drop it
-    row("69123", 17, "5,0"),
-    row("69123", 18, "6,0"),
+    ("69123", 17, "5,0"),
+    ("69123", 18, "6,0"),
 ]
+ROWS = [row(*values) for values in DATA]
+CURRENT_ROWS = [current_row(*values) for values in DATA]
 
 
 def write(path, lines, encoding="utf-8"):
@@ -56,17 +80,42 @@ def crime_file(tmp_path):
     return write(tmp_path / "crime.csv", [HEADER, *ROWS])
 
 
+@pytest.fixture(params=["2023", "2024", "2025"])
+def any_layout(request, tmp_path):
+    """The same data in the 2023 layout and in the current layout (CODGEO_2024 / 2025)."""
+    if request.param == "2023":
+        return write(tmp_path / "crime.csv", [HEADER, *ROWS])
+    header = HEADER_CURRENT.replace("CODGEO_2025", f"CODGEO_{request.param}")
+    return write(tmp_path / "crime.csv", [header, *CURRENT_ROWS])
+
+
+def rates_of(path, years=YEARS, year=19, crime_class=SV):
+    selected, _ = select_rows(read_crime_csv(path), crime_class, years, path)
+    return sexual_violence_rates(selected, years, year)
+
+
 def test_read_keeps_codes_and_parses_decimal_commas(crime_file):
     crime = read_crime_csv(crime_file)
-    assert crime["CODGEO_2023"].tolist()[:2] == ["06088", "06088"]
-    assert "2A004" in set(crime["CODGEO_2023"])
-    assert crime["tauxpourmille"].tolist()[:4] == [100.0, 1.5, 2.5, 3.0]
-    assert math.isnan(crime["tauxpourmille"].iloc[4]) and crime["complementinfotaux"].iloc[4] == 0.8
-    assert crime["annee"].tolist()[:3] == [16, 17, 18]
+    assert crime.attrs["layout"] == "2023" and crime.attrs["columns"]["code"] == "CODGEO_2023"
+    assert list(crime.columns) == ["code_com", "annee", "classe", "published", "rate", "estimate"]
+    assert crime["code_com"].tolist()[:2] == ["06088", "06088"]
+    assert "2A004" in set(crime["code_com"])
+    assert crime["rate"].tolist()[:4] == [100.0, 1.5, 2.5, 3.0]
+    assert math.isnan(crime["rate"].iloc[4]) and crime["estimate"].iloc[4] == 0.8
+    assert crime["annee"].tolist()[:3] == [2016, 2017, 2018]
 
 
-def test_rates_by_hand(crime_file):
-    rates = sexual_violence_rates(read_crime_csv(crime_file), SV, [17, 18, 19, 20, 21], 19).set_index("code_com")
+def test_read_current_layout(tmp_path):
+    path = write(tmp_path / "crime.csv", [HEADER_CURRENT, *CURRENT_ROWS])
+    crime = read_crime_csv(path)
+    assert crime.attrs["layout"] == "current" and crime.attrs["columns"]["code"] == "CODGEO_2025"
+    assert crime["annee"].tolist()[:3] == [2016, 2017, 2018]
+    assert math.isnan(crime["rate"].iloc[4]) and crime["estimate"].iloc[4] == 0.8  # 'NA' is missing
+    assert crime["published"].tolist()[3:5] == ["diff", "ndiff"]
+
+
+def test_rates_by_hand(any_layout):
+    rates = rates_of(any_layout).set_index("code_com")
     assert sorted(rates.index) == ["06088", "2A004", "54395"]  # 69123 has no 2019 row
     assert list(rates.columns) == ["sv_19", "sv_17_21", "sv_com_19", "sv_com_17_21"]
     # 06088: the ndiff year 20 falls back to the estimate for sv_*, is left out of sv_com_*
@@ -85,8 +134,28 @@ def test_rates_by_hand(crime_file):
     assert rates.loc["54395", "sv_com_17_21"] == pytest.approx(2.0)
 
 
-def test_other_years_keep_contract_names(crime_file):
-    rates = sexual_violence_rates(read_crime_csv(crime_file), SV, [17, 18], 18).set_index("code_com")
+def test_both_layouts_give_identical_rates(tmp_path):
+    old = rates_of(write(tmp_path / "old.csv", [HEADER, *ROWS]))
+    new = rates_of(write(tmp_path / "new.csv", [HEADER_CURRENT, *CURRENT_ROWS]), years=[2017, 2018, 2019, 2020, 2021], year=2019)
+    pd.testing.assert_frame_equal(old, new)
+    assert len(old) == 3
+
+
+@pytest.mark.parametrize("years, year", [([17, 18, 19, 20, 21], 19), ([2017, 2018, 2019, 2020, 2021], 2019), ([17, 2018, 19, 2020, 21], 2019)])
+def test_two_and_four_digit_config_years(any_layout, years, year):
+    rates = rates_of(any_layout, years, year).set_index("code_com")
+    assert rates.loc["06088", "sv_17_21"] == pytest.approx((1.5 + 2.5 + 3.0 + 0.8 + 4.0) / 5)
+
+
+def test_normalise_year():
+    assert [normalise_year(y, "crime_years") for y in (0, 17, 99, 2017, 1999)] == [2000, 2017, 2099, 2017, 1999]
+    for bad in (100, 217, 17.5, "17", True):
+        with pytest.raises(InputError, match=r"^config key 'crime_year': .* is not a year; give 17 or 2017"):
+            normalise_year(bad, "crime_year")
+
+
+def test_other_years_keep_the_column_names(crime_file):
+    rates = rates_of(crime_file, [17, 18], 18).set_index("code_com")
     assert list(rates.columns) == ["sv_19", "sv_17_21", "sv_com_19", "sv_com_17_21"]
     assert sorted(rates.index) == ["06088", "54395", "69123"]  # communes with a row in 18
     assert rates.loc["06088", "sv_19"] == pytest.approx(2.5)
@@ -94,27 +163,107 @@ def test_other_years_keep_contract_names(crime_file):
     assert rates.loc["69123", "sv_com_17_21"] == pytest.approx(5.5)
 
 
-def test_main_writes_parquet(crime_file, tmp_path):
-    out = tmp_path / "crime" / "sexual_violence.parquet"
-    smk = SimpleNamespace(
-        input=SimpleNamespace(crime_csv=str(crime_file)),
-        params=SimpleNamespace(crime_class=SV, crime_years=[17, 18, 19, 20, 21], crime_year=19),
-        output=SimpleNamespace(rates=str(out)),
-        log=[str(tmp_path / "crime.log")],
-    )
-    import sys
+def test_class_matches_without_regard_to_case(any_layout):
+    pd.testing.assert_frame_equal(rates_of(any_layout, crime_class=" violences SEXUELLES "), rates_of(any_layout))
 
-    saved = sys.stderr
-    try:
-        crime_script.main(smk)
-    finally:
-        sys.stderr.close()
-        sys.stderr = saved
-    rates = pd.read_parquet(out)
-    assert sorted(rates["code_com"]) == ["06088", "2A004", "54395"]
-    assert [p.name for p in out.parent.iterdir()] == ["sexual_violence.parquet"]  # no temporary left
-    log = (tmp_path / "crime.log").read_text()
-    assert "5 rows without a published commune rate use the department estimate" in log
+
+# --- commune codes ------------------------------------------------------------------------
+
+def test_codes_that_lost_their_leading_zero(tmp_path):
+    lines = [HEADER, row("6088", 19, "3"), row("6088.0", 18, "2,0"), row("2A004", 19, "", "0,9")]
+    rates = rates_of(write(tmp_path / "crime.csv", lines)).set_index("code_com")
+    assert sorted(rates.index) == ["06088", "2A004"]
+    assert rates.loc["06088", "sv_17_21"] == pytest.approx(2.5)  # both spellings are one commune
+
+
+def test_a_value_that_is_no_commune_code(tmp_path):
+    path = write(tmp_path / "crime.csv", [HEADER_CURRENT, current_row("06088", 19, "3"), current_row("Nice", 19, "1")])
+    with pytest.raises(InputError) as err:
+        rates_of(path)
+    assert str(err.value).startswith(f"{path}: column 'CODGEO_2025' holds 1 distinct value(s) that are not INSEE commune codes, e.g. 'Nice'")
+
+
+def test_rows_without_a_commune_code_are_counted(tmp_path):
+    lines = [HEADER, *ROWS, row("", 19, "9,0"), row(" ", 18, "8,0"), row("", 19, "7,0", classe=THEFT)]
+    path = write(tmp_path / "crime.csv", lines)
+    crime = read_crime_csv(path)
+    selected, report = select_rows(crime, SV, YEARS, path)
+    assert report["rows_without_code"] == 3 and report["selected_without_code"] == 2
+    pd.testing.assert_frame_equal(sexual_violence_rates(selected, YEARS, 19), rates_of(write(tmp_path / "clean.csv", [HEADER, *ROWS])))
+    _, lines = crime_rates(path, SV, YEARS, 19)
+    assert (
+        "3 row(s) of the file have no commune code (2 of class 'Violences sexuelles' in the years "
+        "[2017, 2018, 2019, 2020, 2021]): left out"
+    ) in lines
+
+
+# --- publication flag, no testable commune -----------------------------------------------
+
+@pytest.mark.parametrize("layout", ["2023", "current"])
+def test_unknown_publication_flag(tmp_path, layout):
+    make, header, column = (row, HEADER, "valeur.publiée") if layout == "2023" else (current_row, HEADER_CURRENT, "est_diffuse")
+    path = write(tmp_path / "crime.csv", [header, make("06088", 19, "3"), make("06088", 18, "2,0", published="oui")])
+    with pytest.raises(InputError) as err:
+        rates_of(path)
+    assert str(err.value) == (
+        f"{path}: column {column} holds 1 value(s) other than diff / ndiff among the rows of class "
+        "'Violences sexuelles', e.g. 'oui'; expected diff (commune value published) or ndiff "
+        "(not published: department estimate)"
+    )
+
+
+def test_flag_case_is_ignored(tmp_path):
+    path = write(tmp_path / "crime.csv", [HEADER, row("06088", 19, "3", published="DIFF"), row("06029", 19, "", "1,0", published="Ndiff")])
+    assert sorted(rates_of(path)["code_com"]) == ["06029", "06088"]
+
+
+@pytest.mark.parametrize("layout", ["2023", "current"])
+def test_no_testable_commune(tmp_path, layout):
+    make, header = (row, HEADER) if layout == "2023" else (current_row, HEADER_CURRENT)
+    lines = [header, make("06088", 19, "", "0,9"), make("06029", 18, "", "0,8"), make("06029", 19, "", "")]
+    path = write(tmp_path / "crime.csv", lines)
+    with pytest.raises(InputError) as err:
+        crime_rates(path, SV, YEARS, 19)
+    rate = "tauxpourmille" if layout == "2023" else "taux_pour_mille"
+    assert str(err.value).startswith(
+        f"{path}: no commune has a published rate ({rate}) of class 'Violences sexuelles' in the years "
+        "[2017, 2018, 2019, 2020, 2021]"
+    )
+    assert "no commune can be tested" in str(err.value)
+
+
+def test_communes_without_crime_rows(crime_file):
+    rates = rates_of(crime_file)  # 06088, 2A004, 54395 (69123 has no row in 2019)
+    tile_codes = pd.Series(["06088", "06088", "69123", "06029", "2A004", None])
+    assert communes_without_crime_rows(tile_codes, rates) == ["06029", "69123"]
+    assert communes_without_crime_rows([], rates) == []
+
+
+# --- the header ---------------------------------------------------------------------------
+
+def test_unknown_header_names_both_layouts(tmp_path):
+    path = write(tmp_path / "crime.csv", ["code;year;offence;rate", "06088;19;x;1"])
+    with pytest.raises(InputError) as err:
+        read_crime_csv(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: unknown header 'code;year;offence;rate'; expected the 2023 layout")
+    assert HEADER_2023 in message and HEADER_CURRENT in message and "current data.gouv.fr layout" in message
+
+
+def test_missing_columns_2023(tmp_path):
+    header = HEADER.replace("classe;", "").replace(";complementinfotaux", "")
+    path = write(tmp_path / "missing.csv", [header])
+    with pytest.raises(InputError) as err:
+        read_crime_csv(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: header of the 2023 layout without column(s) classe, complementinfotaux;")
+    assert HEADER_2023 in message
+
+
+def test_missing_code_column_current(tmp_path):
+    path = write(tmp_path / "missing.csv", [HEADER_CURRENT.replace("CODGEO_2025", "CODGEO")])
+    with pytest.raises(InputError, match=r"header of the current layout without column\(s\) CODGEO_<year>;"):
+        read_crime_csv(path)
 
 
 def test_comma_separated_resave(tmp_path):
@@ -126,6 +275,18 @@ def test_comma_separated_resave(tmp_path):
     assert str(path) in message and "single field" in message and "13 fields on ','" in message
 
 
+def test_tab_separated_resave(tmp_path):
+    path = write(tmp_path / "tabs.csv", [line.replace(";", "\t") for line in [HEADER_CURRENT, CURRENT_ROWS[0]]])
+    with pytest.raises(InputError, match=r"single field when split on ';' \(it splits into 13 fields on tabs\)"):
+        read_crime_csv(path)
+
+
+def test_gzip_compressed_file_is_read(tmp_path):
+    path = tmp_path / "crime.csv.gz"
+    path.write_bytes(gzip.compress(("\n".join([HEADER_CURRENT, *CURRENT_ROWS]) + "\n").encode()))
+    pd.testing.assert_frame_equal(rates_of(path), rates_of(write(tmp_path / "plain.csv", [HEADER, *ROWS])))
+
+
 def test_decimal_points(tmp_path):
     path = write(tmp_path / "points.csv", [HEADER, row("06088", 18, "2,5"), row("06088", 19, "", "1.25")])
     with pytest.raises(InputError) as err:
@@ -135,13 +296,10 @@ def test_decimal_points(tmp_path):
     assert "'1.25' on line 3" in message and "decimal commas" in message
 
 
-def test_missing_columns(tmp_path):
-    header = HEADER.replace("classe;", "").replace(";complementinfotaux", "")
-    path = write(tmp_path / "missing.csv", [header])
-    with pytest.raises(InputError) as err:
+def test_decimal_points_current_layout(tmp_path):
+    path = write(tmp_path / "points.csv", [HEADER_CURRENT, current_row("06088", 18, "2.5")])
+    with pytest.raises(InputError, match=r"column taux_pour_mille holds decimal points \(1 values, first '2\.5' on line 2\)"):
         read_crime_csv(path)
-    message = str(err.value)
-    assert str(path) in message and "missing column(s) classe, complementinfotaux" in message
 
 
 def test_latin1_header(tmp_path):
@@ -164,43 +322,57 @@ def test_cp1252_body_line(tmp_path):
     assert "line 3 is not valid UTF-8" in message and "dégradations" in message
 
 
-def test_unknown_class_names_what_was_found(crime_file):
-    crime = read_crime_csv(crime_file)
+def test_unknown_class_names_what_was_found(any_layout):
+    crime = read_crime_csv(any_layout)
     with pytest.raises(InputError) as err:
-        sexual_violence_rates(crime, "Violences sexuelle", [17, 18, 19, 20, 21], 19)
+        select_rows(crime, "Violences sexuelle", YEARS, any_layout)
     message = str(err.value)
-    assert "'Violences sexuelle'" in message and "[17, 18, 19, 20, 21]" in message
-    assert THEFT in message and SV in message and "[16, 17, 18, 19, 20, 21]" in message
+    column = "classe" if crime.attrs["layout"] == "2023" else "indicateur"
+    assert message == (
+        f"{any_layout}: no row of class 'Violences sexuelle' (config key 'crime_class'); column "
+        f"{column} has the classes {[SV, THEFT]}"
+    )
 
 
-def test_years_without_rows(crime_file):
-    with pytest.raises(InputError, match=r"in the years \[22, 23\]"):
-        sexual_violence_rates(read_crime_csv(crime_file), SV, [22, 23], 22)
+def test_years_without_rows(any_layout):
+    with pytest.raises(InputError) as err:
+        select_rows(read_crime_csv(any_layout), SV, [22, 23], any_layout)
+    assert str(err.value) == (
+        f"{any_layout}: no row of class 'Violences sexuelles' in the years [2022, 2023] (config key "
+        "'crime_years'); that class has rows in the years [2016, 2017, 2018, 2019, 2020, 2021]"
+    )
 
 
 def test_crime_year_outside_years(crime_file):
-    with pytest.raises(ValueError, match="crime_year 16 is not one of crime_years"):
-        sexual_violence_rates(read_crime_csv(crime_file), SV, [17, 18, 19], 16)
+    with pytest.raises(InputError, match="config key 'crime_year': 16 is not one of crime_years"):
+        rates_of(crime_file, [17, 18, 19], 16)
 
 
-def test_main_names_file_for_unknown_class(crime_file, tmp_path):
-    smk = SimpleNamespace(
-        input=SimpleNamespace(crime_csv=str(crime_file)),
-        params=SimpleNamespace(crime_class="Nope", crime_years=[19], crime_year=19),
-        output=SimpleNamespace(rates=str(tmp_path / "rates.parquet")),
-        log=[str(tmp_path / "crime.log")],
+def test_words_in_a_rate_column(tmp_path):
+    path = write(tmp_path / "words.csv", [HEADER, row("06088", 18, "2,5"), row("06088", 19, "secret")])
+    with pytest.raises(InputError) as err:
+        read_crime_csv(path)
+    assert str(path) in str(err.value) and "tauxpourmille holds 1 value(s) that are not numbers, first 'secret' on line 3" in str(err.value)
+
+
+def test_empty_year(tmp_path):
+    path = write(tmp_path / "year.csv", [HEADER, row("06088", 18, "2,5"), row("06088", "", "1,0")])
+    with pytest.raises(InputError) as err:
+        read_crime_csv(path)
+    assert str(err.value) == (
+        f"{path}: column annee holds 1 value(s) that are not years, first an empty field on line 3; "
+        "expected two-digit (19) or four-digit (2019) years"
     )
-    import sys
 
-    saved = sys.stderr
-    try:
-        with pytest.raises(InputError, match=str(crime_file)):
-            crime_script.main(smk)
-    finally:
-        sys.stderr.close()
-        sys.stderr = saved
-    assert not (tmp_path / "rates.parquet").exists()
 
+def test_utf8_with_byte_order_mark(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + ("\n".join([HEADER, *ROWS]) + "\n").encode("utf-8"))
+    crime = read_crime_csv(path)
+    assert crime.attrs["columns"]["code"] == "CODGEO_2023" and len(crime) == len(ROWS)
+
+
+# --- the seed and the entry script ----------------------------------------------------------
 
 def test_matches_the_seed_cells(crime_file):
     """The notebook's crime cells, run as written, on the same file."""
@@ -226,30 +398,55 @@ def test_matches_the_seed_cells(crime_file):
         .merge(seed.query("date == [17, 18, 19, 20, 21]").groupby(["code_com"])["sv_per_1000_com"].mean()
                .reset_index().rename(columns={"sv_per_1000_com": "sv_com_17_21"}))
     )
-    rates = sexual_violence_rates(read_crime_csv(crime_file), SV, [17, 18, 19, 20, 21], 19)
     pd.testing.assert_frame_equal(
-        rates.sort_values("code_com").reset_index(drop=True),
+        rates_of(crime_file).sort_values("code_com").reset_index(drop=True),
         expected.sort_values("code_com").reset_index(drop=True),
         check_dtype=False,
     )
 
 
-def test_words_in_a_rate_column(tmp_path):
-    path = write(tmp_path / "words.csv", [HEADER, row("06088", 18, "2,5"), row("06088", 19, "secret")])
-    with pytest.raises(InputError) as err:
-        read_crime_csv(path)
-    assert str(path) in str(err.value) and "tauxpourmille holds 1 value(s) that are not numbers, first 'secret' on line 3" in str(err.value)
+def run_script(tmp_path, crime_csv, crime_class=SV, years=YEARS, year=19):
+    out = tmp_path / "crime" / "sexual_violence.parquet"
+    smk = SimpleNamespace(
+        input=SimpleNamespace(crime_csv=str(crime_csv)),
+        params=SimpleNamespace(code="x", crime_class=crime_class, crime_years=years, crime_year=year),
+        output=SimpleNamespace(rates=str(out)),
+        log=[str(tmp_path / "crime.log")],
+        rule="crime_rates",
+    )
+    saved = sys.stderr
+    try:
+        run_rule(smk, crime_script.main)
+    finally:
+        if sys.stderr is not saved:
+            sys.stderr.close()
+        sys.stderr = saved
+    return out
 
 
-def test_empty_year(tmp_path):
-    path = write(tmp_path / "year.csv", [HEADER, row("06088", 18, "2,5"), row("06088", "", "1,0")])
-    with pytest.raises(InputError) as err:
-        read_crime_csv(path)
-    assert str(path) in str(err.value) and "annee" in str(err.value) and "an empty field on line 3" in str(err.value)
+def test_main_writes_parquet(any_layout, tmp_path):
+    out = run_script(tmp_path, any_layout)
+    rates = pd.read_parquet(out)
+    assert list(rates.columns) == ["code_com", "sv_19", "sv_17_21", "sv_com_19", "sv_com_17_21"]
+    assert rates["code_com"].tolist() == ["06088", "2A004", "54395"]
+    assert [p.name for p in out.parent.iterdir()] == ["sexual_violence.parquet"]  # no temporary left
+    log = (tmp_path / "crime.log").read_text()
+    assert "5 without a published commune rate use the department estimate" in log
+    assert "3 communes with rows in 2019; 2 with a published commune rate (sv_com_17_21), 1 without" in log
 
 
-def test_utf8_with_byte_order_mark(tmp_path):
-    path = tmp_path / "bom.csv"
-    path.write_bytes(b"\xef\xbb\xbf" + ("\n".join([HEADER, *ROWS]) + "\n").encode("utf-8"))
-    crime = read_crime_csv(path)
-    assert crime.columns[0] == "CODGEO_2023" and len(crime) == len(ROWS)
+def test_main_names_file_for_unknown_class(crime_file, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run_script(tmp_path, crime_file, crime_class="Nope", years=[19], year=19)
+    last = (tmp_path / "crime.log").read_text().strip().splitlines()[-1]
+    assert last.startswith(f"Error in rule crime_rates: {crime_file}: no row of class 'Nope'")
+    assert not (tmp_path / "crime").exists()
+
+
+def test_flags_that_contradict_the_rate_are_counted(tmp_path):
+    lines = [HEADER, *ROWS, row("06029", 19, "4,0", published="ndiff"), row("06029", 18, "", "0,5", published="diff")]
+    path = write(tmp_path / "crime.csv", lines)
+    rates, log = crime_rates(path, SV, YEARS, 19)
+    assert "1 ndiff row(s) carry a rate and 1 diff row(s) have none; as in the seed, the rate column (tauxpourmille) decides" in log
+    commune = rates.set_index("code_com").loc["06029"]
+    assert commune["sv_com_19"] == pytest.approx(4.0) and commune["sv_17_21"] == pytest.approx((4.0 + 0.5) / 2)

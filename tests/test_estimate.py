@@ -7,7 +7,17 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from estimate import commune_correlations, correction_factor, correction_methods_table, estimate_table
+from netmob_cpc.estimates import (
+    commune_correlations,
+    correction_factor,
+    correction_factors,
+    correction_methods_table,
+    estimate_table,
+    per_1000,
+    read_coverage,
+    read_estimate_table,
+)
+from netmob_cpc.files import InputError
 
 APPS = {"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}
 SHARES = {"tor_to_darknet_share": 0.011, "porn_in_darknet_share": 2267628 / 5437248, "csam_in_porn_share": 105 / 253}
@@ -60,7 +70,8 @@ def test_correction_factor_methods_by_hand():
     c1 = correction_factor(corr, "pearson_log", SHARES, floor)
     assert c1[0] == pytest.approx(0.5 * scale) and c1[1] == floor and math.isnan(c1[2])
     c2 = correction_factor(corr, "pearson_log_squared", SHARES, floor)
-    assert c2[1] == pytest.approx(0.04 * scale) and c2[3] == pytest.approx(0.01 * scale)
+    # r = -0.2: squared it would be 0.04, but a negative r is floored as in c1
+    assert c2[0] == pytest.approx(0.25 * scale) and c2[1] == floor and c2[3] == pytest.approx(0.01 * scale)
     c4 = correction_factor(corr, "spearman_log", SHARES, floor)
     assert c4[0] == pytest.approx(0.4 * scale) and c4[3] == floor
     c3 = correction_factor(corr, "pearson_log_centered", SHARES, floor)
@@ -132,5 +143,148 @@ def test_correction_methods_table_uses_each_method():
     expected = spearmanr(x, sv[4:])
     assert table.loc[0, "rho"] == pytest.approx(expected[0], rel=1e-12)
     assert table.loc[0, "pvalue"] == pytest.approx(expected[1], rel=1e-9)
-    # squared ignores the sign of r, so it differs from c1 here
+    # squaring changes the order of the positive factors, so c2 differs from c1 here
     assert table.loc[1, "rho"] != pytest.approx(table.loc[0, "rho"])
+
+
+def test_floored_flag_per_method():
+    corr = correlations_frame([0.5, -0.2, np.nan, 0.0], spearman=[-0.4, 0.3, np.nan, 0.2])
+    floor = 1e-5
+    for method, expected in [
+        ("pearson_log", [False, True, False, False]),
+        ("pearson_log_squared", [False, True, False, False]),  # r = 0 gives c = 0: not floored
+        ("spearman_log", [True, False, False, False]),
+    ]:
+        c, floored = correction_factors(corr, method, SHARES, floor)
+        assert floored.tolist() == expected, method
+        assert (c[floored] == floor).all()
+    # c3: (r - mean r + 1) x global share is negative only for r < mean r - 1
+    corr = correlations_frame([0.9, 0.95, -0.3])
+    c, floored = correction_factors(corr, "pearson_log_centered", SHARES, floor)
+    mean_r = (0.9 + 0.95 - 0.3) / 3
+    assert floored.tolist() == [False, False, (-0.3 - mean_r + 1) < 0]
+
+
+@pytest.mark.parametrize("pop", [0.0, -50.0, np.nan])
+def test_rates_without_population_are_nan(pop):
+    rates = per_1000(pd.Series([10.0, 10.0]), pd.Series([2000.0, pop]))
+    assert rates[0] == pytest.approx(5.0)
+    assert math.isnan(rates[1])
+
+
+def estimate_inputs():
+    totals = pd.DataFrame(
+        {
+            "cities": ["Nice", "Nice", "Nice", "Nice"], "code_com": ["06088", "06004", "06010", "06020"],
+            "code_dep": ["06"] * 4, "porn": [4000.0, 100.0, 50.0, 70.0], "tor": [200.0, 10.0, 5.0, 8.0],
+            "control": [9e5, 1e4, 2e3, 3e3], "pop": [2000.0, 0.0, -10.0, np.nan],
+        }
+    )
+    correlations = correlations_frame([0.3, -0.5, 0.2, 0.1]).assign(code_com=totals["code_com"])
+    crime = pd.DataFrame({"code_com": ["06088", "06004"], "sv_19": [1.0, 2.0], "sv_17_21": [1.0, 2.0],
+                          "sv_com_19": [1.0, 2.0], "sv_com_17_21": [1.5, 2.5]})
+    return totals, correlations, crime
+
+
+def test_estimate_table_population_floor_and_coverage():
+    totals, correlations, crime = estimate_inputs()
+    coverage = pd.DataFrame({"cities": ["Nice", "Nice"], "code_com": ["06088", "06004"], "coverage": [0.25, 1.0]})
+    table = estimate_table(
+        totals, correlations, crime, apps=APPS, direction="DL", shares=SHARES,
+        method="pearson_log", negative_factor_floor=1e-5, coverage=coverage,
+    ).set_index("code_com")
+    assert list(table.columns[-2:]) == ["coverage", "c_floored"]
+    assert table["c_floored"].tolist() == [False, True, False, False]
+    assert table.loc["06004", "c"] == 1e-5
+    assert table.loc["06088", "coverage"] == 0.25 and math.isnan(table.loc["06010", "coverage"])
+    rates = ["cpc_per_1000", "log_cpc_per_1000", "yt_per_1000", "wa_per_1000", "tor_per_1000",
+             "log_yt_per_1000", "log_wa_per_1000", "log_tor_per_1000"]
+    # pop 0, negative, missing: every per-capita rate NaN, never inf or negative
+    assert table.loc[["06004", "06010", "06020"], rates].isna().all().all()
+    assert table.loc["06088", "tor_per_1000"] == pytest.approx(100.0)
+    # cpc itself does not depend on the population
+    assert table.loc["06004", "cpc"] == pytest.approx(10.0 * 1e-5)
+    # without coverage the column is there, empty
+    plain = estimate_table(
+        totals, correlations, crime, apps=APPS, direction="DL", shares=SHARES,
+        method="pearson_log", negative_factor_floor=1e-5,
+    )
+    assert plain["coverage"].isna().all()
+
+
+def test_read_coverage(tmp_path):
+    (tmp_path / "Nice.csv").write_text(
+        "tile_id,cities,code_dep,code_com,pop,coverage\n0,Nice,06,6088,1000,0.4\n1,Nice,06,6088,1000,0.4\n"
+        "2,Nice,2A,2A004,300,1\n"
+    )
+    (tmp_path / "Lyon.csv").write_text("tile_id,cities,code_dep,code_com,pop\n0,Lyon,69,69123,2000\n")
+    (tmp_path / "Nancy.csv").write_text("tile_id,cities,code_dep,code_com,pop,coverage\n0,Nancy,54,54395,2000,\n")
+    table, note = read_coverage([tmp_path / "Nice.csv", tmp_path / "Lyon.csv"])
+    assert table.to_dict("records") == [
+        {"cities": "Nice", "code_com": "06088", "coverage": 0.4},
+        {"cities": "Nice", "code_com": "2A004", "coverage": 1.0},
+    ]
+    assert "1 of 2 cities" in note and "given tile map" in note
+    _, note = read_coverage([tmp_path / "Nice.csv", tmp_path / "Lyon.csv", tmp_path / "Nancy.csv"])
+    assert "coverage unknown for 2 of 3 cities" in note
+    (tmp_path / "Bad.csv").write_text("tile_id,cities,code_dep,code_com,pop,coverage\n0,Nice,06,06088,1,1.5\n")
+    with pytest.raises(InputError, match=r"Bad.csv: line 2, column coverage: '?1.5'? is not a share"):
+        read_coverage([tmp_path / "Bad.csv"])
+
+
+def test_read_estimate_table_normalises_codes_and_population(tmp_path):
+    path = tmp_path / "cpc_com.csv"
+    pd.DataFrame(
+        {
+            "cities": ["Nice", "Nice", "Nice"], "code_com": ["6088", "2A004", "6004.0"],
+            "yt_per_1000": [1.0, 2.0, np.inf], "wa_per_1000": [1.0, 2.0, 3.0], "tor_per_1000": [1.0, 2.0, -3.0],
+            "cpc_per_1000": [0.1, 0.2, 0.3], "sv_17_21": [1.0, 2.0, 3.0], "sv_com_17_21": [1.0, 2.0, 3.0],
+            "cpc": [1.0, 2.0, 3.0], "c": [0.001, 0.002, 0.003], "pop": [100.0, 200.0, 0.0], "Tor": [5.0, 6.0, 7.0],
+        }
+    ).to_csv(path, index=False)
+    table = read_estimate_table(path, APPS)
+    assert table["code_com"].tolist() == ["06088", "2A004", "06004"]
+    assert table["code_dep"].tolist() == ["06", "2A", "06"]
+    assert table["c_floored"].tolist() == [False, False, False] and table["coverage"].isna().all()
+    # pop 0: the table's inf and negative rates become NaN
+    assert table.loc[2, ["yt_per_1000", "tor_per_1000", "cpc_per_1000"]].isna().all()
+    assert table.loc[0, "tor_per_1000"] == 1.0
+
+
+def test_read_estimate_table_errors_name_file_line_and_column(tmp_path):
+    path = tmp_path / "cpc_com.csv"
+    path.write_text("code_com;c;pop\n06088;0.1;100\n")
+    with pytest.raises(InputError, match=r"cpc_com.csv: missing column\(s\) yt_per_1000, wa_per_1000"):
+        read_estimate_table(path, APPS)
+    columns = ["code_com", "yt_per_1000", "wa_per_1000", "tor_per_1000", "cpc_per_1000", "sv_17_21",
+               "sv_com_17_21", "cpc", "c", "pop", "Tor"]
+    path.write_text(",".join(columns) + "\n06088,1,1,1,1,1,1,1,1,100,1\n06004,1,1,1,1,1,1,1,1,1O0,1\n")
+    with pytest.raises(InputError, match=r"cpc_com.csv: column pop holds 1 non-numeric value\(s\), first '1O0' on line 3"):
+        read_estimate_table(path, APPS)
+    path.write_text(",".join(columns) + "\nNICE,1,1,1,1,1,1,1,1,100,1\n")
+    with pytest.raises(InputError, match=r"cpc_com.csv: column 'code_com' holds 1 distinct value\(s\) that are not INSEE"):
+        read_estimate_table(path, APPS)
+
+
+def test_correction_methods_table_leaves_out_communes_below_min_coverage():
+    rng = np.random.default_rng(4)
+    n = 20
+    totals = pd.DataFrame(
+        {
+            "cities": "Lyon", "code_com": [f"69{i:03d}" for i in range(n)], "code_dep": "69",
+            "porn": 1e3, "tor": rng.uniform(10, 100, n), "control": 1e6, "pop": rng.uniform(300, 5e4, n),
+        }
+    )
+    correlations = pd.DataFrame({"code_com": totals["code_com"], "pearson_log": rng.uniform(0.1, 0.9, n),
+                                 "spearman_log": rng.uniform(0.1, 0.9, n)})
+    crime = pd.DataFrame({"code_com": totals["code_com"], "sv_com_17_21": rng.uniform(0.5, 3, n)})
+    coverage = pd.DataFrame({"cities": "Lyon", "code_com": totals["code_com"][:6], "coverage": [0.1, 0.2, 0.3, 0.6, 0.9, 1.0]})
+    full = correction_methods_table(totals, correlations, crime, shares=SHARES, negative_factor_floor=1e-5)
+    assert (full["n"] == n).all()
+    cut = correction_methods_table(totals, correlations, crime, shares=SHARES, negative_factor_floor=1e-5,
+                                   coverage=coverage, min_coverage=0.5)
+    assert (cut["n"] == n - 3).all()  # three known coverages below 0.5; unknown ones stay
+    c = correlations["pearson_log"] * 0.011 * 105 / 253
+    keep = np.r_[False, False, False, np.ones(n - 3, bool)]
+    expected = spearmanr(np.log(totals["tor"] * c * 1000 / totals["pop"])[keep], crime["sv_com_17_21"][keep])
+    assert cut.loc[0, "rho"] == pytest.approx(expected[0], rel=1e-12)

@@ -1,19 +1,18 @@
 """Figures: the numbers behind each figure (not pixels), error messages, valid PNG files,
-and (end to end, marked `workflow`) the figure rules and the HTML report."""
+the marking of communes whose correction factor was floored, and (end to end, marked
+`workflow`) the figure rules and the HTML report."""
 
 import math
-import shutil
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import figures
-from figures import FigureInputError
+from netmob_cpc import figures
+from netmob_cpc.figures import FigureInputError
+from netmob_cpc.files import InputError
 
 APPS = {"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}
 OTHER_APPS = {"porn": "PornApp", "tor": "Onion", "control": "Video"}
@@ -297,7 +296,8 @@ def test_correction_factor_distribution_per_method(tmp_path):
     mean_r = (0.5 - 0.2 + 0.1 + 0.9) / 4
     expected = {
         "pearson_log": [0.5 * scale, floor, np.nan, 0.1 * scale, 0.9 * scale],
-        "pearson_log_squared": [0.25 * scale, 0.04 * scale, np.nan, 0.01 * scale, 0.81 * scale],
+        # c2 floors a negative r as c1 does (squaring would make it positive)
+        "pearson_log_squared": [0.25 * scale, floor, np.nan, 0.01 * scale, 0.81 * scale],
         "pearson_log_centered": [(r - mean_r + 1) * c_global for r in pearson],
         "spearman_log": [0.4 * scale, 0.3 * scale, np.nan, floor, 0.8 * scale],
     }
@@ -310,8 +310,12 @@ def test_correction_factor_distribution_per_method(tmp_path):
         assert summary.loc[method, "n_communes"] == 5
         assert summary.loc[method, "n_undefined"] == 1
     assert summary["n_floored"].to_dict() == {
-        "pearson_log": 1, "pearson_log_squared": 0, "pearson_log_centered": 0, "spearman_log": 1,
+        "pearson_log": 1, "pearson_log_squared": 1, "pearson_log_centered": 0, "spearman_log": 1,
     }
+    floored = distribution[distribution["floored"]]
+    assert sorted(zip(floored["method"], floored["code_com"])) == [
+        ("pearson_log", "b"), ("pearson_log_squared", "b"), ("spearman_log", "d"),
+    ]
 
     assert (summary["n_not_positive"] == 0).all()
 
@@ -348,35 +352,138 @@ def test_published_table_factor_distribution(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------
-# end to end: the figure rules and the HTML report
+# floored correction factors: marked apart in the scatter, the maps and the histogram
 
 
-REPO = Path(__file__).resolve().parents[1]
+def floored_estimates():
+    """Five communes of two cities; b and d had a negative correlation (c at the floor)."""
+    return pd.DataFrame(
+        {
+            "cities": ["Nice", "Nice", "Nancy", "Nancy", "Nancy"],
+            "code_com": ["06088", "2A004", "54395", "69123", "54999"],
+            "c": [2e-3, 1e-5, 3e-3, 1e-5, 1e-3],
+            "c_floored": [False, True, False, True, False],
+            "cpc_per_1000": [2.0, 0.01, 0.5, 0.02, 8.0],
+            "sv_com_17_21": [1.0, 2.0, 3.0, 4.0, np.nan],
+        }
+    )
 
 
-def project_copy(destination):
-    """A copy of the project whose Snakefile includes rules/figures.smk and the report
-    description (added here when the real Snakefile does not have them yet)."""
-    ignore = shutil.ignore_patterns(".venv", ".git", "results", ".snakemake", "__pycache__", ".pytest_cache")
-    shutil.copytree(REPO, destination, ignore=ignore)
-    snakefile = destination / "Snakefile"
-    text = snakefile.read_text()
-    if 'include: "rules/figures.smk"' not in text:
-        text = text.replace('include: "rules/common.smk"\n', 'include: "rules/common.smk"\ninclude: "rules/figures.smk"\n', 1)
-    if "report:" not in text:
-        text = text.replace('include: "rules/common.smk"\n', 'include: "rules/common.smk"\n\n\nreport: "report/workflow.rst"\n\n\n', 1)
-    snakefile.write_text(text)
-    return snakefile
+def test_floored_flags_from_the_column_from_c_or_none():
+    table = floored_estimates()
+    flags, note = figures.floored_flags(table, 1e-5)
+    assert flags.tolist() == [False, True, False, True, False] and "column c_floored" in note
+    # no column: c at the floor (within 1e-9 relative) counts; NaN and values above do not
+    table = pd.DataFrame({"c": [1e-5, 1e-5 * (1 + 1e-10), 1e-5 * (1 + 1e-6), np.nan, 0.5]})
+    flags, note = figures.floored_flags(table, 1e-5)
+    assert flags.tolist() == [True, True, False, False, False]
+    assert note.startswith("2 commune(s) with c <= the floor 1e-05")
+    # the file had no c_floored column (has_column=False) even though the reader added one
+    flags, _ = figures.floored_flags(table.assign(c_floored=False), 1e-5, has_column=False)
+    assert flags.tolist() == [True, True, False, False, False]
+    flags, note = figures.floored_flags(pd.DataFrame({"cpc_per_1000": [1.0, 2.0]}), 1e-5)
+    assert flags.tolist() == [False, False] and "not marked" in note
 
 
-def run_snakemake(snakefile, workdir, *args, timeout=1500):
-    command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir),
-        "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--workflow-profile", "none", *args,
+def estimate_csv(path, table, apps=APPS, sep=","):
+    """An estimate table with every column the shared reader needs."""
+    full = table.assign(
+        code_dep=table["code_com"].str[:2], pop=1000.0, cpc=1.0, yt_per_1000=1.0, wa_per_1000=1.0,
+        tor_per_1000=1.0, sv_17_21=1.0, **{apps["tor"]: 100.0},
+    )
+    full.to_csv(path, index=False, sep=sep)
+    return path
+
+
+def test_read_estimates_takes_the_column_or_computes_it(tmp_path):
+    table = floored_estimates()
+    # the column says 54999 was floored although its c is not at the floor: the column wins
+    with_column = estimate_csv(tmp_path / "with.csv", table.assign(c_floored=[False, True, False, True, True]))
+    read, note = figures.read_estimates(with_column, APPS, 1e-5)
+    assert read["c_floored"].tolist() == [False, True, False, True, True] and "c_floored" in note
+    # without the column (an older table, the authors' ';' layout): from c and the floor
+    without = estimate_csv(tmp_path / "without.csv", table.drop(columns="c_floored"), sep=";")
+    read, note = figures.read_estimates(without, APPS, 1e-5)
+    assert read.set_index("code_com")["c_floored"].to_dict() == {
+        "06088": False, "2A004": True, "54395": False, "69123": True, "54999": False,
+    }
+    assert "no c_floored column" in note
+
+
+def legend_labels(ax):
+    legend = ax.get_legend()
+    return [text.get_text() for text in legend.get_texts()] if legend else []
+
+
+def test_scatter_marks_floored_communes(tmp_path):
+    points = figures.scatter_data(floored_estimates())
+    assert list(points["code_com"]) == ["06088", "2A004", "54395", "69123"]  # 54999: no rate
+    assert points["c_floored"].tolist() == [False, True, False, True]
+    figure = figures.plot_scatter(points, 0.5, 0.01, 4, tmp_path / "scatter.png", direction="DL")
+    ax = figure.axes[0]
+    assert legend_labels(ax) == ["c from the correlation (2 communes)", "c floored (negative correlation) (2 communes)"]
+    regular, floored = ax.collections
+    np.testing.assert_allclose(floored.get_offsets(), [[0.01, 2.0], [0.02, 4.0]])
+    np.testing.assert_allclose(regular.get_offsets(), [[2.0, 1.0], [0.5, 3.0]])
+    assert tuple(floored.get_facecolor()[0][:3]) != tuple(regular.get_facecolor()[0][:3])
+    assert_sensible_png(tmp_path / "scatter.png")
+    # no floored commune: one group, no legend entry for it
+    figure = figures.plot_scatter(points.assign(c_floored=False), 0.5, 0.01, 4, tmp_path / "s2.png", direction="DL")
+    assert len(figure.axes[0].collections) == 1 and legend_labels(figure.axes[0]) == []
+
+
+def test_maps_draw_floored_communes_as_their_own_class(communes_layer, tmp_path):
+    estimates = floored_estimates()
+    communes, _ = figures.read_communes(communes_layer, estimates["code_com"], {"code_com": "CODE_INSEE"})
+    table, missing = figures.choropleth_table(communes, estimates)
+    table = table.set_index("code_com")
+    assert missing == ["54999"]
+    assert sorted(table.index[table["floored"]]) == ["2A004", "69123"]
+    assert sorted(table.index[table["has_estimate"]]) == ["06088", "54395"]  # floored: not coloured
+    assert figures.map_classes(table) == {"coloured": 2, "floored": 2, "grey": 0}
+    # the colour scale spans the coloured communes only, not the floor
+    norm = figures.log_norm(table.loc[table["has_estimate"], "cpc_per_1000"])
+    assert (norm.vmin, norm.vmax) == (0.5, 2.0)
+    table = table.reset_index()
+    tables = {city: table[table["cities"] == city] for city in ["Nice", "Nancy"]}
+    figure = figures.plot_city_map(tables["Nancy"], "Nancy", norm, tmp_path / "map_Nancy.png", direction="DL")
+    labels = legend_labels(figure.axes[0])
+    assert labels == ["no estimate (0 communes)", "c floored (negative correlation) (1 communes)"]
+    hatches = [patch.get_hatch() for patch in figure.axes[0].get_legend().get_patches()]
+    assert hatches == ["////", "xxx"]
+    # one filled polygon collection per class drawn: coloured, then floored (cross-hatched)
+    hatched = [c for c in figure.axes[0].collections if c.get_hatch() == "xxx"]
+    assert len(hatched) == 1 and len(hatched[0].get_paths()) == 1
+    assert_sensible_png(tmp_path / "map_Nancy.png")
+    grid = figures.plot_city_maps_grid(tables, norm, tmp_path / "maps_all_cities.png", direction="DL")
+    legend = [ax for ax in grid.axes if ax.get_legend() is not None][0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "no estimate (0 communes)", "c floored (negative correlation) (2 communes)",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
-    return result
+    assert_sensible_png(tmp_path / "maps_all_cities.png")
+
+
+def test_correction_factor_histogram_stacks_floored_communes(tmp_path):
+    estimates = floored_estimates()
+    distribution, summary = figures.published_factor_distribution(estimates)
+    assert summary.loc["published table", "n_floored"] == 2
+    figure = figures.plot_correction_factors(distribution, summary, tmp_path / "c.png", direction="DL", floor=1e-5)
+    ax = figure.axes[0]
+    assert legend_labels(ax) == ["c from the correlation", "c floored (negative correlation)"]
+    regular, floored = [patch for patch in ax.patches if type(patch).__name__ == "StepPatch"]
+    # the floored layer sits on the regular one and holds the two floored communes
+    assert regular.get_data().values.sum() == 3
+    assert (floored.get_data().values - floored.get_data().baseline).sum() == 2
+    assert_sensible_png(tmp_path / "c.png", min_height=300)
+
+
+def test_figure_input_errors_are_input_errors():
+    # run_rule prints an InputError as one line naming the file
+    assert issubclass(FigureInputError, InputError)
+
+
+# ---------------------------------------------------------------------------------------
+# end to end: the figure rules and the HTML report
 
 
 FIGURE_NAMES = [
@@ -387,72 +494,34 @@ FIGURE_NAMES = [
 
 @pytest.mark.workflow
 def test_figures_and_report_end_to_end(tmp_path):
-    from workflow_runner import TINY, write_config
+    from workflow_runner import TINY, snakemake, write_config
 
-    snakefile = project_copy(tmp_path / "project")
     workdir = tmp_path / "run"
     write_config(workdir, TINY)
     cities = TINY["cities"]
     targets = [f"results/DL/figures/{name}" for name in FIGURE_NAMES]
     targets += [f"results/DL/figures/map_{city}.png" for city in cities] + ["results/DL/figures/maps_all_cities.png"]
-    contract = ["cpc_com.csv", "spearman.csv", "dependent_corr.csv", "summary.json", "correction_methods.csv"]
-    run_snakemake(snakefile, workdir, *targets, *[f"results/DL/{name}" for name in contract])
+    snakemake(workdir, *targets)
     for target in targets:
         assert_sensible_png(workdir / target, min_height=300)
+    # one job draws the heatmaps, the scatter and the distribution of c; one the maps
+    benchmarks = sorted(p.relative_to(workdir / "results/benchmarks").as_posix()
+                        for p in (workdir / "results/benchmarks").rglob("*.tsv") if "figure" in p.as_posix())
+    assert benchmarks == ["figure_maps/DL.tsv", "figures/DL.tsv"]
 
     # the scatter's title numbers are spearman.csv's (the log says what was drawn)
     spearman = pd.read_csv(workdir / "results/DL/spearman.csv")
     rho, pvalue, n = figures.spearman_result(spearman)
-    log = (workdir / "results/logs/figures/DL/scatter.log").read_text()
+    log = (workdir / "results/logs/figures/DL.log").read_text()
     assert figures.scatter_title(rho, pvalue, n) in log
     estimates = pd.read_csv(workdir / "results/DL/cpc_com.csv", dtype={"code_com": str})
     assert len(figures.scatter_data(estimates)) == n
 
     report = workdir / "report.html"
-    run_snakemake(snakefile, workdir, *targets, "--report", str(report))
+    snakemake(workdir, *targets, "--report", str(report))
     html = report.read_text(errors="replace")
     assert report.stat().st_size > 100_000
     for name in ["heatmap_rank1.png", "maps_all_cities.png", "correction_factors.png", "scatter_cpc_sv.png"]:
         assert name in html
     for category in ["Heatmaps", "Maps", "Correction factors", "Association with recorded sexual violence"]:
         assert category in html
-
-
-def dry_run_rules(snakefile, workdir, targets):
-    result = run_snakemake(snakefile, workdir, "--dry-run", *targets)
-    text = result.stdout + result.stderr
-    return {line.split()[0] for line in text.splitlines() if line.strip().startswith("figure_")}
-
-
-@pytest.mark.workflow
-def test_maps_are_skipped_without_a_communes_layer(tmp_path):
-    """With a given tile map, or in published-table mode, figure_targets() lists no map;
-    in published-table mode no heatmap either."""
-    from workflow_runner import TINY, write_config
-
-    snakefile = project_copy(tmp_path / "project")
-    listing = snakefile.parent / "list_targets.smk"
-    listing.write_text(
-        (snakefile.read_text())
-        + '\n\nrule list_figure_targets:\n    output: "figure_targets.txt"\n'
-        + '    run:\n        open(output[0], "w").write("\\n".join(figure_targets("DL")))\n'
-    )
-    cases = {
-        "layer": {},
-        "tile_map": {"tile_map": "given_map.csv"},
-        "table": {"estimates_table": "published.csv"},
-    }
-    for name, overrides in cases.items():
-        workdir = tmp_path / name
-        write_config(workdir, {**TINY, **overrides})
-        (workdir / "given_map.csv").write_text("tile_id,cities,code_dep,code_com,pop\n")
-        (workdir / "published.csv").write_text("cities;code_com\n")
-        run_snakemake(listing, workdir, "figure_targets.txt", "--allowed-rules", "list_figure_targets")
-        listed = sorted(Path(p).name for p in (workdir / "figure_targets.txt").read_text().split())
-        maps = [f"map_{city}.png" for city in TINY["cities"]] + ["maps_all_cities.png"]
-        if name == "layer":
-            assert listed == sorted(FIGURE_NAMES + maps)
-        elif name == "tile_map":
-            assert listed == sorted(FIGURE_NAMES)
-        else:
-            assert listed == sorted(["scatter_cpc_sv.png", "correction_factors.png"])

@@ -1,8 +1,10 @@
-"""Ingest stage: NetMob23 traffic files summed per commune and slot (scripts/ingest.py).
+"""Ingest stage: NetMob23 traffic files summed per commune and slot
+(scripts/netmob_cpc/traffic_files.py, qc.py, and the entry script scripts/traffic_files.py).
 
 Expected numbers come from hand computation, from Python's float() and from an independent
 pandas computation done the seed notebook's way (read_csv sep=" " + merge with the tile
-map + groupby sum). The C kernel and the pure-Python parser must agree bit for bit.
+map + groupby sum). The C kernel, the vectorised parser and the pure-Python parser must
+agree bit for bit.
 """
 
 import datetime
@@ -16,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import ingest
+from netmob_cpc import qc as quality
+from netmob_cpc import traffic_files
+from netmob_cpc.traffic_files import TrafficFileError
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "scripts" / "native" / "netmob_parse.c"
-PROGRAM = REPO / "scripts" / "ingest.py"
 CC = shutil.which("cc")
 NO_CC = "no C compiler (`cc`) on PATH: the native parser cannot be built here"
 
@@ -40,7 +43,7 @@ def _build(folder, *flags):
 
 @pytest.fixture(scope="session")
 def library(tmp_path_factory):
-    """The kernel built as rules/ingest.smk builds it."""
+    """The kernel built as rules/traffic_files.smk builds it."""
     if CC is None:
         pytest.skip(NO_CC)
     return _build(tmp_path_factory.mktemp("native"))
@@ -54,13 +57,13 @@ def portable_library(tmp_path_factory):
     return _build(tmp_path_factory.mktemp("portable"), "-DNETMOB_PORTABLE")
 
 
-@pytest.fixture(params=["native", "python"])
+@pytest.fixture(params=["native", "vectorised", "python"])
 def parse(request):
-    """aggregate_file with one of the two parsers."""
+    """aggregate_file with one of the three parsers."""
     library = request.getfixturevalue("library") if request.param == "native" else None
 
     def run(path, day, commune_of_tile, n_communes):
-        return ingest.aggregate_file(
+        return traffic_files.aggregate_file(
             path, day, np.asarray(commune_of_tile, dtype=np.int32), n_communes,
             parser=request.param, library=library,
         )
@@ -83,34 +86,39 @@ def line(tile, values, n_slots=96):
 
 
 def assert_same(a, b):
-    """Two DayAggregates equal bit for bit."""
+    """Two DayAggregates equal bit for bit (the parser's name apart)."""
     assert a.traffic.dtype == b.traffic.dtype == np.float64
     assert np.array_equal(a.traffic.view(np.uint64), b.traffic.view(np.uint64))
     assert np.array_equal(a.tiles, b.tiles)
     assert np.array_equal(a.slot_minutes, b.slot_minutes)
-    assert a.qc == b.qc
+    assert {**a.qc, "parser": ""} == {**b.qc, "parser": ""}
     assert a.first_negative == b.first_negative
+    assert a.max_location == b.max_location
+    assert a.first_duplicate == b.first_duplicate
+
+
+BATCH_FIELDS = {"usual_tile_rows", "tile_rows_share", "truncated"}
 
 
 # --- slots ------------------------------------------------------------------------------
 def test_slot_minutes_of_a_normal_day():
-    minutes = ingest.expected_slot_minutes(MAY12)
+    minutes = traffic_files.expected_slot_minutes(MAY12)
     assert minutes.dtype == np.int16
     assert minutes.tolist() == [15 * i for i in range(96)]
 
 
 def test_slot_minutes_of_the_day_the_clocks_go_forward():
-    minutes = ingest.expected_slot_minutes(CLOCK_CHANGE)
+    minutes = traffic_files.expected_slot_minutes(CLOCK_CHANGE)
     expected = [0, 15, 30, 45, 60, 75, 90, 105] + [180 + 15 * i for i in range(84)]
     assert minutes.tolist() == expected and len(minutes) == 92
     # the rule is the time zone's, not a hard-coded 2019 date
-    assert len(ingest.expected_slot_minutes(datetime.date(2023, 3, 26))) == 92
-    assert len(ingest.expected_slot_minutes(datetime.date(2019, 3, 30))) == 96
+    assert len(traffic_files.expected_slot_minutes(datetime.date(2023, 3, 26))) == 92
+    assert len(traffic_files.expected_slot_minutes(datetime.date(2019, 3, 30))) == 96
 
 
 def test_25_hour_days_are_refused():
     with pytest.raises(ValueError, match=r"2019-10-27 has 25 hours .*not supported"):
-        ingest.expected_slot_minutes(datetime.date(2019, 10, 27))
+        traffic_files.expected_slot_minutes(datetime.date(2019, 10, 27))
 
 
 # --- sums and counts, by hand -----------------------------------------------------------
@@ -137,11 +145,15 @@ def test_small_file_summed_by_hand(parse, tmp_path):
     assert day.tiles.dtype == np.int32 and day.tiles.tolist() == [3, 1, 0]
     assert day.slot_minutes.tolist() == list(range(0, 1440, 15))
     assert day.qc == {
-        "lines": 6, "slots": 96, "blank_lines": 0, "crlf_lines": 0, "empty_fields": 1,
-        "nan_fields": 2, "negative_values": 0, "duplicate_tiles": 1, "unmapped_tiles": 2,
-        "unmapped_traffic": 1100.25, "total_traffic": 2358.3125, "all_zero": False,
+        "lines": 6, "tile_rows": 6, "slots": 96, "blank_lines": 0, "crlf_lines": 0,
+        "empty_fields": 1, "nan_fields": 2, "negative_values": 0, "duplicate_tiles": 1,
+        "unmapped_tiles": 2, "unmapped_traffic": 1100.25, "total_traffic": 2358.3125,
+        "unmapped_traffic_share": 1100.25 / 2358.3125, "max_value": 1234.0625,
+        "all_zero": False, "parser": parse.parser,
     }
-    assert set(day.qc) == set(ingest.QC_FIELDS)
+    assert set(day.qc) | BATCH_FIELDS == set(quality.QC_FIELDS)
+    assert day.max_location == (2, 2, "1234.0625")
+    assert day.first_duplicate == (6, 0)
 
 
 def test_clock_change_day_has_92_slots(parse, tmp_path):
@@ -243,7 +255,7 @@ def _hard_decimals(rng, count):
     return texts
 
 
-@pytest.mark.parametrize("flavour", ["native", "portable", "python"])
+@pytest.mark.parametrize("flavour", ["native", "portable", "vectorised", "python"])
 def test_numbers_are_correctly_rounded(flavour, tmp_path, request):
     rng = np.random.default_rng(5)
     texts = _hard_decimals(rng, 400)
@@ -254,8 +266,8 @@ def test_numbers_are_correctly_rounded(flavour, tmp_path, request):
     library = None
     if flavour != "python":
         library = request.getfixturevalue("library" if flavour == "native" else "portable_library")
-    parser = "python" if flavour == "python" else "native"
-    day = ingest.aggregate_file(path, MAY12, np.arange(n_lines, dtype=np.int32), n_lines,
+    parser = flavour if flavour in ("python", "vectorised") else "native"
+    day = traffic_files.aggregate_file(path, MAY12, np.arange(n_lines, dtype=np.int32), n_lines,
                                 parser=parser, library=library)
     expected = np.array([float(text) for text in texts]).reshape(n_lines, 96)
     # one value per (commune, slot): the sum is the parsed value itself
@@ -270,8 +282,9 @@ ERRORS = [
      ", line 2: found 95 fields, expected 97 (tile_id + 96 slots of 2019-05-12)"),
     (" ".join(["1"] + ["0"] * 97) + "\n", MAY12,
      ", line 1: found 98 fields, expected 97 (tile_id + 96 slots of 2019-05-12)"),
-    (GOOD + " \n", MAY12,   # a trailing space makes an empty 98th field
-     ", line 1: found 98 fields, expected 97 (tile_id + 96 slots of 2019-05-12)"),
+    (GOOD + " \n", MAY12,   # a trailing space is named as such
+     ", line 1: trailing whitespace at the end of the line; NetMob23 traffic lines end with "
+     "the last slot value. Strip it (e.g. `sed 's/[ \\t]*$//'`)."),
     (GOOD + "\n", CLOCK_CHANGE,
      ", line 1: found 97 fields, expected 93 (tile_id + 92 slots of 2019-03-31: the clocks "
      "go forward that day)"),
@@ -286,7 +299,9 @@ ERRORS = [
     (line(1, {0: "1_000"}), MAY12, ", line 1, field 2: '1_000' is not a number"),
     (line(1, {0: "+.nan"}), MAY12, ", line 1, field 2: '+.nan' is not a number"),
     (line(1, {0: "NA"}), MAY12, ", line 1, field 2: 'NA' is not a number"),
-    (line(1, {0: "\t1"}), MAY12, ", line 1, field 2: '\\t1' is not a number"),
+    (line(1, {0: "\t1"}), MAY12,
+     ", line 1: tab-separated fields (found a tab character); NetMob23 traffic files "
+     "separate fields with one space. Convert the tabs to spaces (e.g. `tr '\\t' ' '`)."),
     (line(1, {0: "1\r"}), MAY12, ", line 1, field 2: '1\\r' is not a number"),
     (line(1, {0: "1e400"}), MAY12, ", line 1, field 2: '1e400' is beyond the range of a double"),
     (line(-3, {}), MAY12, ", line 1, field 1: tile_id '-3' is not a non-negative integer (1 to 19 digits)"),
@@ -295,7 +310,7 @@ ERRORS = [
     (line("12345678901234567890", {}), MAY12,
      ", line 1, field 1: tile_id '12345678901234567890' is not a non-negative integer (1 to 19 digits)"),
     # a line that is wrong in several ways is reported for its field count
-    (" ".join(["x", "abc"] + ["0"] * 90), MAY12,
+    (" ".join(["x", "abc"] + ["0"] * 90) + "\n", MAY12,
      ", line 1: found 92 fields, expected 97 (tile_id + 96 slots of 2019-05-12)"),
     ("", MAY12, ": empty file (expected one line per tile)"),
     ("\n\r\n\n", MAY12, ": empty file (expected one line per tile)"),
@@ -305,18 +320,31 @@ ERRORS = [
 @pytest.mark.parametrize("text, day, message", ERRORS)
 def test_malformed_files_are_refused_naming_file_line_and_field(parse, tmp_path, text, day, message):
     path = write(tmp_path / "Paris_Tor_20190512_DL.txt", text)
-    with pytest.raises(ingest.TrafficFileError) as caught:
+    with pytest.raises(TrafficFileError) as caught:
         parse(path, day, [0, 0], 1)
     assert str(caught.value) == path + message
+
+
+LIMITS = quality.Thresholds(
+    max_negative_values=0, max_missing_share=0.01, max_duplicate_tiles=0,
+    max_tile_value=1e13, max_unmapped_traffic_share=0.05, min_tile_rows_share=0.9,
+)
+
+
+def limits(**changes):
+    return quality.Thresholds(**{**LIMITS.__dict__, **changes})
 
 
 def test_threshold_on_negative_values(parse, tmp_path):
     path = write(tmp_path / "f.txt", GOOD + "\n" + line(3, {2: "-2.5"}) + "\n")
     day = parse(path, MAY12, [0, 0, 0, 0], 1)
-    with pytest.raises(ingest.TrafficFileError) as caught:
-        ingest.check_quality(path, day)  # default: no negative value tolerated
-    assert str(caught.value).startswith(f"{path}, line 2, field 4: negative traffic value '-2.5'")
-    ingest.check_quality(path, day, max_negative_values=1)
+    with pytest.raises(TrafficFileError) as caught:
+        quality.check_file(path, day, LIMITS)  # no negative value tolerated
+    assert str(caught.value).startswith(
+        f"{path}, line 2, field 4: negative traffic value '-2.5' (1 negative value(s) in "
+        "the file; qc.max_negative_values = 0)"
+    )
+    quality.check_file(path, day, limits(max_negative_values=1))
 
 
 def test_threshold_on_missing_values(parse, tmp_path):
@@ -326,12 +354,149 @@ def test_threshold_on_missing_values(parse, tmp_path):
                  line(0, missing) + "\n" + line(1, {0: "", 1: "", 9: "nan"}) + "\n")
     day = parse(path, MAY12, [0, 0], 1)
     assert (day.qc["empty_fields"], day.qc["nan_fields"]) == (4, 4)
-    with pytest.raises(ingest.TrafficFileError) as caught:
-        ingest.check_quality(path, day)
+    with pytest.raises(TrafficFileError) as caught:
+        quality.check_file(path, day, LIMITS)
     assert str(caught.value).startswith(
-        f"{path}: 8 of 192 slot fields are missing (4 empty, 4 nan), a share of 4.1667%"
+        f"{path}: 8 of 192 slot fields are missing (4 empty, 4 nan), a share of 4.1667% "
+        "above qc.max_missing_share = 0.01."
     )
-    ingest.check_quality(path, day, max_missing_share=0.05)
+    quality.check_file(path, day, limits(max_missing_share=0.05))
+
+
+# --- the new per-file checks, each with a crafted file ---------------------------------
+def _full_file(n_tiles, n_slots=96, extra=""):
+    return "\n".join(line(tile, {tile % n_slots: "3"}, n_slots) for tile in range(n_tiles)) + "\n" + extra
+
+
+def test_a_truncated_file_is_reported_against_the_batch_median(parse, tmp_path):
+    paths = [write(tmp_path / f"Nancy_Tor_2019051{i}_DL.txt", _full_file(40)) for i in range(4)]
+    cut = _full_file(40).split("\n")[:18]  # cut at a line boundary: 18 of 40 tiles
+    paths.append(write(tmp_path / "Nancy_Tor_20190515_DL.txt", "\n".join(cut) + "\n"))
+    days = [parse(path, MAY12, np.zeros(40, np.int32), 1) for path in paths]
+    with pytest.raises(TrafficFileError) as caught:
+        quality.check_batch(paths, days, 40, LIMITS)
+    assert str(caught.value) == (
+        f"{paths[-1]}: 18 tile rows, 45.0% of the usual 40 of this city and app (the median "
+        "of the 5 files of its batch); the file looks truncated (qc.min_tile_rows_share = "
+        "0.9). Copy the file again, or lower qc.min_tile_rows_share to accept it."
+    )
+    quality.check_batch(paths, days, 40, limits(min_tile_rows_share=0.4))
+    assert [day.qc["truncated"] for day in days] == [False] * 4 + [True]
+    assert days[-1].qc["tile_rows_share"] == 18 / 40 and days[0].qc["usual_tile_rows"] == 40
+
+
+def test_a_truncated_file_alone_is_compared_with_the_tile_map(parse, tmp_path):
+    path = write(tmp_path / "Nancy_Tor_20190512_DL.txt", _full_file(10))
+    day = parse(path, MAY12, np.zeros(40, np.int32), 1)
+    with pytest.raises(TrafficFileError, match=r"10 tile rows, 25.0% of the usual 40 .*the 40 "
+                       r"tiles of the tile map that have a commune .*qc.min_tile_rows_share"):
+        quality.check_batch([path], [day], 40, LIMITS)
+
+
+def test_a_file_cut_inside_a_line_says_so(parse, tmp_path):
+    rows = _full_file(5).split("\n")
+    text = "\n".join(rows[:4]) + "\n" + " ".join(rows[4].split(" ")[:40])  # cut mid-line
+    path = write(tmp_path / "f.txt", text)
+    with pytest.raises(TrafficFileError, match=r", line 5: found 40 fields, expected 97 .*; "
+                       "the last line is incomplete: the file looks truncated$"):
+        parse(path, MAY12, np.zeros(5, np.int32), 1)
+
+
+def test_a_file_concatenated_twice_is_refused(parse, tmp_path):
+    path = write(tmp_path / "Lyon_Tor_20190512_DL.txt", _full_file(6) * 2)
+    day = parse(path, MAY12, np.zeros(6, np.int32), 1)
+    assert day.qc["duplicate_tiles"] == 6 and day.first_duplicate == (7, 0)
+    assert day.traffic[0].sum() == 2 * 6 * 3  # duplicates are added, hence the check
+    with pytest.raises(TrafficFileError) as caught:
+        quality.check_file(path, day, LIMITS)
+    assert str(caught.value).startswith(
+        f"{path}, line 7: tile 0 appears a second time; 6 duplicated tile row(s) in the "
+        "file (qc.max_duplicate_tiles = 0)."
+    )
+    quality.check_file(path, day, limits(max_duplicate_tiles=6))
+
+
+def test_an_implausible_value_is_refused_naming_line_and_field(parse, tmp_path):
+    path = write(tmp_path / "f.txt", _full_file(3, extra=line(3, {7: "99999999999999999999"}) + "\n"))
+    day = parse(path, MAY12, np.zeros(4, np.int32), 1)
+    assert day.qc["max_value"] == 1e20 and day.max_location == (4, 9, "99999999999999999999")
+    with pytest.raises(TrafficFileError) as caught:
+        quality.check_file(path, day, LIMITS)
+    assert str(caught.value).startswith(
+        f"{path}, line 4, field 9: value '99999999999999999999' is above the plausibility "
+        "ceiling of one 15-minute tile value, qc.max_tile_value = 1e+13"
+    )
+
+
+@pytest.mark.parametrize("slot_of_second", [4, 5])
+def test_two_values_near_the_double_maximum_overflow(parse, tmp_path, slot_of_second):
+    # each value is a finite double, their sum (same slot; or the file total) is not
+    text = line(0, {4: "1.7e308"}) + "\n" + line(1, {slot_of_second: "1.7e308"}) + "\n"
+    path = write(tmp_path / "f.txt", text)
+    with pytest.raises(TrafficFileError) as caught:
+        parse(path, MAY12, np.zeros(2, np.int32), 1)
+    assert str(caught.value) == (
+        f"{path}, line 2, field {slot_of_second + 2}: adding '1.7e308' makes a sum of the "
+        "file overflow a double (infinite); no traffic volume is that large. Fix the file "
+        "(qc.max_tile_value is the ceiling of one value)."
+    )
+
+
+def test_per_file_unmapped_share(parse, tmp_path):
+    # tiles 0..4 mapped (58 each), tile 9 absent from the map carries 42 % of the traffic
+    text = "".join(line(tile, {0: "58"}) + "\n" for tile in range(5)) + line(9, {0: "210"}) + "\n"
+    path = write(tmp_path / "Nice_Tor_20190512_DL.txt", text)
+    day = parse(path, MAY12, np.zeros(5, np.int32), 1)
+    assert day.qc["unmapped_traffic_share"] == 210 / 500
+    with pytest.raises(TrafficFileError) as caught:
+        quality.check_file(path, day, LIMITS)
+    assert str(caught.value).startswith(
+        f"{path}: 42.00% of the file's traffic lies on 1 tile row(s) absent from the tile "
+        "map (qc.max_unmapped_traffic_share = 0.05)."
+    )
+    quality.check_file(path, day, limits(max_unmapped_traffic_share=0.5))
+
+
+FORMAT_FAULTS = [
+    ("bom", b"\xef\xbb\xbf" + (GOOD + "\n").encode(),
+     ": the file is text that starts with a UTF-8 byte-order mark (bytes EF BB BF), not a "
+     "plain NetMob23 traffic file"),
+    ("gzip", None, ": the file is gzip-compressed, not a plain NetMob23 traffic file "
+     "(one line per tile, fields separated by one space); decompress it (gunzip)"),
+    ("tabs", (GOOD.replace(" ", "\t") + "\n").encode(),
+     ", line 1: tab-separated fields (found a tab character)"),
+    ("trailing", (GOOD + "\n" + line(1, {}) + "  \r\n").encode(),
+     ", line 2: trailing whitespace at the end of the line"),
+]
+
+
+@pytest.mark.parametrize("fault, data, message", FORMAT_FAULTS, ids=[f[0] for f in FORMAT_FAULTS])
+def test_format_faults_are_named(parse, tmp_path, fault, data, message):
+    if fault == "gzip":
+        import gzip
+
+        data = gzip.compress((GOOD + "\n").encode())
+    path = write(tmp_path / "Paris_Tor_20190512_DL.txt", data)
+    with pytest.raises(TrafficFileError) as caught:
+        parse(path, MAY12, [0, 0], 1)
+    assert str(caught.value).startswith(path + message)
+    assert "fields, expected" not in str(caught.value)
+
+
+def test_an_unreadable_file_gives_one_message(parse, tmp_path):
+    path = write(tmp_path / "Paris_Tor_20190512_DL.txt", GOOD + "\n")
+    os.chmod(path, 0)
+    try:
+        if os.access(path, os.R_OK):
+            pytest.skip("running as a user who reads every file (root)")
+        with pytest.raises(TrafficFileError) as caught:
+            parse(path, MAY12, [0, 0], 1)
+    finally:
+        os.chmod(path, 0o644)
+    assert str(caught.value) == (
+        f"{path}: cannot read the file (Permission denied); check that it exists and that "
+        "its permissions let this user read it"
+    )
 
 
 # --- agreement on a large random file ---------------------------------------------------
@@ -368,14 +533,17 @@ def test_native_and_python_agree_exactly(library, portable_library, tmp_path, da
     rng = np.random.default_rng(day.toordinal())
     n_index, n_communes = 5000, 40
     commune_of_tile = rng.integers(-1, n_communes, size=n_index).astype(np.int32)
-    n_slots = len(ingest.expected_slot_minutes(day))
+    n_slots = len(traffic_files.expected_slot_minutes(day))
     path = write(tmp_path / "f.txt",
                  random_traffic_text(rng, 3000, n_slots, n_index, negatives=True))
-    python = ingest.aggregate_file(path, day, commune_of_tile, n_communes, parser="python")
+    python = traffic_files.aggregate_file(path, day, commune_of_tile, n_communes, parser="python")
     for lib in (library, portable_library):
-        native = ingest.aggregate_file(path, day, commune_of_tile, n_communes,
-                                       parser="native", library=lib)
+        native = traffic_files.aggregate_file(path, day, commune_of_tile, n_communes,
+                                              parser="native", library=lib)
         assert_same(native, python)
+    vectorised = traffic_files.aggregate_file(path, day, commune_of_tile, n_communes,
+                                              parser="vectorised")
+    assert_same(vectorised, python)
     qc = python.qc
     assert qc["duplicate_tiles"] > 0 and qc["unmapped_tiles"] > 0 and qc["crlf_lines"] > 0
     assert qc["blank_lines"] > 0 and qc["empty_fields"] > 0 and qc["nan_fields"] > 0
@@ -388,7 +556,7 @@ def test_both_parsers_agree_with_the_notebooks_pandas_computation(parse, tmp_pat
     rng = np.random.default_rng(99 + day.day)
     n_index, n_communes = 4000, 30
     commune_of_tile = rng.integers(-1, n_communes, size=n_index).astype(np.int32)
-    minutes = ingest.expected_slot_minutes(day)
+    minutes = traffic_files.expected_slot_minutes(day)
     path = write(tmp_path / "f.txt", random_traffic_text(rng, 2500, len(minutes), n_index))
     ours = parse(path, day, commune_of_tile, n_communes)
 
@@ -413,31 +581,35 @@ def test_both_parsers_agree_with_the_notebooks_pandas_computation(parse, tmp_pat
 
 
 # --- output file ------------------------------------------------------------------------
-def test_write_day_layout(parse, tmp_path):
-    path = write(tmp_path / "f.txt", line(0, {0: "2.5"}) + "\n" + line(1, {3: ""}) + "\n")
-    day = parse(path, MAY12, [1, -1], 2)
-    out = tmp_path / "ingest" / "DL" / "Paris" / "Tor" / "20190512.npz"
-    ingest.write_day(out, day)
-    assert os.listdir(out.parent) == ["20190512.npz"]  # no temporary file left
+def test_ingested_batch_layout(parse, tmp_path):
+    may = write(tmp_path / "a.txt", line(0, {0: "2.5"}) + "\n" + line(1, {3: ""}) + "\n")
+    clock = write(tmp_path / "b.txt", line(0, {91: "4"}, n_slots=92) + "\n")
+    days = [parse(may, MAY12, [1, -1], 2), parse(clock, CLOCK_CHANGE, [1, -1], 2)]
+    quality.check_batch([may, clock], days, 1, LIMITS)
+    out = tmp_path / "ingest" / "DL" / "Paris" / "Tor" / "20190311.npz"
+    traffic_files.write_batch(out, [20190512, 20190331], days, quality.QC_FIELDS)
+    assert os.listdir(out.parent) == ["20190311.npz"]  # no temporary file left
     with np.load(out, allow_pickle=False) as saved:
-        assert set(saved.files) == {"traffic", "tiles", "slot_minutes", *ingest.QC_FIELDS}
-        assert saved["traffic"].dtype == np.float64 and saved["traffic"].shape == (2, 96)
-        assert saved["tiles"].dtype == np.int32 and saved["tiles"].tolist() == [0, 1]
+        assert saved["traffic"].dtype == np.float64 and saved["traffic"].shape == (2, 96 + 92)
+        assert saved["slot_offsets"].tolist() == [0, 96, 188]
+        assert saved["tiles"].dtype == np.int32 and saved["tiles"].tolist() == [[0, 1], [0, 1]]
         assert saved["slot_minutes"].dtype == np.int16
-        assert saved["traffic"][1, 0] == 2.5
-        for field in ingest.QC_FIELDS:
-            assert saved[field].shape == () and saved[field].item() == day.qc[field]
-        assert saved["empty_fields"].dtype == np.int64
-        assert saved["total_traffic"].dtype == np.float64
-        assert saved["all_zero"].dtype == np.bool_
+        assert saved["qc_parser"].dtype.kind == "U"
+    loaded = traffic_files.load_batch(out)
+    assert [day["date"] for day in loaded] == [20190512, 20190331]
+    assert loaded[0]["traffic"][1, 0] == 2.5 and loaded[1]["traffic"][1, 91] == 4
+    assert loaded[1]["slot_minutes"][8] == 180 and len(loaded[1]["slot_minutes"]) == 92
+    for day, original in zip(loaded, days):
+        assert {field: day[field] for field in quality.QC_FIELDS} == original.qc
+        assert isinstance(day["empty_fields"], int) and isinstance(day["all_zero"], bool)
 
 
 def test_bad_arguments(library, tmp_path):
     path = write(tmp_path / "f.txt", GOOD + "\n")
     with pytest.raises(ValueError, match="needs library"):
-        ingest.aggregate_file(path, MAY12, np.zeros(1, np.int32), 1, parser="native")
+        traffic_files.aggregate_file(path, MAY12, np.zeros(1, np.int32), 1, parser="native")
     with pytest.raises(ValueError, match="outside -1..0"):
-        ingest.aggregate_file(path, MAY12, np.array([1], np.int32), 1, library=library)
+        traffic_files.aggregate_file(path, MAY12, np.array([1], np.int32), 1, library=library)
 
 
 def test_a_stale_library_is_refused(tmp_path):
@@ -449,7 +621,7 @@ def test_a_stale_library_is_refused(tmp_path):
     old = tmp_path / "old.so"
     subprocess.run([CC, "-shared", "-fPIC", "-o", str(old), str(source)], check=True)
     with pytest.raises(OSError, match="rebuild it"):
-        ingest.NativeParser(old)
+        traffic_files.NativeParser(old)
 
 
 def test_the_kernel_compiles_without_warnings(tmp_path):
@@ -464,10 +636,12 @@ def test_the_kernel_compiles_without_warnings(tmp_path):
         assert result.returncode == 0 and result.stderr == ""
 
 
-# --- the command line -------------------------------------------------------------------
+# --- the entry script ------------------------------------------------------------------
 @pytest.fixture
 def job(tmp_path):
-    """Two days of one city x app, a tile index and the CLI arguments."""
+    """Two days of one city x app and a tile index, as the rule `ingest` hands them over."""
+    from types import SimpleNamespace
+
     index = tmp_path / "tile_map" / "Nancy.npz"
     index.parent.mkdir()
     np.savez(index, commune_of_tile=np.array([0, 1, -1, 0], dtype=np.int32),
@@ -477,64 +651,62 @@ def job(tmp_path):
         write(tmp_path / "Nancy_Tor_20190330_DL.txt",
               line(0, {0: "1.5"}) + "\n" + line(1, {95: "2"}) + "\n" + line(3, {0: "1"}) + "\n"),
         write(tmp_path / "Nancy_Tor_20190331_DL.txt",
-              line(2, {0: "4"}, n_slots=92) + "\n" + line(1, {91: "8"}, n_slots=92) + "\n"),
+              line(0, {0: "4"}, n_slots=92) + "\n" + line(1, {91: "8"}, n_slots=92)
+              + "\n" + line(3, {}, n_slots=92) + "\n"),
     ]
-    out = [str(tmp_path / "ingest" / "20190330.npz"), str(tmp_path / "ingest" / "20190331.npz")]
-    arguments = ["--tile-index", str(index), "--dates", "20190330", "20190331",
-                 "--traffic", *traffic, "--out", *out]
-    return {"index": index, "traffic": traffic, "out": out, "arguments": arguments}
+    out = tmp_path / "ingest" / "20190325.npz"
+
+    def snakemake(library):
+        return SimpleNamespace(
+            input=SimpleNamespace(library=library, tile_index=str(index), traffic=traffic),
+            params=SimpleNamespace(dates=["20190330", "20190331"], qc=dict(LIMITS.__dict__)),
+            output=[str(out)], log=[], rule="ingest",
+        )
+
+    return {"traffic": traffic, "out": out, "snakemake": snakemake}
 
 
-def run_cli(*arguments):
-    return subprocess.run([sys.executable, str(PROGRAM), *arguments],
-                          capture_output=True, text=True)
+def run_entry(snakemake, capsys):
+    import ingest as entry
+
+    entry.main(snakemake)
+    return capsys.readouterr().err
 
 
-def test_cli_writes_one_output_per_day(library, job):
-    result = run_cli("--library", library, *job["arguments"])
-    assert result.returncode == 0, result.stderr
-    assert "WARNING" not in result.stderr and "(native)" in result.stderr
-    with np.load(job["out"][0]) as first, np.load(job["out"][1]) as second:
-        assert first["traffic"][0, 0] == 2.5 and first["traffic"][1, 95] == 2
-        assert first["tiles"].tolist() == [2, 1]
-        assert second["traffic"].shape == (2, 92) and second["traffic"][1, 91] == 8
-        assert second["slot_minutes"][8] == 180
-        assert second["unmapped_traffic"].item() == 4 and second["tiles"].tolist() == [0, 1]
+def test_entry_script_writes_the_batch(library, job, capsys):
+    log = run_entry(job["snakemake"](library), capsys)
+    assert "WARNING" not in log and "(native)" in log
+    first, second = traffic_files.load_batch(job["out"])
+    assert first["traffic"][0, 0] == 2.5 and first["traffic"][1, 95] == 2
+    assert first["tiles"].tolist() == [2, 1] and first["parser"] == "native"
+    assert second["traffic"].shape == (2, 92) and second["traffic"][1, 91] == 8
+    assert second["usual_tile_rows"] == 3 and second["truncated"] is False
 
 
-def test_cli_falls_back_to_python_with_a_warning(job, tmp_path):
-    result = run_cli("--library", str(tmp_path / "missing.so"), *job["arguments"])
-    assert result.returncode == 0, result.stderr
-    assert "WARNING: native parser unavailable" in result.stderr
-    with np.load(job["out"][0]) as first:
-        assert first["traffic"][0, 0] == 2.5
+@pytest.mark.parametrize("library_text", [None, b"netmob_parse: not built (the C compiler cc failed)\n"])
+def test_entry_script_falls_back_to_the_vectorised_parser_loudly(job, tmp_path, capsys, library_text):
+    library = tmp_path / "libnetmob_parse.so"
+    if library_text:
+        library.write_bytes(library_text)
+    log = run_entry(job["snakemake"](str(library)), capsys)
+    assert log.startswith("WARNING: the native parser is unavailable (")
+    if library_text:
+        assert "(netmob_parse: not built (the C compiler cc failed))" in log
+    first, second = traffic_files.load_batch(job["out"])
+    assert first["traffic"][0, 0] == 2.5 and first["parser"] == second["parser"] == "vectorised"
 
 
-@pytest.mark.parametrize("problem", ["malformed", "negative", "arguments"])
-def test_cli_failure_leaves_no_output(library, job, problem):
-    os.makedirs(os.path.dirname(job["out"][1]))
-    Path(job["out"][1]).write_bytes(b"stale output of an earlier run")
-    arguments = list(job["arguments"])
-    if problem == "malformed":
-        write(job["traffic"][1], line(2, {0: "4"}, n_slots=92) + "\n" + line(1, {0: "x"}, n_slots=92))
-        expected = f"{job['traffic'][1]}, line 2, field 2: 'x' is not a number"
-    elif problem == "negative":
-        write(job["traffic"][1], line(1, {4: "-7"}, n_slots=92) + "\n")
-        expected = f"{job['traffic'][1]}, line 1, field 6: negative traffic value '-7'"
-    else:
-        arguments = arguments[:-1]  # one --out short
-        expected = "--dates, --traffic and --out must have as many entries each"
-    result = run_cli("--library", library, *arguments)
-    assert result.returncode == 1
-    assert expected in result.stderr
-    listed = job["out"] if problem != "arguments" else job["out"][:1]
-    assert not any(os.path.exists(out) for out in listed)  # stale ones removed too
-    assert not [name for name in os.listdir(os.path.dirname(job["out"][1]))
-                if name.startswith(".")]  # no temporary file
+def test_entry_script_failure_writes_nothing(library, job, capsys):
+    write(job["traffic"][1], line(2, {0: "4"}, n_slots=92) + "\n" + line(1, {0: "x"}, n_slots=92))
+    with pytest.raises(TrafficFileError, match=r"Nancy_Tor_20190331_DL.txt, line 2, field 2: "
+                       r"'x' is not a number$"):
+        run_entry(job["snakemake"](library), capsys)
+    assert not job["out"].parent.exists() or os.listdir(job["out"].parent) == []
 
 
-def test_cli_imports_stay_lean():
+def test_the_ingest_imports_stay_lean():
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import ingest; "
+            "import netmob_cpc.traffic_files, netmob_cpc.qc; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
             "{'pandas', 'pyarrow', 'geopandas', 'scipy', 'snakemake'}))")
     result = subprocess.run([sys.executable, "-c", code, str(REPO / "scripts")],
@@ -546,7 +718,7 @@ def test_native_and_python_agree_on_random_garbage(library):
     """Fuzz: short files of valid and broken lines; same result or same error, both ways."""
     import random
 
-    native = ingest.load_native_parser(library)
+    native = traffic_files.load_native_parser(library)
     rng = random.Random(20190316)
     tokens = ["0", "0", "0", "0", "1", "2.5", "", "nan", "-1", "1e5", "1e400", ".5", "5.",
               "x", "0 ", " ", "\r", "9007199254740993", "-0", "NaN", "+5", "1.5e-3"]
@@ -555,12 +727,12 @@ def test_native_and_python_agree_on_random_garbage(library):
 
     def outcome(parse, data, n_fields):
         try:
-            traffic, tiles, total, unmapped, counts, negative = parse(
-                data, n_fields, commune_of_tile, 3)
-        except ingest._ParseError as error:
+            r = parse(data, n_fields, commune_of_tile, 3)
+        except traffic_files._ParseError as error:
             return ("error", error.code, error.line, error.field, bytes(error.text), error.found)
-        return (traffic.tobytes(), tiles.tolist(), total.tobytes(), unmapped.tobytes(),
-                counts, negative)
+        return (r.traffic.tobytes(), r.tiles.tolist(), r.slot_total.tobytes(),
+                r.slot_unmapped.tobytes(), r.counts, r.max_value, r.first_negative,
+                r.max_location, r.first_duplicate)
 
     for _ in range(3000):
         n_fields = rng.choice([2, 3, 5, 17, 18, 40])
@@ -574,5 +746,6 @@ def test_native_and_python_agree_on_random_garbage(library):
                 parts.append("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))))
         data = ("\n" if rng.random() < 0.8 else "\r\n").join(parts)
         data = (data + "\n" * rng.randint(0, 1)).encode()
-        assert outcome(native.parse, data, n_fields) == \
-            outcome(ingest._parse_python, data, n_fields), data
+        reference = outcome(traffic_files._parse_python, data, n_fields)
+        assert outcome(native.parse, data, n_fields) == reference, data
+        assert outcome(traffic_files._parse_vectorised, data, n_fields) == reference, data

@@ -272,6 +272,8 @@ def test_duplicated_commune_keeps_the_first_city_given(dl):
 
 
 def test_cpc_com_columns_and_integer_data(dl):
+    assert nb.CPC_COM_COLUMNS[-2:] == ["coverage", "c_floored"]
+    assert dl["cpc_com"]["coverage"].isna().all()   # the tile map has no coverage column
     # (the porn files of Nice hold integers only: the 0.001 replacement must not fail)
     assert list(dl["cpc_com"].columns) == (
         ["cities", "code_com", "code_dep", "traffic_dir", "Web_Adult", "Tor", "YouTube"]
@@ -316,7 +318,8 @@ def test_hourly_correlation_gives_c(dl):
 def test_negative_factor_is_floored_and_constant_series_gives_nan(dl):
     cp = dl["cpc_com"]
     assert hand_pearson("69266") < 0
-    assert row(cp, "69266")["c"] == FLOOR
+    assert row(cp, "69266")["c"] == FLOOR and bool(row(cp, "69266")["c_floored"])
+    assert not cp.loc[cp["code_com"] != "69266", "c_floored"].any()
     # 06004 has no Tor: its log Tor series is constant, r and c are undefined
     assert math.isnan(row(cp, "06004")["c"]) and math.isnan(row(cp, "06004")["cpc"])
 
@@ -346,7 +349,8 @@ def test_other_correction_methods(data, method):
     mean_r = np.nanmean(list(r.values()))
     for code in ["06088", "69266"]:
         if method == "pearson_log_squared":
-            expected = r[code] ** 2 * SCALE                    # 69266: r^2 > 0, no floor
+            # 69266: r < 0 is floored as in c1 (r^2 would be positive)
+            expected = r[code] ** 2 * SCALE if r[code] >= 0 else -1
         elif method == "pearson_log_centered":
             expected = (r[code] - mean_r + 1) * GLOBAL         # 69266: -0.98 - 0.36 + 1 < 0
         else:
@@ -354,8 +358,8 @@ def test_other_correction_methods(data, method):
         if expected < 0:
             expected = FLOOR
         assert row(cp, code)["c"] == pytest.approx(expected, rel=1e-9)
-    if method != "pearson_log_squared":
-        assert row(cp, "69266")["c"] == FLOOR
+    assert row(cp, "69266")["c"] == FLOOR and bool(row(cp, "69266")["c_floored"])
+    assert not row(cp, "06088")["c_floored"]
     assert math.isnan(row(cp, "06004")["c"])
 
 
@@ -417,7 +421,8 @@ def test_steiger_by_hand():
 def test_dependent_corr_table(dl):
     table = dl["dependent_corr"].set_index("comparison")
     assert list(dl["dependent_corr"].columns) == ["comparison", "r_ab", "r_ac", "r_bc", "n",
-                                                  "t_value", "p_value", "steiger_z", "steiger_p"]
+                                                  "t_value", "p_value", "steiger_z", "steiger_p",
+                                                  "williams_t", "williams_p"]
     assert list(table.index) == ["CPC-YT", "CPC-WA", "CPC-Tor"]
     assert (table["n"] == 4).all()                  # complete cases: 06004 has no cpc
     spearman = dl["spearman"].set_index(["x", "y"])
@@ -426,6 +431,12 @@ def test_dependent_corr_table(dl):
     line = table.loc["CPC-Tor"]
     t_value = (line["r_ab"] - line["r_ac"]) / math.sqrt((1 - line["r_bc"] ** 2) / (4 - 3))
     assert line["t_value"] == pytest.approx(t_value)
+    # Williams: (r_ab - r_ac) sqrt((n-1)(1+r_bc) / (2 (n-1)/(n-3) |R| + rbar^2 (1-r_bc)^3)), n = 4
+    r_ab, r_ac, r_bc = line["r_ab"], line["r_ac"], line["r_bc"]
+    det = 1 - r_ab**2 - r_ac**2 - r_bc**2 + 2 * r_ab * r_ac * r_bc
+    williams = (r_ab - r_ac) * math.sqrt(3 * (1 + r_bc) / (6 * det + ((r_ab + r_ac) / 2) ** 2 * (1 - r_bc) ** 3))
+    assert line["williams_t"] == pytest.approx(williams)
+    assert line["williams_p"] == pytest.approx(2 * t.sf(abs(williams), 1))
 
 
 def test_correction_methods_table(dl):
@@ -515,3 +526,23 @@ def test_outage_dates_come_from_the_arguments(data):
     # ... and the clock change still gives no 02:00 rows (not zero rows)
     heatmap = out["heatmap"]
     assert sorted(heatmap.loc[heatmap["Day"] == "Sunday", "Hour"]) == [0, 1] + list(range(3, 24))
+
+
+# --- population and coverage ------------------------------------------------------------
+
+def test_missing_zero_or_negative_population_gives_no_rate(data, tmp_path):
+    shutil.copytree(data, tmp_path / "copy")
+    tile_map = TILE_MAP.copy()
+    tile_map.loc[tile_map["code_com"] == "69381", "pop"] = 0
+    tile_map.loc[tile_map["code_com"] == "06004", "pop"] = -5
+    tile_map["coverage"] = [0.5, 0.5, 1.0, 0.2, 0.9, 1.0, 1.0, 0.7, 0.1]
+    tile_map.to_csv(tmp_path / "copy" / "tile_map.csv", index=False)
+    out = run(tmp_path / "copy", directions=["DL"])["DL"]
+    cp = out["cpc_com"]
+    for code in ("69381", "06004"):
+        line = row(cp, code)
+        assert line[["cpc_per_1000", "yt_per_1000", "tor_per_1000", "log_tor_per_1000"]].isna().all()
+        assert line["pop"] in (0, -5)       # the population itself is kept as given
+    assert out["summary"]["n_tested"] == 3  # 06088, 2A004, 69123
+    # coverage per city and commune: 2A004 is taken from Nice (tile 3 of Nice: 0.2)
+    assert row(cp, "2A004")["coverage"] == 0.2 and row(cp, "69266")["coverage"] == 0.7

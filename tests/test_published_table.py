@@ -1,11 +1,13 @@
-"""Replication from the authors' published per-commune table (CONTRACT 1.4)."""
+"""Replication from the authors' published per-commune table (README: Inputs, the published table)."""
 
 import math
 
 import pandas as pd
 import pytest
 
-from published_table import PublishedTableError, department_of, read_published_table
+from netmob_cpc.codes import department_of
+from netmob_cpc.estimates import read_published_table
+from netmob_cpc.files import InputError
 
 APPS = {"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}
 HEADER = (
@@ -31,7 +33,7 @@ def write_table(path, rows=ROWS, header=HEADER):
     return path
 
 
-def test_published_layout_is_read_into_the_contract_columns(tmp_path):
+def test_published_layout_is_read_into_the_cpc_com_columns(tmp_path):
     table, notes = read_published_table(write_table(tmp_path / "cpc_com.csv"), APPS)
     assert table["code_com"].tolist() == ["06088", "06004", "2A004"]
     assert table["code_dep"].tolist() == ["06", "06", "2A"]
@@ -45,7 +47,7 @@ def test_published_layout_is_read_into_the_contract_columns(tmp_path):
 
 
 def test_statistics_run_on_the_published_table(tmp_path):
-    from association_tests import spearman_table
+    from netmob_cpc.statistics import spearman_table
 
     rows = []
     # enough communes for a test: sv rises with cpc_per_1000
@@ -64,10 +66,10 @@ def test_statistics_run_on_the_published_table(tmp_path):
 def test_wrong_separator_and_missing_columns_are_named(tmp_path):
     comma = tmp_path / "comma.csv"
     comma.write_text(HEADER.replace(";", ",") + "\n", encoding="utf-8")
-    with pytest.raises(PublishedTableError, match="semicolon-separated"):
+    with pytest.raises(InputError, match="semicolon-separated"):
         read_published_table(comma, APPS)
     short = write_table(tmp_path / "short.csv", [], header=HEADER.replace(";cpc_per_1000", ""))
-    with pytest.raises(PublishedTableError, match=r"missing column\(s\) \['cpc_per_1000'\]"):
+    with pytest.raises(InputError, match=r"short.csv: missing column\(s\) cpc_per_1000; found cities, code_com,"):
         read_published_table(short, APPS)
 
 
@@ -75,3 +77,42 @@ def test_department_codes():
     assert department_of("06088") == "06"
     assert department_of("2B033") == "2B"
     assert department_of("97411") == "974"
+
+
+def run_entry(tmp_path, table_path, direction="DL"):
+    import sys
+    from types import SimpleNamespace
+
+    import published_estimates
+
+    smk = SimpleNamespace(
+        input=SimpleNamespace(table=str(table_path)),
+        params=SimpleNamespace(direction=direction, apps=APPS, negative_factor_floor=1e-05),
+        output=SimpleNamespace(estimates=str(tmp_path / direction / "cpc_com.csv")),
+        log=[str(tmp_path / "published.log")],
+    )
+    saved = sys.stderr
+    sys.stderr = open(smk.log[0], "w")
+    try:
+        published_estimates.main(smk)
+    finally:
+        sys.stderr.close()
+        sys.stderr = saved
+    return tmp_path / direction / "cpc_com.csv"
+
+
+def test_entry_writes_cpc_com_with_floored_flag_and_padded_codes(tmp_path):
+    rows = [ROWS[0].replace("Nice;06088;", "Nice;6088;"), *ROWS[1:]]
+    out = run_entry(tmp_path, write_table(tmp_path / "published.csv", rows))
+    table = pd.read_csv(out, dtype={"code_com": str, "code_dep": str})
+    assert table["code_com"].tolist() == ["06088", "06004", "2A004"]
+    # 06004's c is the notebook's floor 1e-05
+    assert table["c_floored"].tolist() == [False, True, False]
+    assert table["coverage"].isna().all()
+    log = (tmp_path / "published.log").read_text()
+    assert "3 communes read; 1 with c equal to the floor" in log
+
+
+def test_entry_without_rows_of_the_direction(tmp_path):
+    with pytest.raises(InputError, match=r"published.csv: no row with traffic_dir == 'UL' \(found \['DL'\]\)"):
+        run_entry(tmp_path, write_table(tmp_path / "published.csv"), direction="UL")

@@ -1,13 +1,14 @@
 """Empirical-Bayes smoothed rates (Marshall 1991) and the rankings built on them."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from robust_ranking import (
-    InputError,
+from netmob_cpc.files import InputError
+from netmob_cpc.ranking import (
     estimate_events_per_inhabitant,
     marshall_smoothed_rates,
     ranking_table,
@@ -209,3 +210,59 @@ def test_smoothed_heatmaps_follow_the_smoothed_ranking():
     top_two = tables["heatmap_smoothed_10"]
     assert top_two["Tor_scaled"].tolist() == pytest.approx([100.0 * (c + c2), 0.5 * (c + c2)])
     assert top_two["Web_Adult"].tolist() == [20.0, 20.0]
+
+
+def test_communes_without_a_usable_population_are_never_ranked():
+    """pop missing, zero or negative: the per-capita rate is NaN (or, in a table written
+    elsewhere, inf or negative); such a commune is neither smoothed nor ranked, and the
+    others rank as if it were absent."""
+    estimates = estimates_frame()
+    broken = pd.DataFrame(
+        {
+            "cities": ["Nice", "Nice", "Lyon", "Lyon"],
+            "code_com": ["06090", "06091", "69090", "69091"],
+            "pop": [0.0, -50.0, np.nan, 10.0],
+            "cpc_per_1000": [np.inf, -4.0, np.nan, np.nan],
+            "c": [0.001, 0.001, 0.001, 0.001],
+        }
+    )
+    ranking, details = ranking_table(pd.concat([estimates, broken], ignore_index=True), events_per_inhabitant=0.002)
+    alone, _ = ranking_table(estimates, events_per_inhabitant=0.002)
+    row = ranking.set_index("code_com")
+    for code in broken["code_com"]:
+        assert not row.loc[code, "in_ranking"], code
+        assert pd.isna(row.loc[code, "rank_raw"]) and pd.isna(row.loc[code, "rank_smoothed"]), code
+        assert math.isnan(row.loc[code, "cpc_per_1000_smoothed"]), code
+    assert details["smoothed"] == 5 and details["ranked"] == 5
+    # the unranked rows come last, the others are ranked exactly as without them
+    assert ranking["code_com"].tolist()[:5] == alone["code_com"].tolist()[:5]
+    pd.testing.assert_frame_equal(ranking.head(len(alone) - 1), alone.head(len(alone) - 1))
+
+
+def test_entry_script_reads_the_shared_estimate_table(tmp_path):
+    """robust_ranking.main on a cpc_com.csv with a zero and a missing population (its
+    per-capita columns written as inf and empty): both left out, the rest ranked."""
+    import robust_ranking
+
+    estimates = estimates_frame()
+    estimates["code_dep"] = estimates["code_com"].str[:2]
+    for column in ("Web_Adult", "Tor", "YouTube", "cpc", "yt_per_1000", "wa_per_1000", "tor_per_1000"):
+        estimates[column] = 1.0
+    estimates["sv_17_21"], estimates["sv_com_17_21"] = 1.0, 1.0
+    estimates.loc[0, "pop"], estimates.loc[0, "cpc_per_1000"] = 0.0, np.inf  # the 237-inhabitant commune
+    estimates.loc[2, "pop"] = np.nan
+    path = tmp_path / "cpc_com.csv"
+    estimates.to_csv(path, index=False)
+    output = tmp_path / "ranking.csv"
+
+    class Files(SimpleNamespace):
+        def keys(self):
+            return self.__dict__.keys()
+
+    robust_ranking.main(SimpleNamespace(
+        input=Files(estimates=str(path)), output=Files(ranking=str(output)),
+        params=SimpleNamespace(apps=APPS, min_population=0, events_per_inhabitant=0.002, zero_replacement=0.5, top_n=2),
+    ))
+    ranking = pd.read_csv(output, dtype={"code_com": str}).set_index("code_com")
+    assert not ranking.loc["06001", "in_ranking"] and not ranking.loc["69001", "in_ranking"]
+    assert ranking["rank_raw"].dropna().astype(int).to_dict() == {"54001": 1, "06002": 2, "69002": 3}

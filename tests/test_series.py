@@ -6,9 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heatmaps import heatmaps, ranked_communes, weekday_names
-from hourly import combine_cities, commune_totals, drop_outage_slots
-from timeseries import QC_FIELDS, QualityError, check_unmapped_share, city_time_series, qc_table
+from netmob_cpc.heatmaps import heatmaps, ranked_communes, weekday_names
+from netmob_cpc.qc import QC_FIELDS, QC_KEYS, qc_report, qc_rows, qc_table
+from netmob_cpc.series import (
+    QualityError, city_time_series, combine_cities, commune_totals, drop_outage_slots,
+    series_columns, series_table,
+)
 
 APPS = {"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}
 MINUTES_96 = np.arange(0, 1440, 15, dtype=np.int16)
@@ -17,7 +20,7 @@ MINUTES_92 = np.concatenate([np.arange(0, 120, 15), np.arange(180, 1440, 15)]).a
 
 def day(traffic, tiles, minutes=MINUTES_96, **qc):
     record = {"traffic": np.asarray(traffic, float), "tiles": np.asarray(tiles, np.int32), "slot_minutes": minutes}
-    record.update({field: np.array(qc.get(field, 0)) for field in QC_FIELDS})
+    record.update({field: qc.get(field, 0) for field in QC_FIELDS})
     return record
 
 
@@ -48,13 +51,33 @@ def test_city_time_series_rejects_mismatched_slots():
         city_time_series(["1"], ["0"], [20190331], {"porn": [a], "tor": [b], "control": [a]})
 
 
-def test_unmapped_traffic_threshold_names_city_and_key():
-    days = {role: [day(np.zeros((1, 96)), [1], unmapped_traffic=8.0, total_traffic=100.0)] for role in ("porn", "tor", "control")}
-    qc = qc_table("Nice", "DL", APPS, [20190401], days)
-    assert qc["unmapped_traffic_share"].tolist() == [0.08] * 3
-    check_unmapped_share(qc, "Nice", 0.10)
-    with pytest.raises(QualityError, match=r"Nice, Tor: 8.00% .*qc.max_unmapped_traffic_share"):
-        check_unmapped_share(qc, "Nice", 0.05)
+def test_series_table_equals_the_dataframe_and_keeps_codes_as_text():
+    n = len(MINUTES_96)
+    a = day(np.vstack([np.arange(n, dtype=float), np.ones(n)]), [1, 2])
+    b = day(np.vstack([np.zeros(n), np.full(n, 5.0)]), [0, 3])
+    days = {"porn": [a, b], "tor": [b, a], "control": [a, a]}
+    frame = city_time_series(["06004", "06088"], ["06", "06"], [20190401, 20190402], days)
+    table = series_table(series_columns(["06004", "06088"], ["06", "06"], [20190401, 20190402], days))
+    # day 1: both communes; day 2: only 06088 (06004 has no tile in the porn file)
+    assert table.num_rows == len(frame) == 3 * n
+    assert table.column("code_com").to_pylist() == ["06004"] * n + ["06088"] * 2 * n
+    assert str(table.schema.field("code_com").type) == "string"
+    arrow = table.to_pandas()
+    for column in ("date", "minute", "porn", "tor", "control"):
+        assert np.array_equal(arrow[column].to_numpy(), frame[column].to_numpy(), equal_nan=True)
+    assert arrow["tor"].iloc[2 * n:].eq(1.0).all()  # tor of day 2 is day a's 06088 row
+    assert arrow["tor"].iloc[:n].isna().all()  # tor file of day 1 lacks 06004
+
+
+def test_qc_table_has_the_one_list_of_fields():
+    days = [dict(day(np.zeros((1, 96)), [1], unmapped_traffic=8.0, total_traffic=100.0,
+                     parser="vectorised"), date=20190401)]
+    rows = qc_rows("Nice", "DL", "Tor", days)
+    table = qc_table(rows)
+    assert list(table.columns) == [*QC_KEYS, *QC_FIELDS]
+    assert table.loc[0, "parser"] == "vectorised" and table.loc[0, "city"] == "Nice"
+    report = qc_report([table, table])
+    assert len(report) == 2 and list(report.columns) == list(table.columns)
 
 
 def slot_table(code_com, date, minutes, porn, tor, control=None):

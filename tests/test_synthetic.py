@@ -6,7 +6,9 @@ real data would, and recomputes what it needs by hand."""
 
 import datetime
 import hashlib
+import os
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +20,8 @@ import pytest
 import yaml
 from scipy.stats import spearmanr
 
-import synthetic
+from netmob_cpc import synthetic
+from workflow_runner import load_default_config
 
 REPO = Path(__file__).resolve().parents[1]
 APPS = {"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}
@@ -413,21 +416,22 @@ def test_render_traffic_matches_plain_python_formatting():
             assert b"".join(chunk.tobytes() for chunk in chunks).decode() == "".join(expected)
 
 
-def test_main_takes_the_snakemake_params(tmp_path):
+def test_entry_script_takes_the_snakemake_params(tmp_path):
     files = paths(tmp_path)
     params = {**{k: v for k, v in SMALL.items()}, "netmob_dir": files["netmob_dir"], "tile_grid": files["tile_grid"],
               "start": "2019-04-01", "end": "2019-04-01", "directions": ["DL"]}
     log = tmp_path / "logs" / "synthetic.log"
     log.parent.mkdir()
     fake = SimpleNamespace(
-        params=SimpleNamespace(**params), log=[str(log)],
+        params=SimpleNamespace(**params), log=[str(log)], rule="synthetic_data",
         output=SimpleNamespace(communes=files["communes"], crime_csv=files["crime_csv"], truth=files["truth_csv"]),
     )
     stderr = sys.stderr
     try:
-        synthetic.main(fake)
+        runpy.run_path(str(REPO / "scripts" / "synthetic_data.py"), init_globals={"snakemake": fake})
     finally:
-        sys.stderr.close()
+        if sys.stderr is not stderr:
+            sys.stderr.close()
         sys.stderr = stderr
     for name in ("communes", "crime_csv", "truth_csv"):
         assert Path(files[name]).exists()
@@ -436,13 +440,14 @@ def test_main_takes_the_snakemake_params(tmp_path):
 
 
 def test_cli_help_and_run(tmp_path):
-    script = REPO / "scripts" / "synthetic.py"
-    shown = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, check=True)
+    command = [sys.executable, "-m", "netmob_cpc.synthetic"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "scripts")}
+    shown = subprocess.run([*command, "--help"], capture_output=True, text=True, check=True, env=env)
     assert "--grid-scale" in shown.stdout and "--out" in shown.stdout
     subprocess.run(
-        [sys.executable, str(script), "--cities", "Tours", "--start", "2019-04-01", "--end", "2019-04-01",
+        [*command, "--cities", "Tours", "--start", "2019-04-01", "--end", "2019-04-01",
          "--grid-scale", "0.03", "--out", str(tmp_path)],
-        check=True, capture_output=True, timeout=120,
+        check=True, capture_output=True, timeout=120, env=env,
     )
     for name in ("communes.gpkg", "crime.csv", "truth.csv", "grids/Tours.geojson"):
         assert (tmp_path / name).exists()
@@ -453,8 +458,7 @@ def test_cli_help_and_run(tmp_path):
 
 @pytest.fixture(scope="module")
 def default_set(tmp_path_factory):
-    with open(REPO / "config" / "config.yaml") as handle:
-        config = yaml.safe_load(handle)
+    config = load_default_config()
     root = tmp_path_factory.mktemp("default")
     settings = dict(
         cities=config["cities"], apps=config["apps"], directions=config["directions"],

@@ -1,8 +1,11 @@
-"""Tile map (CONTRACT 1.2 / 1.3, ARCHITECTURE.md "Tile index") on hand-made grids and maps whose
-answer is known: every commune and tile is drawn in Lambert-93 metres, the grid is stored
-in WGS84 as the NetMob23 files are."""
+"""Tile map (a given map, or one built from a tile grid and communes; ARCHITECTURE.md "Tile
+index") on hand-made grids and maps whose answer is known: every commune and tile is drawn
+in Lambert-93 metres, the grid is stored in WGS84 as the NetMob23 files are."""
 
+import math
+import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import geopandas as gpd
@@ -11,11 +14,13 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point, box
 
-import tile_map
-from tile_map import InputError, build_tile_map, read_tile_map, tile_index, write_tile_index
+import tile_map as tile_map_script
+from netmob_cpc.files import InputError, run_rule
+from netmob_cpc.tile_map import build_tile_map, commune_coverage, read_tile_map, tile_index, write_tile_index
 
 X0, Y0 = 1_040_000.0, 6_295_000.0  # Lambert-93 metres, near Nice
 COLUMNS = {"code_com": "INSEE_COM", "code_dep": "INSEE_DEP", "pop": "POPULATION"}
+MAP_COLUMNS = ("tile_id", "cities", "code_dep", "code_com", "pop")
 
 
 def tile_square(tile_id, cols=4):
@@ -70,8 +75,8 @@ def communes_path(tmp_path):
     return path
 
 
-def check_expected(result):
-    assert list(result.columns) == ["tile_id", "cities", "code_dep", "code_com", "pop"]
+def check_expected(result, columns=("tile_id", "cities", "code_dep", "code_com", "pop", "coverage")):
+    assert list(result.columns) == list(columns)
     assert dict(zip(result["tile_id"], result["code_com"])) == EXPECTED
     assert set(result["cities"]) == {"Nice"} and set(result["code_dep"]) == {"06"}
     assert dict(zip(result["code_com"], result["pop"])) == POP
@@ -299,27 +304,30 @@ def test_write_tile_index_round_trip(tmp_path):
     npz, csv = tmp_path / "out" / "Nice.npz", tmp_path / "out" / "Nice.csv"
     write_tile_index(npz, csv, nice, n_index=8)
     with np.load(npz, allow_pickle=False) as index:
-        assert sorted(index.files) == ["code_com", "code_dep", "commune_of_tile", "pop"]
+        assert sorted(index.files) == ["code_com", "code_dep", "commune_of_tile", "coverage", "pop"]
         assert index["commune_of_tile"].tolist() == [1, 0, 2, 1, -1, 1, -1, -1]
         assert index["code_com"].tolist() == ["06029", "06088", "2A004"]
-    assert csv.read_text().splitlines()[0] == "tile_id,cities,code_dep,code_com,pop"
+    assert csv.read_text().splitlines()[0] == "tile_id,cities,code_dep,code_com,pop,coverage"
     pd.testing.assert_frame_equal(read_tile_map(csv, "Nice"), nice)
     assert sorted(p.name for p in npz.parent.iterdir()) == ["Nice.csv", "Nice.npz"]
 
 
 def run_main(tmp_path, inputs):
+    """The entry script as Snakemake runs it (run_rule: log, one-line errors)."""
     out = tmp_path / "tile_map"
     smk = SimpleNamespace(
         input=SimpleNamespace(**inputs),
         params=SimpleNamespace(city="Nice", columns=COLUMNS),
         output=SimpleNamespace(index=str(out / "Nice.npz"), table=str(out / "Nice.csv")),
         log=[str(tmp_path / "tile_map.log")],
+        rule="tile_map",
     )
     saved = sys.stderr
     try:
-        tile_map.main(smk)
+        run_rule(smk, tile_map_script.main)
     finally:
-        sys.stderr.close()
+        if sys.stderr is not saved:
+            sys.stderr.close()
         sys.stderr = saved
     return out
 
@@ -330,7 +338,13 @@ def test_main_builds_from_grid(tmp_path, grid_path, communes_path):
         # communes sorted: 06004, 06029, 06088; n_index = 1 + largest grid tile_id (9)
         assert index["code_com"].tolist() == ["06004", "06029", "06088"]
         assert index["commune_of_tile"].tolist() == [2, 1, 0, -1, 2, 2, 0, -1, -1, -1]
-    check_expected(read_tile_map(out / "Nice.csv", "Nice"))
+    check_expected(read_tile_map(out / "Nice.csv", "Nice"), MAP_COLUMNS)
+    table = pd.read_csv(out / "Nice.csv", dtype={"code_com": str, "code_dep": str})
+    assert list(table.columns) == [*MAP_COLUMNS, "coverage"]
+    # every commune lies wholly inside the 2 x 4 tiles: coverage 1 (up to the WGS84 round trip)
+    assert table["coverage"].to_numpy() == pytest.approx(1.0, abs=1e-6)
+    with np.load(out / "Nice.npz") as index:
+        assert index["coverage"] == pytest.approx([1.0, 1.0, 1.0], abs=1e-6)
     log = (tmp_path / "tile_map.log").read_text()
     assert "9 tiles, 6 in 3 communes, 3 in no commune" in log
 
@@ -339,3 +353,244 @@ def test_main_reads_given_map(tmp_path):
     out = run_main(tmp_path, {"tile_map": str(write_map(tmp_path, map_frame()))})
     with np.load(out / "Nice.npz") as index:
         assert index["commune_of_tile"].tolist() == [1, 0, 2, 1, -1, 1]
+
+
+# --- codes in every format (leading zeros lost by a spreadsheet or a numeric column) --------
+
+def lost_zeros_frame():
+    frame = map_frame()
+    frame["code_com"] = ["6088", "6088", "6029.0", "69123", "2A004", "6088"]
+    frame["code_dep"] = ["6", "6", "6.0", "69", "2A", "6"]
+    return frame
+
+
+def write_any(frame, path):
+    suffix = path.suffix
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        squares = [tile_square(t) for t in frame["tile_id"]]
+        driver = "GeoJSON" if suffix == ".geojson" else "GPKG"
+        gpd.GeoDataFrame(frame, geometry=squares, crs="EPSG:2154").to_file(path, driver=driver)
+    return path
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "gpkg", "geojson"])
+def test_codes_without_leading_zeros_as_text(tmp_path, suffix):
+    result = read_tile_map(write_any(lost_zeros_frame(), tmp_path / f"map.{suffix}"), "Nice")
+    assert result["code_com"].tolist() == ["06088", "06029", "2A004", "06088", "06088"]
+    assert result["code_dep"].tolist() == ["06", "06", "2A", "06", "06"]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "gpkg", "geojson"])
+def test_codes_stored_as_numbers(tmp_path, suffix):
+    frame = map_frame()[lambda f: f["code_com"] != "2A004"].copy()
+    frame["code_com"] = frame["code_com"].astype(int)  # 6088, 6029, 69123
+    frame["code_dep"] = frame["code_dep"].astype(float)  # 6.0, 69.0
+    result = read_tile_map(write_any(frame, tmp_path / f"map.{suffix}"), "Nice")
+    assert result["code_com"].tolist() == ["06088", "06029", "06088", "06088"]
+    assert result["code_dep"].tolist() == ["06", "06", "06", "06"]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "gpkg"])
+def test_bad_code_names_file_column_and_value(tmp_path, suffix):
+    frame = map_frame()
+    frame.loc[1, "code_com"] = "Nice-Ouest"
+    path = write_any(frame, tmp_path / f"map.{suffix}")
+    with pytest.raises(InputError) as err:
+        read_tile_map(path, "Nice")
+    assert str(err.value).startswith(f"{path}: column 'code_com' holds 1 distinct value(s) that are not INSEE commune codes, e.g. 'Nice-Ouest'")
+
+
+def test_built_map_pads_numeric_codes_in_the_communes_layer(tmp_path, grid_path):
+    path = tmp_path / "numeric_text.gpkg"
+    communes = communes_frame()
+    communes["INSEE_COM"] = ["6088", "6029", "6004", "6999"]  # text that lost its zero
+    communes.to_file(path, driver="GPKG")
+    check_expected(build_tile_map(grid_path, path, "Nice", COLUMNS))
+
+
+def test_bad_code_in_the_communes_layer(tmp_path, grid_path):
+    path = tmp_path / "bad.gpkg"
+    communes = communes_frame()
+    communes["INSEE_COM"] = ["06088", "06029", "x6004", "06999"]
+    communes.to_file(path, driver="GPKG")
+    with pytest.raises(InputError, match=r"bad\.gpkg: column 'INSEE_COM' holds 1 distinct value\(s\) .* e\.g\. 'x6004'"):
+        build_tile_map(grid_path, path, "Nice", COLUMNS)
+
+
+def test_missing_code_dep_is_taken_from_the_commune(tmp_path):
+    frame = map_frame()
+    frame["code_dep"] = frame["code_dep"].astype(object)
+    frame.loc[[2, 4], "code_dep"] = None  # tiles 1 (06029) and 2 (2A004)
+    result = read_tile_map(write_any(frame, tmp_path / "map.csv"), "Nice")
+    assert result["code_dep"].tolist() == ["06", "06", "2A", "06", "06"]
+
+
+# --- population ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("suffix", ["csv", "gpkg"])
+def test_tiles_of_one_commune_disagree_on_pop(tmp_path, suffix):
+    frame = map_frame()
+    frame.loc[frame["tile_id"] == 3, "pop"] = 339000.0
+    path = write_any(frame, tmp_path / f"map.{suffix}")
+    with pytest.raises(InputError) as err:
+        read_tile_map(path, "Nice")
+    assert str(err.value) == (
+        f"{path}: the tiles of commune 06088 in Nice disagree on pop: 340000 (tile 0) and 339000 "
+        "(tile 3); 1 commune(s) in all. A commune has one pop: correct the map."
+    )
+
+
+def test_pop_empty_on_some_tiles_of_a_commune_is_a_disagreement(tmp_path):
+    frame = map_frame()
+    frame.loc[frame["tile_id"] == 5, "pop"] = np.nan
+    with pytest.raises(InputError, match=r"commune 06088 in Nice disagree on pop: 340000 \(tile 0\) and an empty field \(tile 5\)"):
+        read_tile_map(write_any(frame, tmp_path / "map.csv"), "Nice")
+
+
+def test_missing_zero_and_negative_population_are_kept_and_counted(tmp_path, capsys):
+    frame = map_frame()
+    frame.loc[frame["code_com"] == "06088", "pop"] = 0.0
+    frame.loc[frame["code_com"] == "06029", "pop"] = -5.0
+    frame.loc[frame["code_com"] == "2A004", "pop"] = np.nan
+    path = write_any(frame, tmp_path / "map.csv")
+    result = read_tile_map(path, "Nice")
+    assert result["code_com"].tolist() == ["06088", "06029", "2A004", "06088", "06088"]
+    assert result["pop"].tolist()[:2] == [0.0, -5.0] and math.isnan(result["pop"].iloc[2])
+    assert result.attrs["population"] == {"missing": 1, "zero": 1, "negative": 1}
+    assert (
+        f"{path}: 3 commune(s) of Nice without a usable population (1 empty, 1 zero, 1 negative); "
+        "kept in the map, they get no per-capita rate in the estimate stage"
+    ) in capsys.readouterr().err
+
+
+def test_tiles_of_one_commune_disagree_on_code_dep(tmp_path):
+    frame = map_frame()
+    frame.loc[frame["tile_id"] == 5, "code_dep"] = "83"
+    with pytest.raises(InputError, match=r"commune 06088 in Nice disagree on code_dep: '06' \(tile 0\) and '83' \(tile 5\)"):
+        read_tile_map(write_any(frame, tmp_path / "map.csv"), "Nice")
+
+
+# --- coverage ------------------------------------------------------------------------------
+
+@pytest.fixture(params=["coverage union", "tile by tile"])
+def union_method(request, monkeypatch):
+    """Both ways of measuring the covered area: the coverage union, and the tile-by-tile sum
+    used when the union is unavailable."""
+    if request.param == "tile by tile":
+        import shapely
+
+        def unavailable(tiles):
+            raise shapely.errors.GEOSException("forced")
+
+        monkeypatch.setattr(shapely, "coverage_union_all", unavailable)
+    return request.param
+
+
+def test_commune_coverage_by_hand(union_method):
+    tiles = [box(0, 0, 100, 100), box(100, 0, 200, 100), box(0, 100, 100, 200)]
+    communes = [
+        box(50, 0, 250, 100),  # 200 x 100, of which 150 x 100 on tiles: 0.75
+        box(0, 100, 100, 200),  # exactly tile 2: 1
+        box(1000, 0, 1100, 100),  # no tile: 0
+        box(0, 150, 100, 300),  # second feature of code C: 100 x 150, 50 m on tile 2
+        box(500, 500, 550, 600),  # first feature of code C: 50 x 100 off the grid
+    ]
+    codes = ["A", "B", "D", "C", "C"]
+    coverage, over = commune_coverage(np.array(tiles), np.array(communes), np.array(codes))
+    assert over == 0
+    assert coverage.to_dict() == pytest.approx({"A": 0.75, "B": 1.0, "C": 5000 / (15000 + 5000), "D": 0.0})
+
+
+def test_overlapping_tiles_are_clipped_and_counted():
+    tiles = [box(0, 0, 100, 100), box(0, 0, 100, 100)]
+    coverage, over = commune_coverage(np.array(tiles), np.array([box(0, 0, 100, 100)]), np.array(["A"]))
+    assert over == 1 and coverage["A"] == 1.0
+
+
+def test_built_map_records_coverage_of_a_commune_beyond_the_grid(tmp_path, grid_path):
+    path = tmp_path / "wide.gpkg"
+    communes = communes_frame()
+    # 06004 now spans x 240..440 m, y 0..300 m: 60,000 m2, of which x 240..400, y 0..200
+    # (32,000 m2) lies on the grid's 2 x 4 block; tile 9 (x 500..600) is outside it
+    communes.loc[2, "geometry"] = box(X0 + 240, Y0, X0 + 440, Y0 + 300)
+    communes.to_file(path, driver="GPKG")
+    result = build_tile_map(grid_path, path, "Nice", COLUMNS)
+    coverage = result.drop_duplicates("code_com").set_index("code_com")["coverage"]
+    assert coverage["06004"] == pytest.approx(32_000 / 60_000, abs=1e-6)
+    assert coverage["06088"] == pytest.approx(1.0, abs=1e-6)
+    # tiles 3 and 7 (centroid x 350 < 440) now belong to 06004 and carry its coverage
+    assert result.set_index("tile_id").loc[[2, 3, 6, 7], "coverage"].tolist() == pytest.approx([32_000 / 60_000] * 4, abs=1e-6)
+
+
+def test_given_map_has_empty_coverage_and_says_why(tmp_path):
+    out = run_main(tmp_path, {"tile_map": str(write_map(tmp_path, map_frame()))})
+    table = pd.read_csv(out / "Nice.csv")
+    assert list(table.columns) == [*MAP_COLUMNS, "coverage"] and table["coverage"].isna().all()
+    with np.load(out / "Nice.npz") as index:
+        assert np.isnan(index["coverage"]).all() and len(index["coverage"]) == 3
+    log = (tmp_path / "tile_map.log").read_text()
+    assert "coverage left empty: the tile map is given" in log
+
+
+def test_main_ends_with_one_line_naming_the_file(tmp_path, capsys):
+    frame = map_frame()
+    frame.loc[0, "code_com"] = "nowhere"
+    path = write_map(tmp_path, frame)
+    with pytest.raises(SystemExit):
+        run_main(tmp_path, {"tile_map": str(path)})
+    log = (tmp_path / "tile_map.log").read_text().strip().splitlines()
+    assert log[-1].startswith(f"Error in rule tile_map: {path}: column 'code_com'") and "'nowhere'" in log[-1]
+    assert not (tmp_path / "tile_map" / "Nice.npz").exists()
+
+
+# --- reading a given map: no geopandas, only the city's rows --------------------------------
+
+def test_geopackage_with_two_tables(tmp_path):
+    path = write_any(map_frame(), tmp_path / "map.gpkg")
+    gpd.GeoDataFrame({"a": [1]}, geometry=[Point(0, 0)], crs="EPSG:2154").to_file(path, layer="other", driver="GPKG")
+    with pytest.raises(InputError, match=r"map\.gpkg: the GeoPackage holds 2 tables \(map, other\)"):
+        read_tile_map(path, "Nice")
+
+
+def test_not_a_geopackage(tmp_path):
+    path = tmp_path / "map.gpkg"
+    path.write_text("tile_id,cities\n")
+    with pytest.raises(InputError, match=r"map\.gpkg: (not a GeoPackage|cannot open it)"):
+        read_tile_map(path, "Nice")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "gpkg"])
+def test_given_map_is_read_without_geopandas(tmp_path, suffix):
+    path = write_any(map_frame(), tmp_path / f"map.{suffix}")
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    code = (
+        f"import sys; sys.path.insert(0, {str(scripts)!r}); "
+        "from netmob_cpc.tile_map import read_tile_map; "
+        f"t = read_tile_map({str(path)!r}, 'Lyon'); "
+        "print(t['code_com'].tolist(), 'geopandas' in sys.modules, 'pyogrio' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['69123'] False False"
+
+
+@pytest.mark.parametrize("column, value, expected", [
+    ("pop", "many", r"column pop holds non-numeric values \(e\.g\. 'many'\)"),
+    ("tile_id", "x7", r"1 row\(s\) of Nice with a tile_id that is not a non-negative integer \(e\.g\. 'x7'\)"),
+])
+def test_csv_with_a_word_in_a_number_column(tmp_path, column, value, expected):
+    frame = map_frame().astype({column: object})
+    frame.loc[1, column] = value
+    path = write_map(tmp_path, frame)
+    with pytest.raises(InputError, match=expected) as err:
+        read_tile_map(path, "Nice")
+    assert str(err.value).startswith(str(path))
+
+
+def test_semicolon_csv_with_byte_order_mark(tmp_path):
+    path = tmp_path / "map.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + map_frame().to_csv(index=False, sep=";").encode())
+    assert read_tile_map(path, "Nice")["code_com"].tolist() == ["06088", "06029", "2A004", "06088", "06088"]

@@ -23,9 +23,27 @@ TINY = {
 }
 
 
+SCHEMA = REPO / "config" / "schema.yaml"
+
+
+def schema_defaults(schema=None, node=None):
+    """The defaults of config/schema.yaml as a config dict (nested objects included)."""
+    if schema is None:
+        schema = node = yaml.safe_load(SCHEMA.read_text())
+    if "$ref" in node:
+        target = schema
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    if "properties" in node:
+        return {key: schema_defaults(schema, sub) for key, sub in node["properties"].items()}
+    return copy.deepcopy(node.get("default"))
+
+
 def load_default_config():
+    """What the workflow runs with by default: config/config.yaml over the schema's defaults."""
     with open(DEFAULT_CONFIG) as handle:
-        return yaml.safe_load(handle)
+        return merge(schema_defaults(), yaml.safe_load(handle))
 
 
 def merge(base, overrides):

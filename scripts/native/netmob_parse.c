@@ -1,18 +1,18 @@
 /*
- * netmob_parse.c: the ingest stage's per-file kernel (see scripts/ingest.py).
+ * netmob_parse.c: the ingest stage's per-file kernel (see scripts/netmob_cpc/traffic_files.py).
  *
- * One pass over the bytes of one NetMob23 traffic file (CONTRACT 1.1: one line per tile,
+ * One pass over the bytes of one NetMob23 traffic file (one line per tile,
  * `tile_id v1 ... vN`, fields separated by exactly one space) that adds every value to
  * its commune's row of the day's sums:
  *
  *     traffic[commune_of_tile[tile_id], slot] += value
  *
- * and counts the data-quality figures of scripts/ingest.py (QC_FIELDS). No CPython API:
- * the library is loaded with ctypes and built by the workflow with
- *     cc -O3 -shared -fPIC -o LIB scripts/native/netmob_parse.c
+ * and counts the data-quality figures of the ingest (scripts/netmob_cpc/qc.py). No CPython
+ * API: the library is loaded with ctypes and built by the local rule `parser_library` with
+ *     ${CC:-cc} -O3 -std=c99 -shared -fPIC -o LIB scripts/native/netmob_parse.c
  *
- * Semantics (scripts/ingest.py has an independent pure-Python implementation of the same
- * rules, and the tests check that both agree bit for bit):
+ * Semantics (traffic_files.py has an independent pure-Python implementation of the same
+ * rules and a vectorised one, and the tests check that all three agree bit for bit):
  * - Lines end with "\n"; a "\r" right before it (or at the very end of the file) is
  *   dropped and counted (crlf_lines). The last line may lack its "\n". A line with no
  *   character is blank: skipped and counted (blank_lines), wherever it is.
@@ -55,10 +55,10 @@
 #define HAVE_SSE2 1
 #endif
 
-/* Bumped whenever the signature or the stats layout changes; ingest.py checks it. */
-#define NETMOB_ABI_VERSION 1
+/* Bumped whenever the signature or the stats layout changes; traffic_files.py checks it. */
+#define NETMOB_ABI_VERSION 2
 
-/* Layout of the int64 `stats` array (mirrored in scripts/ingest.py, _STATS). */
+/* Layout of the int64 `stats` array (mirrored in traffic_files.py, _STATS). */
 enum {
     ST_LINES = 0,      /* lines of the file, blank ones included */
     ST_ROWS,           /* tile rows (non-blank lines) */
@@ -80,6 +80,13 @@ enum {
     ST_ERR_OFFSET,     /* byte offset of the offending text */
     ST_ERR_LENGTH,     /* its length */
     ST_ERR_FOUND,      /* NM_FIELD_COUNT: fields found on the line */
+    ST_MAX_BITS,       /* largest value (bits of the double; 0.0 when none is > 0) */
+    ST_MAX_LINE,       /*   its first occurrence: line (0 when none is > 0) */
+    ST_MAX_FIELD,      /*   field */
+    ST_MAX_OFFSET,     /*   byte offset of its text */
+    ST_MAX_LENGTH,     /*   length of its text */
+    ST_DUP_LINE,       /* first row whose tile appeared on an earlier row: line */
+    ST_DUP_TILE,       /*   its tile id */
     ST_COUNT
 };
 
@@ -470,6 +477,7 @@ int netmob_aggregate(const char *buf, int64_t len, int64_t n_fields,
     const int64_t n_slots = n_fields - 1;
     int64_t line = 0, rows = 0, blank = 0, crlf = 0, empty = 0, missing_nan = 0;
     int64_t negative = 0, nonzero = 0, duplicate = 0, unmapped = 0;
+    double max_value = 0.0;
     int i;
 
     for (i = 0; i < ST_COUNT; i++)
@@ -508,9 +516,12 @@ int netmob_aggregate(const char *buf, int64_t len, int64_t n_fields,
             return line_error(stats, buf, end, line_start, line, n_fields, NM_BAD_TILE, 1, p);
         rows++;
         if (tile < (uint64_t)n_index) {
-            if (seen[tile])
-                duplicate++;
-            else
+            if (seen[tile]) {
+                if (duplicate++ == 0) {
+                    stats[ST_DUP_LINE] = line;
+                    stats[ST_DUP_TILE] = (int64_t)tile;
+                }
+            } else
                 seen[tile] = 1;
             commune = commune_of_tile[tile];
         }
@@ -556,6 +567,13 @@ int netmob_aggregate(const char *buf, int64_t len, int64_t n_fields,
                         stats[ST_NEG_OFFSET] = field_start - buf;
                         stats[ST_NEG_LENGTH] = p - field_start;
                     }
+                    if (value > max_value) {
+                        max_value = value;
+                        stats[ST_MAX_LINE] = line;
+                        stats[ST_MAX_FIELD] = slot + 2;
+                        stats[ST_MAX_OFFSET] = field_start - buf;
+                        stats[ST_MAX_LENGTH] = p - field_start;
+                    }
                     slot_total[slot] += value;
                     if (row != NULL)
                         row[slot] += value;
@@ -595,6 +613,7 @@ int netmob_aggregate(const char *buf, int64_t len, int64_t n_fields,
     stats[ST_NONZERO] = nonzero;
     stats[ST_DUPLICATE] = duplicate;
     stats[ST_UNMAPPED] = unmapped;
+    memcpy(&stats[ST_MAX_BITS], &max_value, sizeof max_value);
     if (rows == 0) {
         stats[ST_ERR_CODE] = NM_EMPTY_FILE;
         return NM_EMPTY_FILE;

@@ -1,7 +1,9 @@
 """Synthetic NetMob23-like inputs with a planted truth: the embedded default data set and the
 benchmark data set.
 
-Writes, in the exact real formats of CONTRACT 1:
+Writes, in the exact real formats (README: Inputs):
+Run it by hand as `PYTHONPATH=scripts python -m netmob_cpc.synthetic --out DIR ...` (--help).
+
 - traffic files `{netmob_dir}/{city}/{app}/{YYYYMMDD}/{city}_{app}_{YYYYMMDD}_{direction}.txt`
   (1.1): one line per tile, `tile_id` then 96 slot values (92 on the spring clock-change day),
   integers for most apps, multiples of 1/16 for the control app (YouTube), a few missing
@@ -40,11 +42,11 @@ import zlib
 
 import numpy as np
 
-from atomic_output import atomic_path
+from netmob_cpc.files import atomic_path
 
 # --- the NetMob23 cities --------------------------------------------------------------------
 # Grid dimensions (rows, cols) of the 100 m tiles per city, as used with the NetMob23 data
-# (Paris, Lyon, Nancy also quoted in CONTRACT 1.1); found in public NetMob23 challenge code.
+# (Paris, Lyon, Nancy as documented with the data set); found in public NetMob23 challenge code.
 CITY_GRIDS = {
     "Bordeaux": (334, 342),
     "Clermont-Ferrand": (208, 268),
@@ -136,7 +138,7 @@ SV_BASE = 0.8  # sexual-violence victims per 1,000 inhabitants in 2019 at the re
 SV_SLOPE, SV_NOISE_SD, SV_DEP_SD = 0.5, 0.3, 0.1
 SV_REFERENCE = PER_1000_77_DAYS["tor"] * COUPLING_MEAN * FACTOR_SCALE
 
-# --- the crime file (data.gouv.fr layout, CONTRACT 1.5) ----------------------------------------
+# --- the crime file (data.gouv.fr 2023 layout) ----------------------------------------------
 CRIME_HEADER = ["CODGEO_2023", "annee", "classe", "unité.de.compte", "valeur.publiée", "faits",
                 "tauxpourmille", "complementinfoval", "complementinfotaux", "POP", "millPOP", "LOG", "millLOG"]
 CRIME_YEARS = list(range(16, 23))
@@ -554,7 +556,7 @@ def write_communes(path, communes_by_city):
 
 def assign_tiles(communes):
     """Row of the commune of each tile (-1: none), by the tile centroid in Lambert-93, a
-    centroid on a border going to the lower INSEE code (the rule of CONTRACT 1.3)."""
+    centroid on a border going to the lower INSEE code (the rule used when building a tile map)."""
     import shapely
 
     points = shapely.points(communes["centroids"])
@@ -724,7 +726,7 @@ def planted_truth(city, communes, model):
 
 
 def crime_rows(truth):
-    """data.gouv.fr rows (CONTRACT 1.5) of one city's communes plus a few communes that are
+    """data.gouv.fr rows (2023 layout) of one city's communes plus a few communes that are
     not in the communes layer: every class x year 16..22, 'diff' or 'ndiff'."""
     rng = truth["rng"]
     department = truth["code_dep"][0]
@@ -910,32 +912,6 @@ def generate(*, netmob_dir, tile_grid, communes, crime_csv, truth_csv, cities, a
     return summary
 
 
-def main(snakemake):
-    sys.stderr = open(snakemake.log[0], "w", buffering=1)
-    params, output = snakemake.params, snakemake.output
-
-    def setting(name, fallback=None):
-        value = getattr(params, name, None)
-        return fallback if value is None else value
-
-    generate(
-        netmob_dir=params.netmob_dir,
-        tile_grid=params.tile_grid,
-        communes=setting("communes", getattr(output, "communes", None)),
-        crime_csv=setting("crime_csv", getattr(output, "crime_csv", None)),
-        truth_csv=setting("truth_csv", getattr(output, "truth", None)),
-        cities=list(params.cities),
-        apps=dict(params.apps),
-        directions=list(params.directions),
-        start=str(params.start),
-        end=str(params.end),
-        seed=int(params.seed),
-        grid_scale=float(params.grid_scale),
-        missing_rate=float(setting("missing_rate", 1e-5)),
-        outage_date=setting("outage_date", "2019-05-12"),
-    )
-
-
 def cli(argv=None):
     parser = argparse.ArgumentParser(
         description="Write a synthetic NetMob23-like data set (traffic files, tile grids, communes, "
@@ -972,7 +948,5 @@ def cli(argv=None):
     print(json.dumps(summary, indent=1))
 
 
-if "snakemake" in globals():
-    main(snakemake)  # noqa: F821
-elif __name__ == "__main__":
+if __name__ == "__main__":
     cli()

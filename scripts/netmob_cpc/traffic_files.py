@@ -1,0 +1,903 @@
+"""Traffic files: parse NetMob23 traffic files and sum their tiles' traffic per commune and slot.
+
+One ingest job handles the files of one city x app x direction for a batch of days and writes
+one `.npz` per batch (`write_batch`, ARCHITECTURE.md "Ingested batch"); the data-quality
+fields and thresholds are in `netmob_cpc.qc`.
+
+Three parsers implement the same rules and give bit-identical results (the tests check it):
+- "native": one pass of the C kernel scripts/native/netmob_parse.c over the file's bytes,
+  loaded with ctypes (built by the local rule `parser_library`);
+- "vectorised": NumPy, the fallback when the kernel could not be built or loaded (a few
+  times slower); a file it cannot decide by itself (a byte outside the number alphabet,
+  a lone CR, a field-count or number error) goes to the Python parser, which gives the
+  same result or the same error message;
+- "python": a straightforward pure-Python implementation, the tests' reference.
+
+The rules of a traffic file (the NetMob23 format), all parsers alike:
+- one line per tile: `tile_id v1 ... vN`, one space between fields (two spaces enclose an
+  empty field); N = 96 slots of 15 minutes, 92 on the day the clocks go forward
+  (`expected_slot_minutes`); any other field count is an error;
+- tile_id: 1 to 19 decimal digits; values: `[+-]digits[.digits][e[+-]digits]` converted
+  to the correctly rounded double; an empty field or `nan` (any case) is missing and
+  counts as 0 in the sums (pandas' groupby().sum() skips NaN); anything else is an error;
+- sums run in file order (row after row), so all parsers give the same doubles;
+- tolerated and counted: CRLF line ends, blank lines, a missing final newline, duplicate
+  tile rows (all added, as the seed's merge + groupby do), tiles without a commune (their
+  traffic is counted apart), negative values and missing values (thresholds: qc.py).
+- named as such rather than as a field-count error: a compressed file, a byte-order mark,
+  tab separators, trailing whitespace, an unreadable file.
+"""
+
+import ctypes
+import datetime
+import os
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from netmob_cpc.files import InputError
+
+TIMEZONE = "Europe/Paris"  # wall clock of the NetMob23 slots
+SLOT_MINUTES = 15
+SLOTS_PER_DAY = 24 * 60 // SLOT_MINUTES
+PARSERS = ("native", "vectorised", "python")
+
+# --- the C kernel's interface (scripts/native/netmob_parse.c) --------------------------
+ABI_VERSION = 2
+_STATS = (
+    "lines", "rows", "blank_lines", "crlf_lines", "empty_fields", "nan_fields",
+    "negative_values", "nonzero_values", "duplicate_tiles", "unmapped_tiles",
+    "neg_line", "neg_field", "neg_offset", "neg_length",
+    "err_code", "err_line", "err_field", "err_offset", "err_length", "err_found",
+    "max_bits", "max_line", "max_field", "max_offset", "max_length", "dup_line", "dup_tile",
+)
+_STAT = {name: i for i, name in enumerate(_STATS)}
+_FIELD_COUNT, _NOT_A_NUMBER, _BAD_TILE, _EMPTY_FILE, _OUT_OF_RANGE = 1, 2, 3, 4, 5
+_COUNTS = (
+    "lines", "rows", "blank_lines", "crlf_lines", "empty_fields", "nan_fields",
+    "negative_values", "nonzero_values", "duplicate_tiles", "unmapped_tiles",
+)
+# What the rule `parser_library` writes in place of the library when it cannot compile.
+NOT_BUILT_MARK = b"netmob_parse: not built"
+
+
+class TrafficFileError(InputError):
+    """A traffic file that breaks the format or a data-quality threshold."""
+
+
+@dataclass
+class DayAggregate:
+    """One traffic file summed per commune (row of the tile index) and slot."""
+
+    traffic: np.ndarray       # float64[n_communes, n_slots]
+    tiles: np.ndarray         # int32[n_communes]: file rows mapped to the commune
+    slot_minutes: np.ndarray  # int16[n_slots]: wall-clock minute of day of each slot
+    qc: dict                  # per-file fields of netmob_cpc.qc.QC_FIELDS
+    first_negative: tuple = None   # (line, field, text) of the first negative value
+    max_location: tuple = None     # (line, field, text) of the first largest value (> 0)
+    first_duplicate: tuple = None  # (line, tile_id) of the first repeated tile row
+
+
+@dataclass
+class _Parsed:
+    """What every parser returns for one file's bytes."""
+
+    traffic: np.ndarray
+    tiles: np.ndarray
+    slot_total: np.ndarray
+    slot_unmapped: np.ndarray
+    counts: dict          # _COUNTS -> int
+    max_value: float      # largest value, 0.0 when none is > 0
+    first_negative: tuple  # (line, field, text) or None
+    max_location: tuple    # (line, field, text) or None
+    first_duplicate: tuple  # (line, tile) or None
+
+
+# --- slots ------------------------------------------------------------------------------
+def expected_slot_minutes(day):
+    """Wall-clock minutes (Europe/Paris) of the 15-minute slots of `day`, as int16.
+
+    96 slots (0, 15, ..., 1425) on a 24-hour day; on the day the clocks go forward
+    (2019-03-31) 92 slots: 0..105 then 180..1425. 25-hour days (clocks go back) would
+    repeat wall-clock times and are not supported.
+    """
+    try:
+        zone = ZoneInfo(TIMEZONE)
+    except Exception as error:  # ZoneInfoNotFoundError: no tz database on the machine
+        raise OSError(
+            f"time zone {TIMEZONE} not found ({error}): install the tzdata package"
+        ) from None
+    utc = datetime.timezone.utc
+    midnight = datetime.time(0)
+    start = datetime.datetime.combine(day, midnight, tzinfo=zone).astimezone(utc)
+    stop = datetime.datetime.combine(
+        day + datetime.timedelta(days=1), midnight, tzinfo=zone
+    ).astimezone(utc)
+    step = datetime.timedelta(minutes=SLOT_MINUTES)
+    n_slots = (stop - start) // step
+    if n_slots == SLOTS_PER_DAY:
+        return np.arange(0, 24 * 60, SLOT_MINUTES, dtype=np.int16)
+    if n_slots > SLOTS_PER_DAY:
+        raise ValueError(
+            f"{day.isoformat()} has {(stop - start) / datetime.timedelta(hours=1):g} hours "
+            f"in {TIMEZONE} (the clocks go back): 25-hour days are not supported "
+            "(their wall-clock times repeat)"
+        )
+    minutes = []
+    for i in range(n_slots):
+        local = (start + i * step).astimezone(zone)
+        minutes.append(local.hour * 60 + local.minute)
+    return np.array(minutes, dtype=np.int16)
+
+
+def _slots_phrase(day, n_slots):
+    phrase = f"tile_id + {n_slots} slots of {day.isoformat()}"
+    if n_slots < SLOTS_PER_DAY:
+        phrase += ": the clocks go forward that day"
+    return phrase
+
+
+# --- errors -----------------------------------------------------------------------------
+class _ParseError(Exception):
+    """Raised by the parsers; turned into a TrafficFileError naming the file."""
+
+    def __init__(self, code, line=0, field=0, text=b"", found=0):
+        super().__init__(code)
+        self.code, self.line, self.field, self.text, self.found = code, line, field, text, found
+
+
+def quote(text, limit=60):
+    """repr() of a field's text for a message, decoded and cut to `limit` characters."""
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8", errors="backslashreplace")
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    return repr(text)
+
+
+# Signatures of files that are not plain text: named, instead of a field-count message.
+_SIGNATURES = (
+    (b"\x1f\x8b", "gzip-compressed", "decompress it (gunzip)"),
+    (b"PK\x03\x04", "a zip archive", "extract it (unzip)"),
+    (b"BZh", "bzip2-compressed", "decompress it (bunzip2)"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "decompress it (unxz)"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", "decompress it (unzstd)"),
+    (b"\xef\xbb\xbf", "text that starts with a UTF-8 byte-order mark (bytes EF BB BF)",
+     "save it without the byte-order mark"),
+    (b"\xff\xfe", "UTF-16 text (it starts with a UTF-16 byte-order mark)",
+     "convert it to plain ASCII/UTF-8 without byte-order mark"),
+    (b"\xfe\xff", "UTF-16 text (it starts with a UTF-16 byte-order mark)",
+     "convert it to plain ASCII/UTF-8 without byte-order mark"),
+)
+
+
+def _signature_problem(path, data):
+    """A message for a file that is compressed or starts with a byte-order mark."""
+    for signature, what, fix in _SIGNATURES:
+        if data.startswith(signature):
+            return (
+                f"{path}: the file is {what}, not a plain NetMob23 traffic file "
+                f"(one line per tile, fields separated by one space); {fix} and keep the "
+                "file name."
+            )
+    return None
+
+
+def _line_text(data, number):
+    """Bytes of line `number` (1-based) without its line end."""
+    start = 0
+    for _ in range(number - 1):
+        start = data.find(b"\n", start) + 1
+        if start == 0:
+            return b""
+    end = data.find(b"\n", start)
+    text = data[start:] if end < 0 else data[start:end]
+    return text[:-1] if text.endswith(b"\r") else text
+
+
+def _error_message(path, day, n_slots, error, data):
+    if error.code == _EMPTY_FILE:
+        return f"{path}: empty file (expected one line per tile)"
+    where = f"{path}, line {error.line}"
+    text = _line_text(data, error.line)
+    if b"\t" in text:
+        return (
+            f"{where}: tab-separated fields (found a tab character); NetMob23 traffic "
+            "files separate fields with one space. Convert the tabs to spaces "
+            "(e.g. `tr '\\t' ' '`)."
+        )
+    if text != text.rstrip():
+        return (
+            f"{where}: trailing whitespace at the end of the line; NetMob23 traffic "
+            "lines end with the last slot value. Strip it (e.g. `sed 's/[ \\t]*$//'`)."
+        )
+    if error.code == _FIELD_COUNT:
+        message = (
+            f"{where}: found {error.found} fields, expected {n_slots + 1} "
+            f"({_slots_phrase(day, n_slots)})"
+        )
+        last = data.rstrip(b"\r\n").count(b"\n") + 1
+        if error.line == last and not data.endswith(b"\n") and error.found < n_slots + 1:
+            message += "; the last line is incomplete: the file looks truncated"
+        return message
+    where += f", field {error.field}"
+    if error.code == _BAD_TILE:
+        return (
+            f"{where}: tile_id {quote(error.text)} is not a non-negative integer "
+            "(1 to 19 digits)"
+        )
+    if error.code == _NOT_A_NUMBER:
+        return f"{where}: {quote(error.text)} is not a number"
+    if error.code == _OUT_OF_RANGE:
+        return f"{where}: {quote(error.text)} is beyond the range of a double"
+    return f"{path}: parser error {error.code}"
+
+
+# --- the native parser ------------------------------------------------------------------
+class NativeParser:
+    """The C kernel loaded with ctypes."""
+
+    name = "native"
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        with open(self.path, "rb") as handle:
+            head = handle.read(len(NOT_BUILT_MARK))
+        if head == NOT_BUILT_MARK:
+            with open(self.path, "rb") as handle:
+                reason = handle.read(2000).decode("utf-8", "replace").strip()
+            raise OSError(reason)
+        library = ctypes.CDLL(os.path.abspath(self.path))
+        try:
+            version = library.netmob_abi_version()
+            n_stats = library.netmob_stats_count()
+        except AttributeError as error:
+            raise OSError(f"{self.path} is not a netmob_parse library: {error}") from None
+        if version != ABI_VERSION or n_stats != len(_STATS):
+            raise OSError(
+                f"{self.path} was built from another version of netmob_parse.c "
+                f"(interface {version}, expected {ABI_VERSION}): rebuild it"
+            )
+        aggregate = library.netmob_aggregate
+        aggregate.restype = ctypes.c_int
+        aggregate.argtypes = (
+            [ctypes.c_char_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
+            + [ctypes.c_int64, ctypes.c_int64]
+            + [ctypes.c_void_p] * 6
+        )
+        self._aggregate = aggregate
+
+    def parse(self, data, n_fields, commune_of_tile, n_communes):
+        n_slots = n_fields - 1
+        seen = np.zeros(len(commune_of_tile), dtype=np.uint8)
+        traffic = np.zeros((n_communes, n_slots), dtype=np.float64)
+        tiles = np.zeros(n_communes, dtype=np.int32)
+        slot_total = np.zeros(n_slots, dtype=np.float64)
+        slot_unmapped = np.zeros(n_slots, dtype=np.float64)
+        stats = np.zeros(len(_STATS), dtype=np.int64)
+        code = self._aggregate(
+            data, len(data), n_fields, commune_of_tile.ctypes.data,
+            len(commune_of_tile), n_communes, seen.ctypes.data, traffic.ctypes.data,
+            tiles.ctypes.data, slot_total.ctypes.data, slot_unmapped.ctypes.data,
+            stats.ctypes.data,
+        )
+        stat = {name: int(stats[i]) for name, i in _STAT.items()}
+        if code:
+            offset = stat["err_offset"]
+            raise _ParseError(
+                code, stat["err_line"], stat["err_field"],
+                data[offset:offset + stat["err_length"]], stat["err_found"],
+            )
+
+        def located(prefix):
+            offset = stat[f"{prefix}_offset"]
+            text = data[offset:offset + stat[f"{prefix}_length"]]
+            return stat[f"{prefix}_line"], stat[f"{prefix}_field"], text.decode("utf-8", "replace")
+
+        max_value = float(stats[_STAT["max_bits"]:_STAT["max_bits"] + 1].view(np.float64)[0])
+        return _Parsed(
+            traffic, tiles, slot_total, slot_unmapped,
+            {name: stat[name] for name in _COUNTS}, max_value,
+            located("neg") if stat["negative_values"] else None,
+            located("max") if stat["max_line"] else None,
+            (stat["dup_line"], stat["dup_tile"]) if stat["duplicate_tiles"] else None,
+        )
+
+
+_LOADED = {}
+
+
+def load_native_parser(path):
+    """The C kernel at `path` (loaded once per process). Raises OSError if unusable."""
+    key = os.path.abspath(os.fspath(path))
+    if key not in _LOADED:
+        _LOADED[key] = NativeParser(path)
+    return _LOADED[key]
+
+
+# --- the pure-Python parser (the tests' reference) --------------------------------------
+_PATTERNS = {}
+
+
+def _patterns():
+    if not _PATTERNS:
+        import re
+
+        _PATTERNS["tile"] = re.compile(rb"[0-9]{1,19}")
+        _PATTERNS["number"] = re.compile(
+            rb"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+        )
+        _PATTERNS["nan"] = re.compile(rb"[+-]?[nN][aA][nN]")
+    return _PATTERNS
+
+
+def _python_value(token, line, field):
+    """Value of one slot field: a float, NaN for a missing value; _ParseError otherwise."""
+    patterns = _patterns()
+    if token == b"" or patterns["nan"].fullmatch(token):
+        return float("nan")
+    if not patterns["number"].fullmatch(token):
+        raise _ParseError(_NOT_A_NUMBER, line, field, token)
+    value = float(token)
+    if value in (float("inf"), float("-inf")):
+        raise _ParseError(_OUT_OF_RANGE, line, field, token)
+    return value
+
+
+def _field_text(lines, number, field):
+    """Text of field `field` (1-based) of line `number` (1-based) of `lines`."""
+    line = lines[number - 1]
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    return line.split(b" ")[field - 1].decode("utf-8", "replace")
+
+
+def _python_rows(data, n_fields):
+    """(tile ids, values float64[rows, slots] with NaN for missing, line number of each row,
+    the lines, blank, crlf, empty) of a file; _ParseError for a malformed one."""
+    n_slots = n_fields - 1
+    tile_pattern = _patterns()["tile"]
+    lines = data.split(b"\n") if data else []
+    if data.endswith(b"\n"):
+        lines.pop()
+    value_of = {b"": float("nan"), b"0": 0.0}  # token -> value, validated once
+    rows, tile_ids, row_lines = [], [], []
+    blank = crlf = empty = 0
+    for number, line in enumerate(lines, start=1):
+        if line.endswith(b"\r"):
+            crlf += 1
+            line = line[:-1]
+        if not line:
+            blank += 1
+            continue
+        fields = line.split(b" ")
+        if len(fields) != n_fields:
+            raise _ParseError(_FIELD_COUNT, number, 0, line, len(fields))
+        if not tile_pattern.fullmatch(fields[0]):
+            raise _ParseError(_BAD_TILE, number, 1, fields[0])
+        slots = fields[1:]
+        try:
+            values = [value_of[token] for token in slots]
+        except KeyError:
+            for field, token in enumerate(slots, start=2):
+                if token not in value_of:
+                    value_of[token] = _python_value(token, number, field)
+            values = [value_of[token] for token in slots]
+        empty += slots.count(b"")
+        rows.append(values)
+        tile_ids.append(int(fields[0]))
+        row_lines.append(number)
+    if not rows:
+        raise _ParseError(_EMPTY_FILE)
+    values = np.array(rows, dtype=np.float64).reshape(len(rows), n_slots)
+    return tile_ids, values, row_lines, lines, blank, crlf, empty
+
+
+def _parse_python(data, n_fields, commune_of_tile, n_communes):
+    """Straightforward implementation of the kernel's rules (module docstring)."""
+    n_slots = n_fields - 1
+    tile_ids, values, row_lines, lines, blank, crlf, empty = _python_rows(data, n_fields)
+    n_rows = len(tile_ids)
+    missing = np.isnan(values)
+    values[missing | (values == 0.0)] = 0.0  # missing adds nothing; -0.0 becomes +0.0
+    negative = values < 0.0
+    first_negative = None
+    if negative.any():
+        row, slot = divmod(int(np.argmax(negative.reshape(-1))), n_slots)
+        first_negative = (row_lines[row], slot + 2, _field_text(lines, row_lines[row], slot + 2))
+    max_value, max_location = max(0.0, float(values.max())), None
+    if max_value > 0.0:
+        row, slot = divmod(int(np.argmax(values.reshape(-1))), n_slots)
+        max_location = (row_lines[row], slot + 2, _field_text(lines, row_lines[row], slot + 2))
+
+    n_index = len(commune_of_tile)
+    index = np.array([tile if tile < n_index else -1 for tile in tile_ids], dtype=np.int64)
+    in_range = index >= 0
+    first_duplicate, seen = None, set()
+    for row, tile in enumerate(index.tolist()):
+        if tile >= 0:
+            if tile in seen:
+                first_duplicate = (row_lines[row], tile)
+                break
+            seen.add(tile)
+    commune = np.full(n_rows, -1, dtype=np.int64)
+    commune[in_range] = commune_of_tile[index[in_range]]
+    mapped = commune >= 0
+    traffic = np.zeros((n_communes, n_slots), dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow: aggregate_file
+        np.add.at(traffic, commune[mapped], values[mapped])  # row by row, in file order
+        slot_total = np.cumsum(values, axis=0)[-1]  # sequential, in file order
+        slot_unmapped = (
+            np.cumsum(values[~mapped], axis=0)[-1] if (~mapped).any() else np.zeros(n_slots)
+        )
+    tiles = np.bincount(commune[mapped], minlength=n_communes).astype(np.int32)
+    counts = {
+        "lines": len(lines),
+        "rows": n_rows,
+        "blank_lines": blank,
+        "crlf_lines": crlf,
+        "empty_fields": empty,
+        "nan_fields": int(missing.sum()) - empty,
+        "negative_values": int(negative.sum()),
+        "nonzero_values": int(np.count_nonzero(values)),
+        "duplicate_tiles": int(in_range.sum()) - len(np.unique(index[in_range])),
+        "unmapped_tiles": int((~mapped).sum()),
+    }
+    return _Parsed(traffic, tiles, slot_total, slot_unmapped, counts, max_value,
+                   first_negative, max_location, first_duplicate)
+
+
+# --- the vectorised parser (NumPy) -----------------------------------------------------
+# The fallback when the C kernel is unavailable: the same rules with whole-array NumPy
+# operations, a few times slower than the kernel. Tokens of digits with at most one '.'
+# and 15 digits (nearly every value of a real file) are converted exactly as the kernel's
+# fast path does (an exact integer mantissa, one correctly rounded division by a power of
+# ten); the few others (signs, exponents, nan, long digit strings) one by one with the
+# Python parser's rules. A file it cannot decide by itself (a byte outside the number
+# alphabet, a lone CR, a wrong field count, a bad token) goes to the Python parser, which
+# gives the same result or the same error message.
+_ALPHABET = b"0123456789.eE+-nNaA \n\r"
+_CHUNK_BYTES = 1 << 21
+_POW10 = 10.0 ** np.arange(23)
+
+
+class _Undecided(Exception):
+    """The vectorised parser leaves this file to the Python parser."""
+
+
+def _accumulate_rows(sums, groups, values):
+    """sums[groups[i]] += values[i], row after row in order, for each i (exactly the
+    sequence of additions of the C kernel): each commune's rows, in file order, are added
+    to its current sum by one reduction along the rows axis, which NumPy performs row
+    after row (np.add.reduceat does not: it may pair rows up)."""
+    order = np.argsort(groups, kind="stable")
+    ordered = values[order]
+    present, starts = np.unique(groups[order], return_index=True)
+    stops = np.append(starts[1:], len(order))
+    for commune, start, stop in zip(present.tolist(), starts.tolist(), stops.tolist()):
+        block = ordered[start:stop]
+        sums[commune] = _add_sequentially(sums[commune], block)
+
+
+def _add_sequentially(total, values):
+    """total + values[0] + values[1] + ... per column, in row order."""
+    return np.add.reduce(np.concatenate([total[None, :], values]), axis=0)
+
+
+def _parse_vectorised(data, n_fields, commune_of_tile, n_communes):
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: aggregate_file
+            return _vectorised(data, n_fields, commune_of_tile, n_communes)
+    except _Undecided:
+        return _parse_python(data, n_fields, commune_of_tile, n_communes)
+
+
+def _short_tokens(segment, starts, lengths, width):
+    """Values of the tokens (at most `width` bytes each) made of digits and at most one
+    '.', with 1 to 15 digits; NaN for any other token (left to the caller). Returns
+    (values, simple, n_dots). Tokens of one length at a time, one byte column at a time."""
+    values = np.full(len(starts), np.nan)
+    simple = np.zeros(len(starts), dtype=bool)
+    n_dots = np.zeros(len(starts), dtype=np.int64)
+    for length in np.unique(lengths[lengths <= width]).tolist():
+        rows = np.flatnonzero(lengths == length)
+        at = starts[rows]
+        mantissa = np.zeros(len(rows), dtype=np.int64)
+        fraction = np.zeros(len(rows), dtype=np.int64)
+        dots = np.zeros(len(rows), dtype=np.int64)
+        valid = np.ones(len(rows), dtype=bool)
+        for j in range(length):
+            byte = segment[at + j]
+            digit = byte - np.uint8(48)
+            is_digit = digit < 10
+            is_dot = byte == 46
+            valid &= is_digit | is_dot
+            mantissa = np.where(is_digit, mantissa * 10 + digit, mantissa)
+            fraction += is_digit & (dots > 0)
+            dots += is_dot
+        n_digits = length - dots
+        ok = valid & (dots <= 1) & (n_digits >= 1) & (n_digits <= 15)
+        result = mantissa / _POW10[fraction]  # Clinger: exact operands, one rounding
+        result[~ok] = np.nan
+        values[rows], simple[rows], n_dots[rows] = result, ok, dots
+    return values, simple, n_dots
+
+
+def _token_value(token):
+    """A token the short path left: (value or NaN, is_missing); _Undecided if invalid."""
+    patterns = _patterns()
+    if patterns["nan"].fullmatch(token):
+        return float("nan"), True
+    if not patterns["number"].fullmatch(token):
+        raise _Undecided
+    value = float(token)
+    if value in (float("inf"), float("-inf")):
+        raise _Undecided
+    return value, False
+
+
+def _vectorised(data, n_fields, commune_of_tile, n_communes):
+    n_slots = n_fields - 1
+    if not data or data.translate(None, _ALPHABET):
+        raise _Undecided
+    crlf = 0
+    if b"\r" in data:
+        crlf = data.count(b"\r\n") + data.endswith(b"\r")
+        if data.count(b"\r") != crlf:  # a lone CR inside a line
+            raise _Undecided
+    text = data.replace(b"\r", b"") if crlf else data
+
+    # lines: blank ones, the line number of each tile row; then one "\n" per tile row
+    buffer = np.frombuffer(text, dtype=np.uint8)
+    newlines = np.flatnonzero(buffer == 10)
+    starts = np.concatenate([[0], newlines + 1])
+    ends = np.concatenate([newlines, [len(text)]])
+    if text.endswith(b"\n"):
+        starts, ends = starts[:-1], ends[:-1]
+    n_lines = len(starts)
+    blank = starts == ends
+    row_lines = np.flatnonzero(~blank) + 1
+    n_rows = len(row_lines)
+    if n_rows == 0:
+        raise _Undecided
+    if blank.any() or not text.endswith(b"\n"):
+        keep = np.ones(len(buffer), dtype=bool)
+        keep[ends[blank]] = False  # the "\n" of each blank line
+        buffer = buffer[keep]
+        if not text.endswith(b"\n"):
+            buffer = np.append(buffer, np.uint8(10))
+        newlines = np.flatnonzero(buffer == 10)
+
+    n_index = len(commune_of_tile)
+    seen = np.zeros(n_index, dtype=bool)
+    traffic = np.zeros((n_communes, n_slots), dtype=np.float64)
+    tiles = np.zeros(n_communes, dtype=np.int64)
+    slot_total = np.zeros(n_slots, dtype=np.float64)
+    slot_unmapped = np.zeros(n_slots, dtype=np.float64)
+    counts = dict.fromkeys(_COUNTS, 0)
+    max_value, max_at, negative_at, duplicate_at = 0.0, None, None, None
+    rows_per_chunk = max(1, int(_CHUNK_BYTES * n_rows / max(len(buffer), 1)))
+    for row0 in range(0, n_rows, rows_per_chunk):
+        row1 = min(n_rows, row0 + rows_per_chunk)
+        n = row1 - row0
+        offset = int(newlines[row0 - 1]) + 1 if row0 else 0
+        segment = buffer[offset:int(newlines[row1 - 1]) + 1]
+        separators = np.flatnonzero((segment == 32) | (segment == 10))
+        if len(separators) != n * n_fields:
+            raise _Undecided  # a field count: the Python parser names the line
+        ends_ = separators.reshape(n, n_fields)
+        if (segment[ends_[:, -1]] != 10).any():
+            raise _Undecided
+        starts_ = np.empty_like(ends_)
+        starts_[0, 0] = 0
+        starts_[1:, 0] = ends_[:-1, -1] + 1
+        starts_[:, 1:] = ends_[:, :-1] + 1
+        lengths = ends_ - starts_
+
+        # tile ids: 1 to 18 digits here (19 digits: the Python parser)
+        tile_length = lengths[:, 0]
+        if tile_length.min() < 1 or tile_length.max() > 18:
+            raise _Undecided
+        tile_values, tile_ok, tile_dots = _short_tokens(
+            segment, starts_[:, 0], tile_length, int(tile_length.max()))
+        if not tile_ok.all() or tile_dots.any():
+            raise _Undecided  # e.g. "1.0": the Python parser names it
+        tile = tile_values.astype(np.int64)
+
+        # slot values
+        flat_starts = starts_[:, 1:].ravel()
+        flat_lengths = lengths[:, 1:].ravel()
+        values = np.zeros(n * n_slots, dtype=np.float64)
+        empty = flat_lengths == 0
+        missing = empty.copy()
+        todo = np.flatnonzero(~empty & ~((flat_lengths == 1) & (segment[flat_starts] == 48)))
+        if len(todo):
+            todo_lengths = flat_lengths[todo]
+            left = np.zeros(len(todo), dtype=bool)
+            for low, high in ((1, 8), (9, 24)):
+                band = np.flatnonzero((todo_lengths >= low) & (todo_lengths <= high))
+                if len(band):
+                    parsed, ok, _ = _short_tokens(segment, flat_starts[todo[band]],
+                                                  todo_lengths[band], high)
+                    values[todo[band[ok]]] = parsed[ok]
+                    left[band[~ok]] = True
+            left |= todo_lengths > 24
+            for k in np.flatnonzero(left).tolist():
+                start = int(flat_starts[todo[k]])
+                token = segment[start:start + int(todo_lengths[k])].tobytes()
+                value, is_missing = _token_value(token)
+                values[todo[k]] = 0.0 if is_missing else value
+                missing[todo[k]] |= is_missing
+        values = values.reshape(n, n_slots)
+        n_empty = int(empty.sum())
+        counts["empty_fields"] += n_empty
+        counts["nan_fields"] += int(missing.sum()) - n_empty
+        values[values == 0.0] = 0.0  # -0.0 becomes +0.0
+        negative = values < 0.0
+        n_negative = int(negative.sum())
+        if n_negative and negative_at is None:
+            negative_at = row0 * n_slots + int(np.argmax(negative.reshape(-1)))
+        counts["negative_values"] += n_negative
+        counts["nonzero_values"] += int(np.count_nonzero(values))
+        block_max = float(values.max())
+        if block_max > max_value:
+            max_value = block_max
+            max_at = row0 * n_slots + int(np.argmax(values.reshape(-1)))
+
+        in_range = np.flatnonzero(tile < n_index)
+        index = tile[in_range]
+        if duplicate_at is None:
+            before = np.count_nonzero(seen)
+            seen_before = seen[index]
+            seen[index] = True
+            n_duplicate = len(index) - (np.count_nonzero(seen) - before)
+            if n_duplicate:  # locate the first one
+                _, first_rows = np.unique(index, return_index=True)
+                new = np.zeros(len(index), dtype=bool)
+                new[first_rows] = True
+                new &= ~seen_before
+                row = int(in_range[np.argmin(new)])
+                duplicate_at = (row0 + row, int(tile[row]))
+        else:
+            before = np.count_nonzero(seen)
+            seen[index] = True
+            n_duplicate = len(index) - (np.count_nonzero(seen) - before)
+        counts["duplicate_tiles"] += n_duplicate
+        commune = np.full(n, -1, dtype=np.int64)
+        commune[in_range] = commune_of_tile[index]
+        mapped = commune >= 0
+        if mapped.any():
+            _accumulate_rows(traffic, commune[mapped], values[mapped])
+            tiles += np.bincount(commune[mapped], minlength=n_communes)
+        if not mapped.all():
+            slot_unmapped = _add_sequentially(slot_unmapped, values[~mapped])
+        counts["unmapped_tiles"] += int(n - mapped.sum())
+        slot_total = _add_sequentially(slot_total, values)
+
+    counts.update(lines=n_lines, rows=n_rows, blank_lines=int(blank.sum()), crlf_lines=crlf)
+
+    def located(flat):
+        row, slot = divmod(flat, n_slots)
+        number = int(row_lines[row])
+        line = text[starts[number - 1]:ends[number - 1]]
+        return number, slot + 2, line.split(b" ")[slot + 1].decode("utf-8", "replace")
+
+    return _Parsed(
+        traffic, tiles.astype(np.int32), slot_total, slot_unmapped, counts, max_value,
+        located(negative_at) if negative_at is not None else None,
+        located(max_at) if max_at is not None else None,
+        (int(row_lines[duplicate_at[0]]), duplicate_at[1]) if duplicate_at else None,
+    )
+
+
+def choose_parser(library):
+    """The parser to use and a warning ("" when the native one loads).
+
+    `library` is the path written by the rule `parser_library` (the C kernel, or a note
+    saying why it could not be built). Returns (name, NativeParser or None, warning)."""
+    try:
+        if not library:
+            raise OSError("no library given")
+        return "native", load_native_parser(library), ""
+    except OSError as error:
+        reason = str(error)
+    return "vectorised", None, (
+        f"WARNING: the native parser is unavailable ({reason}): using the vectorised "
+        "parser (NumPy; same results, a few times slower). Install a C compiler (or set "
+        "CC) and rerun with --forcerun parser_library to use the native one."
+    )
+
+
+# --- one file ---------------------------------------------------------------------------
+def _sequential_sum(values):
+    """Sum in array order (the same order for every parser); inf on overflow."""
+    total = 0.0
+    for value in values.tolist():
+        total += value
+    return total
+
+
+def read_traffic_bytes(path):
+    """The bytes of a traffic file; an unreadable one is a TrafficFileError naming it."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise TrafficFileError(
+            f"{path}: cannot read the file ({error.strerror or error}); check that it "
+            "exists and that its permissions let this user read it"
+        ) from None
+
+
+def _overflow_message(path, data, n_fields, commune_of_tile):
+    """Where a sum of the file first overflows (rows added in file order)."""
+    tile_ids, values, row_lines, lines, *_ = _python_rows(data, n_fields)
+    values[np.isnan(values)] = 0.0
+    n_index = len(commune_of_tile)
+    sums, total = {}, np.zeros(values.shape[1])
+    grand = 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for row, tile in enumerate(tile_ids):
+            commune = int(commune_of_tile[tile]) if tile < n_index else -1
+            total = total + values[row]
+            running = sums.get(commune, np.zeros(values.shape[1])) + values[row]
+            sums[commune] = running
+            grand += float(values[row].sum())
+            bad = np.flatnonzero(~np.isfinite(total) | ~np.isfinite(running))
+            if len(bad) or not np.isfinite(grand):
+                field = int(bad[0]) + 2 if len(bad) else int(np.argmax(np.abs(values[row]))) + 2
+                number = row_lines[row]
+                return (
+                    f"{path}, line {number}, field {field}: adding "
+                    f"{quote(_field_text(lines, number, field))} makes a sum of the file "
+                    "overflow a double (infinite); no traffic volume is that large. Fix the "
+                    "file (qc.max_tile_value is the ceiling of one value)."
+                )
+    return f"{path}: a sum of the file's values overflows a double (infinite)"
+
+
+def aggregate_file(path, day, commune_of_tile, n_communes, *, parser="native", library=None):
+    """Sum the traffic file `path` of `day` per commune and slot.
+
+    commune_of_tile: int array, commune row of each tile id (-1: none); n_communes: rows of
+    the result. parser: "native" (the C kernel; `library` is its path or a NativeParser),
+    "vectorised" or "python". Raises TrafficFileError for an unreadable or malformed file
+    (naming file, line, field) or one whose sums overflow.
+    """
+    slot_minutes = expected_slot_minutes(day)
+    n_slots = len(slot_minutes)
+    commune_of_tile = np.ascontiguousarray(commune_of_tile, dtype=np.int32)
+    if commune_of_tile.ndim != 1:
+        raise ValueError("commune_of_tile must be one-dimensional")
+    if len(commune_of_tile) and (
+        commune_of_tile.min() < -1 or commune_of_tile.max() >= n_communes
+    ):
+        raise ValueError(
+            f"commune_of_tile holds rows outside -1..{n_communes - 1} "
+            f"(n_communes = {n_communes})"
+        )
+    if parser == "native":
+        if library is None:
+            raise ValueError('parser="native" needs library= (a path or a NativeParser)')
+        native = library if isinstance(library, NativeParser) else load_native_parser(library)
+        parse = native.parse
+    elif parser == "vectorised":
+        parse = _parse_vectorised
+    elif parser == "python":
+        parse = _parse_python
+    else:
+        raise ValueError(f"parser must be one of {', '.join(PARSERS)}, not {parser!r}")
+    data = read_traffic_bytes(path)
+    problem = _signature_problem(path, data)
+    if problem:
+        raise TrafficFileError(problem)
+    try:
+        result = parse(data, n_slots + 1, commune_of_tile, n_communes)
+    except _ParseError as error:
+        raise TrafficFileError(_error_message(path, day, n_slots, error, data)) from None
+    counts = result.counts
+    total = _sequential_sum(result.slot_total)
+    unmapped = _sequential_sum(result.slot_unmapped)
+    if not (
+        np.isfinite(result.traffic).all() and np.isfinite(result.slot_total).all()
+        and np.isfinite(total) and np.isfinite(unmapped)
+    ):
+        raise TrafficFileError(_overflow_message(path, data, n_slots + 1, commune_of_tile))
+    qc = {
+        "lines": counts["lines"],
+        "tile_rows": counts["rows"],
+        "slots": n_slots,
+        "blank_lines": counts["blank_lines"],
+        "crlf_lines": counts["crlf_lines"],
+        "empty_fields": counts["empty_fields"],
+        "nan_fields": counts["nan_fields"],
+        "negative_values": counts["negative_values"],
+        "duplicate_tiles": counts["duplicate_tiles"],
+        "unmapped_tiles": counts["unmapped_tiles"],
+        "unmapped_traffic": unmapped,
+        "total_traffic": total,
+        "unmapped_traffic_share": unmapped / total if total > 0 else 0.0,
+        "max_value": result.max_value,
+        "all_zero": counts["nonzero_values"] == 0,
+        "parser": parser,
+    }
+    return DayAggregate(result.traffic, result.tiles, slot_minutes, qc,
+                        result.first_negative, result.max_location, result.first_duplicate)
+
+
+# --- tile index and outputs -------------------------------------------------------------
+def load_tile_index(path):
+    """(commune_of_tile int32, n_communes) from a tile index .npz (ARCHITECTURE.md)."""
+    with np.load(path, allow_pickle=False) as index:
+        absent = [key for key in ("commune_of_tile", "code_com") if key not in index.files]
+        if absent:
+            raise InputError(
+                f"{path}: tile index without {', '.join(absent)} "
+                f"(found {', '.join(index.files) or 'no array'}); delete it and rerun"
+            )
+        commune_of_tile = index["commune_of_tile"]
+        n_communes = len(index["code_com"])
+    if commune_of_tile.ndim != 1 or commune_of_tile.dtype.kind not in "iu":
+        raise InputError(
+            f"{path}: commune_of_tile must be a 1-d integer array, "
+            f"found {commune_of_tile.dtype} of shape {commune_of_tile.shape}"
+        )
+    if len(commune_of_tile) and (
+        commune_of_tile.min() < -1 or commune_of_tile.max() >= n_communes
+    ):
+        raise InputError(
+            f"{path}: commune_of_tile holds values outside -1..{n_communes - 1} "
+            f"({n_communes} communes in code_com)"
+        )
+    return commune_of_tile.astype(np.int32), n_communes
+
+
+def parse_date(stamp):
+    try:
+        return datetime.datetime.strptime(str(stamp), "%Y%m%d").date()
+    except ValueError:
+        raise ValueError(f"{stamp!r} is not a date written YYYYMMDD") from None
+
+
+def write_batch(path, dates, days, qc_fields):
+    """Write the ingested batch (ARCHITECTURE.md, "Ingested batch") atomically.
+
+    dates: int YYYYMMDD of each day; days: their DayAggregates (same communes); qc_fields:
+    {field: dtype} (netmob_cpc.qc.QC_FIELDS), every field present in each day's qc."""
+    from netmob_cpc.files import atomic_path
+
+    n_slots = [len(day.slot_minutes) for day in days]
+    arrays = {
+        "dates": np.asarray(dates, dtype=np.int32),
+        "slot_offsets": np.concatenate([[0], np.cumsum(n_slots)]).astype(np.int64),
+        "traffic": np.concatenate([day.traffic for day in days], axis=1).astype(np.float64),
+        "tiles": np.stack([day.tiles for day in days]).astype(np.int32),
+        "slot_minutes": np.concatenate([day.slot_minutes for day in days]).astype(np.int16),
+    }
+    for field, dtype in qc_fields.items():
+        arrays[f"qc_{field}"] = np.array([day.qc[field] for day in days], dtype=dtype)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+
+def load_batch(path):
+    """An ingested batch as a list of day dicts (`traffic`, `tiles`, `slot_minutes`, and
+    each QC field by name), in date order, with the date under `date`."""
+    with np.load(path, allow_pickle=False) as saved:
+        arrays = {key: saved[key] for key in saved.files}
+    offsets = arrays["slot_offsets"]
+    days = []
+    for i, date in enumerate(arrays["dates"].tolist()):
+        day = {
+            "date": date,
+            "traffic": arrays["traffic"][:, offsets[i]:offsets[i + 1]],
+            "tiles": arrays["tiles"][i],
+            "slot_minutes": arrays["slot_minutes"][offsets[i]:offsets[i + 1]],
+        }
+        for key, values in arrays.items():
+            if key.startswith("qc_"):
+                day[key[3:]] = values[i].item()
+        days.append(day)
+    return days
