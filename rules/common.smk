@@ -13,8 +13,6 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
-WORKFLOW_DIR = Path(workflow.current_basedir).parent
-
 
 class ConfigError(ValueError):
     """A configuration value the workflow cannot use; the message names the key."""
@@ -36,17 +34,24 @@ def stop(message):
 # transitively): an edit of a module reruns exactly the jobs whose scripts use it, and
 # nothing machine-specific (paths, interpreter) enters the hash.
 PACKAGE = "netmob_cpc"
-SCRIPTS_DIR = Path(workflow.current_basedir).parent / "scripts"
 _IMPORTS = {}
 
 
-def _package_imports(path):
-    """Package modules imported by one Python file (names such as 'estimates')."""
+def workflow_file(relative):
+    """A file of the workflow (its scripts, its schema) by its path in the repository.
+    Through Snakemake's source cache this also works when the workflow runs as a module
+    from another folder or a remote repository (snakedeploy)."""
+    return Path(str(workflow.source_path(f"../{relative}")))
+
+
+def _package_imports(relative):
+    """Package modules imported by one Python file of scripts/ (names such as 'estimates')."""
     import ast
 
-    if path not in _IMPORTS:
+    if relative not in _IMPORTS:
+        path = workflow_file(f"scripts/{relative}")
         found = set()
-        for node in ast.walk(ast.parse(Path(path).read_text(), str(path))):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ImportFrom) and node.module:
                 parts = node.module.split(".")
                 if parts[0] == PACKAGE:
@@ -59,25 +64,26 @@ def _package_imports(path):
                     parts = alias.name.split(".")
                     if parts[0] == PACKAGE and len(parts) > 1:
                         found.add(parts[1])
-        _IMPORTS[path] = found
-    return _IMPORTS[path]
+        _IMPORTS[relative] = found
+    return _IMPORTS[relative]
 
 
 def code_fingerprint(script):
     """Content hash of the package modules that scripts/<script> imports, transitively."""
     import hashlib
 
-    package = SCRIPTS_DIR / PACKAGE
-    pending, seen = list(_package_imports(SCRIPTS_DIR / script)), set()
+    pending, seen = list(_package_imports(script)), set()
     while pending:
         name = pending.pop()
-        if name in seen or not (package / f"{name}.py").exists():
-            continue
-        seen.add(name)
-        pending.extend(_package_imports(package / f"{name}.py"))
+        if name not in seen:
+            seen.add(name)
+            pending.extend(_package_imports(f"{PACKAGE}/{name}.py"))
     digest = hashlib.sha256()
     for name in sorted(seen | {"__init__"}):
-        digest.update(name.encode() + b"\0" + (package / f"{name}.py").read_bytes())
+        source = workflow_file(f"scripts/{PACKAGE}/{name}.py").read_bytes()
+        digest.update(name.encode())
+        digest.update(b"\0")
+        digest.update(source)
     return digest.hexdigest()[:16]
 
 
@@ -132,7 +138,9 @@ def _coerce(value, node, schema):
         text = value.strip()
         if "integer" in kinds and re.fullmatch(r"[+-]?\d+", text):
             return int(text)
-        if "number" in kinds and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
+        if "number" in kinds and re.fullmatch(
+            r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text
+        ):
             return float(text)
         if "boolean" in kinds and text.lower() in ("true", "false"):
             return text.lower() == "true"
@@ -182,8 +190,16 @@ def validated_config(cfg, schema_path):
         ):
             message = f"{error.instance!r} is not {described or 'an allowed value'}"
             if error.validator == "enum":
-                close = [v for v in error.validator_value if str(v).lower() == str(error.instance).lower()]
-                message += f" (did you mean {close[0]!r}?)" if close else f"; allowed: {', '.join(map(str, error.validator_value))}"
+                close = [
+                    v
+                    for v in error.validator_value
+                    if str(v).lower() == str(error.instance).lower()
+                ]
+                message += (
+                    f" (did you mean {close[0]!r}?)"
+                    if close
+                    else f"; allowed: {', '.join(map(str, error.validator_value))}"
+                )
         elif error.validator == "additionalProperties":
             message = f"{message}; see config/README.md for the keys"
         if key.split(".")[0] in SHAPE_HINTS and error.validator == "type":
@@ -201,7 +217,9 @@ def parse_share(key, value):
         try:
             value = float(numerator) / float(denominator)
         except (ValueError, ZeroDivisionError):
-            raise ConfigError(f"config key '{key}': {value!r} is not a number or a fraction a/b")
+            raise ConfigError(
+                f"config key '{key}': {value!r} is not a number or a fraction a/b"
+            )
     if not 0 < value <= 1:
         raise ConfigError(f"config key '{key}': {value} is outside (0, 1]")
     return float(value)
@@ -251,7 +269,9 @@ def check_keys(cfg):
             f"{cfg['crime_years']} (crime_year is chosen among those years)"
         )
     if len(set(years)) != len(years):
-        raise ConfigError(f"config key 'crime_years': {cfg['crime_years']} names a year twice")
+        raise ConfigError(
+            f"config key 'crime_years': {cfg['crime_years']} names a year twice"
+        )
     if len(set(cfg["apps"].values())) != 3:
         raise ConfigError(
             f"config key 'apps': the three roles need three different apps, got {cfg['apps']}"
@@ -262,7 +282,14 @@ def check_keys(cfg):
 # The generator writes only into {results_dir}/synthetic/, and only when synthetic.enabled
 # is true and the configuration names none of its own inputs: a configuration that sets an
 # input path (however it leaves other keys to the defaults) can never start it.
-INPUT_KEYS = ("netmob_dir", "tile_map", "tile_grid", "communes", "crime_csv", "estimates_table")
+INPUT_KEYS = (
+    "netmob_dir",
+    "tile_map",
+    "tile_grid",
+    "communes",
+    "crime_csv",
+    "estimates_table",
+)
 
 
 def run_mode(cfg):
@@ -317,7 +344,9 @@ def check_required_inputs(cfg, mode):
             f"{', '.join(need)} (or tile_map instead of tile_grid + communes)"
         )
     if not cfg["tile_map"] and "{city}" not in cfg["tile_grid"]:
-        raise ConfigError("config key 'tile_grid': the pattern must contain {city} (or set tile_map)")
+        raise ConfigError(
+            "config key 'tile_grid': the pattern must contain {city} (or set tile_map)"
+        )
 
 
 def _real(path):
@@ -345,7 +374,7 @@ def check_results_dir(results, inputs):
     lie under an input: Snakemake deletes a job's outputs before running it."""
     real = _real(results)
     home = _real("~")
-    if real == os.sep or real == home or os.path.dirname(real) in ("/home", "/Users"):
+    if real == os.sep or real == home or os.path.dirname(real) == os.path.dirname(home):
         raise ConfigError(
             f"config key 'results_dir': {results!r} is {real}, the root or a home directory; "
             "choose a folder of its own, e.g. results"
@@ -361,19 +390,21 @@ def check_results_dir(results, inputs):
 
 def check_outputs_clear_of_inputs(rules, inputs):
     """No rule's output is, or lies under, a configured input path."""
-    for rule in rules:
-        for output in rule.output:
+    for each in rules:
+        for output in each.output:
             fixed = _real(str(output).split("{")[0] or ".")
             for key, path in inputs:
-                if _inside(fixed, path) or (str(output).find("{") < 0 and fixed == path):
+                if _inside(fixed, path) or (
+                    str(output).find("{") < 0 and fixed == path
+                ):
                     raise ConfigError(
-                        f"rule {rule.name} would write {output}, which lies under the input "
+                        f"rule {each.name} would write {output}, which lies under the input "
                         f"of config key '{key}' ({path}); change results_dir or that key"
                     )
 
 
 try:
-    config = validated_config(config, WORKFLOW_DIR / "config" / "schema.yaml")
+    config = validated_config(config, workflow_file("config/schema.yaml"))
     PERIOD_START, PERIOD_END = checked_period(config)
     check_keys(config)
     MODE, MODE_NOTE = run_mode(config)
@@ -382,7 +413,11 @@ try:
     check_results_dir(RESULTS, input_paths(config))
     SHARES = {
         key: parse_share(key, config[key])
-        for key in ("tor_to_darknet_share", "porn_in_darknet_share", "csam_in_porn_share")
+        for key in (
+            "tor_to_darknet_share",
+            "porn_in_darknet_share",
+            "csam_in_porn_share",
+        )
     }
     TOR_SHARE_BOUNDS = [
         parse_share("tor_share_bounds", value) for value in config["tor_share_bounds"]
@@ -418,7 +453,9 @@ SMOOTHED_HEATMAPS = [
 ]
 # Choropleth maps need commune polygons: there are none with a given tile map or a table.
 if FROM_TABLE:
-    SKIPPED_MAPS = "choropleth maps not drawn: a published estimate table has no commune polygons"
+    SKIPPED_MAPS = (
+        "choropleth maps not drawn: a published estimate table has no commune polygons"
+    )
 elif INPUTS["tile_map"]:
     SKIPPED_MAPS = (
         "choropleth maps not drawn: a tile map is given (tile_map) instead of a communes "
@@ -476,13 +513,36 @@ def missing_traffic_files():
     ]
 
 
-def ingested_days(wildcards):
-    """Per-day ingest outputs of one city and direction, for the three apps."""
+def ingest_batch_stamps(wildcards):
+    """Days (YYYYMMDD) of the batch `wildcards.batch`."""
+    try:
+        return INGEST_BATCHES[wildcards.batch]
+    except KeyError:
+        raise ValueError(
+            f"ingest batch {wildcards.batch} is not a batch of the period "
+            f"(batches: {', '.join(INGEST_BATCHES)})"
+        ) from None
+
+
+def ingest_traffic_files(wildcards):
+    return [
+        traffic_file(wildcards.city, wildcards.app, stamp, wildcards.direction)
+        for stamp in ingest_batch_stamps(wildcards)
+    ]
+
+
+def ingested_batches(direction, city, app):
+    """The ingest outputs of one city x app x direction, in date order."""
+    return [
+        f"{RESULTS}/ingest/{direction}/{city}/{app}/{batch}.npz"
+        for batch in INGEST_BATCHES
+    ]
+
+
+def city_ingested_batches(wildcards):
+    """The ingested batches of one city and direction, per role, in date order."""
     return {
-        role: expand(
-            f"{RESULTS}/ingest/{wildcards.direction}/{wildcards.city}/{app}/{{stamp}}.npz",
-            stamp=DAY_STAMPS,
-        )
+        role: ingested_batches(wildcards.direction, wildcards.city, app)
         for role, app in APPS.items()
     }
 
@@ -519,8 +579,11 @@ def direction_outputs(direction):
         tables += [f"{name}.csv" for name in HEATMAPS + SMOOTHED_HEATMAPS]
         figures += [f"{name}.png" for name in HEATMAPS]
     if not SKIPPED_MAPS:
-        figures += [f"map_{city}.png" for city in CITIES] + ["maps_all_cities.png"]
-    return [f"{out}/{name}" for name in tables] + [f"{out}/figures/{name}" for name in figures]
+        figures += [f"map_{city}.png" for city in CITIES]
+        figures.append("maps_all_cities.png")
+    return [f"{out}/{name}" for name in tables] + [
+        f"{out}/figures/{name}" for name in figures
+    ]
 
 
 def final_targets():
@@ -545,3 +608,34 @@ if MODE != "table" and workflow.exec_mode.name == "DEFAULT" and not SYNTHETIC:
             f"directions are missing under netmob_dir={INPUTS['netmob_dir']!r}:\n  {_shown}{_more}\n"
             "Fix netmob_dir, or narrow 'cities', 'period' or 'directions'."
         )
+
+
+# --- a failure's message comes last -----------------------------------------------------
+# Each script writes one line (Error in rule R, then the file, line and what to do) for a bad input
+# (scripts/netmob_cpc/files.py, run_rule). Snakemake's own report of the failed job follows
+# it; the handler below repeats those lines at the very end, where a user looks.
+RUN_STARTED = __import__("time").time()
+
+
+FAILURE_PREFIX = "Error in " + "rule "  # as scripts/netmob_cpc/files.py writes it
+
+
+def failure_messages(log_root, since):
+    """The 'Error in rule' lines of the job logs written since `since`."""
+    messages = []
+    for path in sorted(Path(log_root).rglob("*.log")):
+        try:
+            if path.stat().st_mtime < since:
+                continue
+            for line in path.read_text(errors="replace").splitlines():
+                if line.startswith(FAILURE_PREFIX):
+                    messages.append(line)
+        except OSError:
+            continue
+    return messages
+
+
+def report_failures():
+    """Repeat the jobs' one-line error messages after Snakemake's own failure report."""
+    for message in failure_messages(f"{RESULTS}/logs", RUN_STARTED):
+        logger.error(f"\n{message}")

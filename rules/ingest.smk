@@ -38,32 +38,7 @@ rule parser_library:
     shell:
         "${{CC:-cc}} -O3 -std=c99 -shared -fPIC -o {output} {input} 2> {log}"
         " || printf '%s\\n' \"netmob_parse: not built (the C compiler ${{CC:-cc}} failed"
-        " or is missing; see {log})\" > {output}"
-
-
-def ingest_batch_stamps(wildcards):
-    """Days (YYYYMMDD) of the batch `wildcards.batch`."""
-    try:
-        return INGEST_BATCHES[wildcards.batch]
-    except KeyError:
-        raise ValueError(
-            f"ingest batch {wildcards.batch} is not a batch of the period "
-            f"(batches: {', '.join(INGEST_BATCHES)})"
-        ) from None
-
-
-def ingest_traffic_files(wildcards):
-    return [
-        traffic_file(wildcards.city, wildcards.app, stamp, wildcards.direction)
-        for stamp in ingest_batch_stamps(wildcards)
-    ]
-
-
-def ingested_batches(direction, city, app):
-    """The ingest outputs of one city x app x direction, in date order."""
-    return [
-        f"{RESULTS}/ingest/{direction}/{city}/{app}/{batch}.npz" for batch in INGEST_BATCHES
-    ]
+        ' or is missing; see {log})" > {output}'
 
 
 rule ingest:

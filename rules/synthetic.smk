@@ -30,7 +30,9 @@ if SYNTHETIC:
             runtime=30,
         params:
             code=code_fingerprint("synthetic_data.py"),
-            netmob_dir=INPUTS["netmob_dir"],
+            netmob_dir=lambda wildcards, output: os.path.join(
+                os.path.dirname(output.communes), "netmob"
+            ),
             tile_grid=lambda wildcards: INPUTS["tile_grid"],
             cities=CITIES,
             apps=APPS,

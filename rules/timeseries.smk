@@ -3,14 +3,6 @@
 # built from, and the QC tables into qc.csv.
 
 
-def city_ingested_batches(wildcards):
-    """The ingested batches of one city and direction, per role, in date order."""
-    return {
-        role: ingested_batches(wildcards.direction, wildcards.city, app)
-        for role, app in APPS.items()
-    }
-
-
 rule commune_time_series:
     input:
         unpack(city_ingested_batches),

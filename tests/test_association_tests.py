@@ -276,6 +276,19 @@ def test_quality_totals_sum_the_per_file_counts():
     assert totals["files"] == 2 and totals["lines"] == 22 and totals["crlf_lines"] == 12
     assert totals["empty_fields"] == 2 and totals["nan_fields"] == 2 and totals["all_zero_files"] == 1
     assert totals["unmapped_traffic_share"] == pytest.approx(20 / 400)
+    assert "parser" not in totals
+
+
+def test_quality_totals_say_when_the_fallback_parser_ran():
+    from netmob_cpc.statistics import quality_totals
+
+    base = {"lines": [1, 1], "unmapped_traffic": [0.0, 0.0], "total_traffic": [1.0, 1.0], "all_zero": [False, False],
+            "truncated": [False, True]}
+    native = quality_totals(pd.DataFrame({**base, "parser": ["native", "native"]}))
+    assert native["parser"] == "native" and native["files_parsed_by_fallback"] == 0
+    assert native["truncated_files"] == 1
+    mixed = quality_totals(pd.DataFrame({**base, "parser": ["native", "vectorised"]}))
+    assert mixed["parser"] == "vectorised" and mixed["files_parsed_by_fallback"] == 1
 
 
 def test_main_writes_the_new_tables_and_counts(tmp_path):

@@ -18,9 +18,18 @@ from netmob_cpc.files import InputError
 @pytest.mark.parametrize(
     "value, expected",
     [
-        ("06088", "06088"), ("6088", "06088"), ("6006.0", "06006"), (6006, "06006"),
-        (6006.0, "06006"), (np.int64(75056), "75056"), (" 75056 ", "75056"), ("2A004", "2A004"),
-        ("2b033", "2B033"), ("97411", "97411"), ("1001", "01001"), ("6006.00", "06006"),
+        ("06088", "06088"),
+        ("6088", "06088"),
+        ("6006.0", "06006"),
+        (6006, "06006"),
+        (6006.0, "06006"),
+        (np.int64(75056), "75056"),
+        (" 75056 ", "75056"),
+        ("2A004", "2A004"),
+        ("2b033", "2B033"),
+        ("97411", "97411"),
+        ("1001", "01001"),
+        ("6006.00", "06006"),
     ],
 )
 def test_commune_code_spellings(value, expected):
@@ -53,14 +62,26 @@ def test_bad_code_names_file_column_and_value():
     with pytest.raises(InputError) as err:
         normalise_codes(pd.Series(["06088", "Nice", "75056", "abc"]), "data/map.csv", "code_com")
     message = str(err.value)
-    assert message.startswith("data/map.csv: column 'code_com' holds 2 distinct value(s) that are not INSEE commune codes")
+    assert message.startswith(
+        "data/map.csv: column 'code_com' holds 2 distinct value(s) that are not INSEE commune codes"
+    )
     assert "e.g. 'Nice'" in message and "'2A004'" in message
 
 
 @pytest.mark.parametrize(
     "value, expected",
-    [("06", "06"), ("6", "06"), (6, "06"), (6.0, "06"), ("6.0", "06"), ("2A", "2A"), ("2b", "2B"),
-     ("971", "971"), (974, "974"), ("95", "95")],
+    [
+        ("06", "06"),
+        ("6", "06"),
+        (6, "06"),
+        (6.0, "06"),
+        ("6.0", "06"),
+        ("2A", "2A"),
+        ("2b", "2B"),
+        ("971", "971"),
+        (974, "974"),
+        ("95", "95"),
+    ],
 )
 def test_department_spellings(value, expected):
     assert normalise_department(value) == expected
@@ -73,7 +94,10 @@ def test_not_departments(value):
 
 def test_department_series_error():
     assert normalise_departments(pd.Series([6, "2A", None]), "f", "code_dep").tolist() == ["06", "2A", None]
-    with pytest.raises(InputError, match=r"^f: column 'code_dep' holds 1 distinct value\(s\) that are not department codes, e\.g\. '96'"):
+    with pytest.raises(
+        InputError,
+        match=r"^f: column 'code_dep' holds 1 distinct value\(s\) that are not department codes, e\.g\. '96'",
+    ):
         normalise_departments(pd.Series(["06", "96"]), "f", "code_dep")
 
 

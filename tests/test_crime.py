@@ -136,12 +136,17 @@ def test_rates_by_hand(any_layout):
 
 def test_both_layouts_give_identical_rates(tmp_path):
     old = rates_of(write(tmp_path / "old.csv", [HEADER, *ROWS]))
-    new = rates_of(write(tmp_path / "new.csv", [HEADER_CURRENT, *CURRENT_ROWS]), years=[2017, 2018, 2019, 2020, 2021], year=2019)
+    new = rates_of(
+        write(tmp_path / "new.csv", [HEADER_CURRENT, *CURRENT_ROWS]), years=[2017, 2018, 2019, 2020, 2021], year=2019
+    )
     pd.testing.assert_frame_equal(old, new)
     assert len(old) == 3
 
 
-@pytest.mark.parametrize("years, year", [([17, 18, 19, 20, 21], 19), ([2017, 2018, 2019, 2020, 2021], 2019), ([17, 2018, 19, 2020, 21], 2019)])
+@pytest.mark.parametrize(
+    "years, year",
+    [([17, 18, 19, 20, 21], 19), ([2017, 2018, 2019, 2020, 2021], 2019), ([17, 2018, 19, 2020, 21], 2019)],
+)
 def test_two_and_four_digit_config_years(any_layout, years, year):
     rates = rates_of(any_layout, years, year).set_index("code_com")
     assert rates.loc["06088", "sv_17_21"] == pytest.approx((1.5 + 2.5 + 3.0 + 0.8 + 4.0) / 5)
@@ -169,6 +174,7 @@ def test_class_matches_without_regard_to_case(any_layout):
 
 # --- commune codes ------------------------------------------------------------------------
 
+
 def test_codes_that_lost_their_leading_zero(tmp_path):
     lines = [HEADER, row("6088", 19, "3"), row("6088.0", 18, "2,0"), row("2A004", 19, "", "0,9")]
     rates = rates_of(write(tmp_path / "crime.csv", lines)).set_index("code_com")
@@ -180,7 +186,9 @@ def test_a_value_that_is_no_commune_code(tmp_path):
     path = write(tmp_path / "crime.csv", [HEADER_CURRENT, current_row("06088", 19, "3"), current_row("Nice", 19, "1")])
     with pytest.raises(InputError) as err:
         rates_of(path)
-    assert str(err.value).startswith(f"{path}: column 'CODGEO_2025' holds 1 distinct value(s) that are not INSEE commune codes, e.g. 'Nice'")
+    assert str(err.value).startswith(
+        f"{path}: column 'CODGEO_2025' holds 1 distinct value(s) that are not INSEE commune codes, e.g. 'Nice'"
+    )
 
 
 def test_rows_without_a_commune_code_are_counted(tmp_path):
@@ -189,7 +197,9 @@ def test_rows_without_a_commune_code_are_counted(tmp_path):
     crime = read_crime_csv(path)
     selected, report = select_rows(crime, SV, YEARS, path)
     assert report["rows_without_code"] == 3 and report["selected_without_code"] == 2
-    pd.testing.assert_frame_equal(sexual_violence_rates(selected, YEARS, 19), rates_of(write(tmp_path / "clean.csv", [HEADER, *ROWS])))
+    pd.testing.assert_frame_equal(
+        sexual_violence_rates(selected, YEARS, 19), rates_of(write(tmp_path / "clean.csv", [HEADER, *ROWS]))
+    )
     _, lines = crime_rates(path, SV, YEARS, 19)
     assert (
         "3 row(s) of the file have no commune code (2 of class 'Violences sexuelles' in the years "
@@ -199,9 +209,12 @@ def test_rows_without_a_commune_code_are_counted(tmp_path):
 
 # --- publication flag, no testable commune -----------------------------------------------
 
+
 @pytest.mark.parametrize("layout", ["2023", "current"])
 def test_unknown_publication_flag(tmp_path, layout):
-    make, header, column = (row, HEADER, "valeur.publiée") if layout == "2023" else (current_row, HEADER_CURRENT, "est_diffuse")
+    make, header, column = (
+        (row, HEADER, "valeur.publiée") if layout == "2023" else (current_row, HEADER_CURRENT, "est_diffuse")
+    )
     path = write(tmp_path / "crime.csv", [header, make("06088", 19, "3"), make("06088", 18, "2,0", published="oui")])
     with pytest.raises(InputError) as err:
         rates_of(path)
@@ -213,7 +226,10 @@ def test_unknown_publication_flag(tmp_path, layout):
 
 
 def test_flag_case_is_ignored(tmp_path):
-    path = write(tmp_path / "crime.csv", [HEADER, row("06088", 19, "3", published="DIFF"), row("06029", 19, "", "1,0", published="Ndiff")])
+    path = write(
+        tmp_path / "crime.csv",
+        [HEADER, row("06088", 19, "3", published="DIFF"), row("06029", 19, "", "1,0", published="Ndiff")],
+    )
     assert sorted(rates_of(path)["code_com"]) == ["06029", "06088"]
 
 
@@ -240,6 +256,7 @@ def test_communes_without_crime_rows(crime_file):
 
 
 # --- the header ---------------------------------------------------------------------------
+
 
 def test_unknown_header_names_both_layouts(tmp_path):
     path = write(tmp_path / "crime.csv", ["code;year;offence;rate", "06088;19;x;1"])
@@ -298,7 +315,9 @@ def test_decimal_points(tmp_path):
 
 def test_decimal_points_current_layout(tmp_path):
     path = write(tmp_path / "points.csv", [HEADER_CURRENT, current_row("06088", 18, "2.5")])
-    with pytest.raises(InputError, match=r"column taux_pour_mille holds decimal points \(1 values, first '2\.5' on line 2\)"):
+    with pytest.raises(
+        InputError, match=r"column taux_pour_mille holds decimal points \(1 values, first '2\.5' on line 2\)"
+    ):
         read_crime_csv(path)
 
 
@@ -352,7 +371,9 @@ def test_words_in_a_rate_column(tmp_path):
     path = write(tmp_path / "words.csv", [HEADER, row("06088", 18, "2,5"), row("06088", 19, "secret")])
     with pytest.raises(InputError) as err:
         read_crime_csv(path)
-    assert str(path) in str(err.value) and "tauxpourmille holds 1 value(s) that are not numbers, first 'secret' on line 3" in str(err.value)
+    assert str(path) in str(
+        err.value
+    ) and "tauxpourmille holds 1 value(s) that are not numbers, first 'secret' on line 3" in str(err.value)
 
 
 def test_empty_year(tmp_path):
@@ -374,29 +395,56 @@ def test_utf8_with_byte_order_mark(tmp_path):
 
 # --- the seed and the entry script ----------------------------------------------------------
 
+
 def test_matches_the_seed_cells(crime_file):
     """The notebook's crime cells, run as written, on the same file."""
     seed = pd.read_csv(
-        crime_file, delimiter=";", decimal=",",
+        crime_file,
+        delimiter=";",
+        decimal=",",
         dtype={"CODGEO_2023": str, "tauxpourmille": float, "complementinfotaux": float},
     )
     seed = (
         seed.query("classe == 'Violences sexuelles'")
         .query("annee == [17, 18, 19, 20, 21]")
-        .rename(columns={"CODGEO_2023": "code_com", "tauxpourmille": "sv_per_1000_com",
-                         "complementinfotaux": "sv_per_1000_est", "annee": "date", "classe": "indicator"})
-        [["code_com", "sv_per_1000_com", "sv_per_1000_est", "date", "indicator"]]
+        .rename(
+            columns={
+                "CODGEO_2023": "code_com",
+                "tauxpourmille": "sv_per_1000_com",
+                "complementinfotaux": "sv_per_1000_est",
+                "annee": "date",
+                "classe": "indicator",
+            }
+        )[["code_com", "sv_per_1000_com", "sv_per_1000_est", "date", "indicator"]]
     )
     seed["sv_per_1000"] = seed["sv_per_1000_com"].fillna(seed["sv_per_1000_est"])
     expected = (
-        seed.query("date == 19").groupby(["code_com"])["sv_per_1000"].mean().reset_index()
+        seed.query("date == 19")
+        .groupby(["code_com"])["sv_per_1000"]
+        .mean()
+        .reset_index()
         .rename(columns={"sv_per_1000": "sv_19"})
-        .merge(seed.query("date == [17, 18, 19, 20, 21]").groupby(["code_com"])["sv_per_1000"].mean()
-               .reset_index().rename(columns={"sv_per_1000": "sv_17_21"}))
-        .merge(seed.query("date == [19]").groupby(["code_com"])["sv_per_1000_com"].mean()
-               .reset_index().rename(columns={"sv_per_1000_com": "sv_com_19"}))
-        .merge(seed.query("date == [17, 18, 19, 20, 21]").groupby(["code_com"])["sv_per_1000_com"].mean()
-               .reset_index().rename(columns={"sv_per_1000_com": "sv_com_17_21"}))
+        .merge(
+            seed.query("date == [17, 18, 19, 20, 21]")
+            .groupby(["code_com"])["sv_per_1000"]
+            .mean()
+            .reset_index()
+            .rename(columns={"sv_per_1000": "sv_17_21"})
+        )
+        .merge(
+            seed.query("date == [19]")
+            .groupby(["code_com"])["sv_per_1000_com"]
+            .mean()
+            .reset_index()
+            .rename(columns={"sv_per_1000_com": "sv_com_19"})
+        )
+        .merge(
+            seed.query("date == [17, 18, 19, 20, 21]")
+            .groupby(["code_com"])["sv_per_1000_com"]
+            .mean()
+            .reset_index()
+            .rename(columns={"sv_per_1000_com": "sv_com_17_21"})
+        )
     )
     pd.testing.assert_frame_equal(
         rates_of(crime_file).sort_values("code_com").reset_index(drop=True),
@@ -447,6 +495,9 @@ def test_flags_that_contradict_the_rate_are_counted(tmp_path):
     lines = [HEADER, *ROWS, row("06029", 19, "4,0", published="ndiff"), row("06029", 18, "", "0,5", published="diff")]
     path = write(tmp_path / "crime.csv", lines)
     rates, log = crime_rates(path, SV, YEARS, 19)
-    assert "1 ndiff row(s) carry a rate and 1 diff row(s) have none; as in the seed, the rate column (tauxpourmille) decides" in log
+    assert (
+        "1 ndiff row(s) carry a rate and 1 diff row(s) have none; as in the seed, the rate column (tauxpourmille) decides"
+        in log
+    )
     commune = rates.set_index("code_com").loc["06029"]
     assert commune["sv_com_19"] == pytest.approx(4.0) and commune["sv_17_21"] == pytest.approx((4.0 + 0.5) / 2)

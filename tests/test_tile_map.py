@@ -153,7 +153,9 @@ def test_grid_without_tile_id(tmp_path, communes_path):
 
 def test_communes_missing_columns(grid_path, communes_path):
     with pytest.raises(InputError) as err:
-        build_tile_map(grid_path, communes_path, "Nice", {"code_com": "CODE_INSEE", "code_dep": "INSEE_DEP", "pop": "POP"})
+        build_tile_map(
+            grid_path, communes_path, "Nice", {"code_com": "CODE_INSEE", "code_dep": "INSEE_DEP", "pop": "POP"}
+        )
     message = str(err.value)
     assert str(communes_path) in message and "no column(s) CODE_INSEE, POP" in message
     assert "INSEE_COM, INSEE_DEP, POPULATION" in message
@@ -197,6 +199,7 @@ def test_communes_without_crs(tmp_path, grid_path):
 
 
 # --- a given map ---------------------------------------------------------------------------
+
 
 def map_frame():
     return pd.DataFrame(
@@ -280,10 +283,13 @@ def test_map_without_the_city(tmp_path):
     path = write_map(tmp_path, map_frame())
     with pytest.raises(InputError) as err:
         read_tile_map(path, "Paris")
-    assert str(path) in str(err.value) and "no row for city 'Paris'" in str(err.value) and "Lyon, Nice" in str(err.value)
+    assert (
+        str(path) in str(err.value) and "no row for city 'Paris'" in str(err.value) and "Lyon, Nice" in str(err.value)
+    )
 
 
 # --- the tile index ------------------------------------------------------------------------
+
 
 def test_tile_index_by_hand():
     nice = map_frame()[lambda f: f["cities"] == "Nice"].copy()
@@ -357,6 +363,7 @@ def test_main_reads_given_map(tmp_path):
 
 # --- codes in every format (leading zeros lost by a spreadsheet or a numeric column) --------
 
+
 def lost_zeros_frame():
     frame = map_frame()
     frame["code_com"] = ["6088", "6088", "6029.0", "69123", "2A004", "6088"]
@@ -401,7 +408,9 @@ def test_bad_code_names_file_column_and_value(tmp_path, suffix):
     path = write_any(frame, tmp_path / f"map.{suffix}")
     with pytest.raises(InputError) as err:
         read_tile_map(path, "Nice")
-    assert str(err.value).startswith(f"{path}: column 'code_com' holds 1 distinct value(s) that are not INSEE commune codes, e.g. 'Nice-Ouest'")
+    assert str(err.value).startswith(
+        f"{path}: column 'code_com' holds 1 distinct value(s) that are not INSEE commune codes, e.g. 'Nice-Ouest'"
+    )
 
 
 def test_built_map_pads_numeric_codes_in_the_communes_layer(tmp_path, grid_path):
@@ -417,7 +426,9 @@ def test_bad_code_in_the_communes_layer(tmp_path, grid_path):
     communes = communes_frame()
     communes["INSEE_COM"] = ["06088", "06029", "x6004", "06999"]
     communes.to_file(path, driver="GPKG")
-    with pytest.raises(InputError, match=r"bad\.gpkg: column 'INSEE_COM' holds 1 distinct value\(s\) .* e\.g\. 'x6004'"):
+    with pytest.raises(
+        InputError, match=r"bad\.gpkg: column 'INSEE_COM' holds 1 distinct value\(s\) .* e\.g\. 'x6004'"
+    ):
         build_tile_map(grid_path, path, "Nice", COLUMNS)
 
 
@@ -430,6 +441,7 @@ def test_missing_code_dep_is_taken_from_the_commune(tmp_path):
 
 
 # --- population ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("suffix", ["csv", "gpkg"])
 def test_tiles_of_one_commune_disagree_on_pop(tmp_path, suffix):
@@ -447,7 +459,9 @@ def test_tiles_of_one_commune_disagree_on_pop(tmp_path, suffix):
 def test_pop_empty_on_some_tiles_of_a_commune_is_a_disagreement(tmp_path):
     frame = map_frame()
     frame.loc[frame["tile_id"] == 5, "pop"] = np.nan
-    with pytest.raises(InputError, match=r"commune 06088 in Nice disagree on pop: 340000 \(tile 0\) and an empty field \(tile 5\)"):
+    with pytest.raises(
+        InputError, match=r"commune 06088 in Nice disagree on pop: 340000 \(tile 0\) and an empty field \(tile 5\)"
+    ):
         read_tile_map(write_any(frame, tmp_path / "map.csv"), "Nice")
 
 
@@ -470,11 +484,14 @@ def test_missing_zero_and_negative_population_are_kept_and_counted(tmp_path, cap
 def test_tiles_of_one_commune_disagree_on_code_dep(tmp_path):
     frame = map_frame()
     frame.loc[frame["tile_id"] == 5, "code_dep"] = "83"
-    with pytest.raises(InputError, match=r"commune 06088 in Nice disagree on code_dep: '06' \(tile 0\) and '83' \(tile 5\)"):
+    with pytest.raises(
+        InputError, match=r"commune 06088 in Nice disagree on code_dep: '06' \(tile 0\) and '83' \(tile 5\)"
+    ):
         read_tile_map(write_any(frame, tmp_path / "map.csv"), "Nice")
 
 
 # --- coverage ------------------------------------------------------------------------------
+
 
 @pytest.fixture(params=["coverage union", "tile by tile"])
 def union_method(request, monkeypatch):
@@ -523,7 +540,9 @@ def test_built_map_records_coverage_of_a_commune_beyond_the_grid(tmp_path, grid_
     assert coverage["06004"] == pytest.approx(32_000 / 60_000, abs=1e-6)
     assert coverage["06088"] == pytest.approx(1.0, abs=1e-6)
     # tiles 3 and 7 (centroid x 350 < 440) now belong to 06004 and carry its coverage
-    assert result.set_index("tile_id").loc[[2, 3, 6, 7], "coverage"].tolist() == pytest.approx([32_000 / 60_000] * 4, abs=1e-6)
+    assert result.set_index("tile_id").loc[[2, 3, 6, 7], "coverage"].tolist() == pytest.approx(
+        [32_000 / 60_000] * 4, abs=1e-6
+    )
 
 
 def test_given_map_has_empty_coverage_and_says_why(tmp_path):
@@ -548,6 +567,7 @@ def test_main_ends_with_one_line_naming_the_file(tmp_path, capsys):
 
 
 # --- reading a given map: no geopandas, only the city's rows --------------------------------
+
 
 def test_geopackage_with_two_tables(tmp_path):
     path = write_any(map_frame(), tmp_path / "map.gpkg")
@@ -577,10 +597,13 @@ def test_given_map_is_read_without_geopandas(tmp_path, suffix):
     assert done.stdout.strip() == "['69123'] False False"
 
 
-@pytest.mark.parametrize("column, value, expected", [
-    ("pop", "many", r"column pop holds non-numeric values \(e\.g\. 'many'\)"),
-    ("tile_id", "x7", r"1 row\(s\) of Nice with a tile_id that is not a non-negative integer \(e\.g\. 'x7'\)"),
-])
+@pytest.mark.parametrize(
+    "column, value, expected",
+    [
+        ("pop", "many", r"column pop holds non-numeric values \(e\.g\. 'many'\)"),
+        ("tile_id", "x7", r"1 row\(s\) of Nice with a tile_id that is not a non-negative integer \(e\.g\. 'x7'\)"),
+    ],
+)
 def test_csv_with_a_word_in_a_number_column(tmp_path, column, value, expected):
     frame = map_frame().astype({column: object})
     frame.loc[1, column] = value

@@ -72,10 +72,10 @@ def write_config(workdir, overrides=None, name="config.yaml"):
     return path
 
 
-def snakemake(workdir, *args, configfile="config.yaml", check=True, timeout=1200, cores=2):
+def snakemake(workdir, *args, configfile="config.yaml", check=True, timeout=1200, cores=2, snakefile=SNAKEFILE):
     """Run Snakemake on the project's Snakefile in `workdir`; returns the CompletedProcess."""
     command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+        sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir),
         "--configfile", str(Path(workdir) / configfile), "--cores", str(cores), *args,
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
@@ -86,9 +86,9 @@ def snakemake(workdir, *args, configfile="config.yaml", check=True, timeout=1200
     return result
 
 
-def planned_jobs(workdir, *args, configfile="config.yaml"):
-    """Jobs a dry run would execute, per rule (ingest batches counted as `ingest`)."""
-    result = snakemake(workdir, "--dry-run", *args, configfile=configfile)
+def planned_jobs(workdir, *args, configfile="config.yaml", snakefile=SNAKEFILE):
+    """Jobs a dry run would execute, per rule."""
+    result = snakemake(workdir, "--dry-run", *args, configfile=configfile, snakefile=snakefile)
     text = result.stdout + result.stderr
     counts = Counter()
     if "Nothing to be done" in text:
@@ -98,5 +98,5 @@ def planned_jobs(workdir, *args, configfile="config.yaml"):
         raise AssertionError(f"no job table in the dry run:\n{text[-3000:]}")
     for line in table.group(1).splitlines():
         rule, count = line.split()
-        counts["ingest" if rule.startswith("ingest_") else rule] += int(count)
+        counts[rule] += int(count)
     return counts

@@ -101,7 +101,10 @@ def normalise_codes(values, source, column):
     values (NaN, None, empty) stay None. Raises InputError naming `source`, `column` and
     an example of a value that is not a commune code."""
     return _normalise(
-        values, source, column, normalise_code,
+        values,
+        source,
+        column,
+        normalise_code,
         ("INSEE commune codes", "five characters such as '06088', '75056' or '2A004'"),
     )
 
@@ -110,7 +113,10 @@ def normalise_departments(values, source, column):
     """A Series of department codes ('06', '2A', '971'; object dtype); missing values stay
     None. Raises InputError naming `source`, `column` and an example bad value."""
     return _normalise(
-        values, source, column, normalise_department,
+        values,
+        source,
+        column,
+        normalise_department,
         ("department codes", "'01' .. '95', '2A', '2B' or '971' .. '989'"),
     )
 

@@ -43,10 +43,20 @@ HEADER_CURRENT = (
 # Per layout: the file's name of each column the rates need (the commune code column is
 # CODGEO_<vintage>, found in the header).
 LAYOUTS = {
-    "2023": {"year": "annee", "class": "classe", "published": "valeur.publiée",
-             "rate": "tauxpourmille", "estimate": "complementinfotaux"},
-    "current": {"year": "annee", "class": "indicateur", "published": "est_diffuse",
-                "rate": "taux_pour_mille", "estimate": "complement_info_taux"},
+    "2023": {
+        "year": "annee",
+        "class": "classe",
+        "published": "valeur.publiée",
+        "rate": "tauxpourmille",
+        "estimate": "complementinfotaux",
+    },
+    "current": {
+        "year": "annee",
+        "class": "indicateur",
+        "published": "est_diffuse",
+        "rate": "taux_pour_mille",
+        "estimate": "complement_info_taux",
+    },
 }
 EXPECTED_HEADERS = {"2023": HEADER_2023, "current": HEADER_CURRENT}
 CODE_COLUMN = re.compile(r"^CODGEO_(\d{4})$")
@@ -101,7 +111,9 @@ def _read_header(path):
     with _open_binary(path) as handle:
         raw = handle.readline()
     if not raw.strip():
-        raise InputError(f"{path}: the file is empty or its first line is blank; expected the header of {_both_headers()}")
+        raise InputError(
+            f"{path}: the file is empty or its first line is blank; expected the header of {_both_headers()}"
+        )
     try:
         header = raw.decode("utf-8-sig").rstrip("\r\n")
     except UnicodeDecodeError:
@@ -111,7 +123,11 @@ def _read_header(path):
         candidates = {sep: len(next(csv.reader([header], delimiter=sep))) for sep in (",", "\t", "|")}
         best = max(candidates, key=candidates.get)
         names = {",": "','", "\t": "tabs", "|": "'|'"}
-        found = f"it splits into {candidates[best]} fields on {names[best]}" if candidates[best] > 1 else "no other separator either"
+        found = (
+            f"it splits into {candidates[best]} fields on {names[best]}"
+            if candidates[best] > 1
+            else "no other separator either"
+        )
         raise InputError(
             f"{path}: the header has a single field when split on ';' ({found}); expected a "
             "semicolon-separated file with decimal commas. A spreadsheet re-save as comma- or "
@@ -130,9 +146,7 @@ def detect_layout(fields, path):
     elif "indicateur" in fields or "taux_pour_mille" in fields:
         layout = "current"
     else:
-        raise InputError(
-            f"{path}: unknown header {';'.join(fields)[:300]!r}; expected {_both_headers()}"
-        )
+        raise InputError(f"{path}: unknown header {';'.join(fields)[:300]!r}; expected {_both_headers()}")
     columns = dict(LAYOUTS[layout])
     codes = [field for field in fields if CODE_COLUMN.match(field)]
     missing = [name for name in columns.values() if name not in fields]
@@ -152,8 +166,13 @@ def _read_columns(path, columns, dtype, decimal="."):
     wanted = set(columns.values())
     try:
         table = pd.read_csv(
-            path, sep=SEPARATOR, usecols=lambda name: name.strip() in wanted, dtype=dtype,
-            decimal=decimal, encoding="utf-8-sig", skip_blank_lines=False,
+            path,
+            sep=SEPARATOR,
+            usecols=lambda name: name.strip() in wanted,
+            dtype=dtype,
+            decimal=decimal,
+            encoding="utf-8-sig",
+            skip_blank_lines=False,
             compression="gzip" if _is_gzip(path) else None,
         )
     except UnicodeDecodeError:
@@ -206,7 +225,11 @@ def _parse_years(values, path, column):
         years = values.astype("float64")
     else:
         years = pd.to_numeric(values.astype("string").str.strip(), errors="coerce")
-    bad = years.isna() | (years != years.round()) | ~(((years >= 0) & (years <= 99)) | ((years >= 1900) & (years <= 2099)))
+    bad = (
+        years.isna()
+        | (years != years.round())
+        | ~(((years >= 0) & (years <= 99)) | ((years >= 1900) & (years <= 2099)))
+    )
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
@@ -242,8 +265,14 @@ def read_crime_csv(path):
     """
     fields = _read_header(path)
     layout, columns = detect_layout(fields, path)
-    typed = {columns["code"]: str, columns["class"]: str, columns["published"]: str,
-             columns["year"]: "float64", columns["rate"]: "float64", columns["estimate"]: "float64"}
+    typed = {
+        columns["code"]: str,
+        columns["class"]: str,
+        columns["published"]: str,
+        columns["year"]: "float64",
+        columns["rate"]: "float64",
+        columns["estimate"]: "float64",
+    }
     try:
         table = _read_columns(path, columns, typed, decimal=",")
     except InputError:
@@ -268,7 +297,7 @@ def read_crime_csv(path):
     return crime
 
 
-def _source(crime, path):
+def _source(path):
     return str(path) if path else "the crime file"
 
 
@@ -278,7 +307,7 @@ def select_rows(crime, crime_class, crime_years, path=None):
     code are left out. Returns (rows, report) with report counts for the log.
     Raises InputError if the class or the years have no row (listing what the file has),
     for codes that are not INSEE codes, and for publication flags other than diff / ndiff."""
-    source = _source(crime, path)
+    source = _source(path)
     columns = crime.attrs.get("columns", {"class": "classe", "published": "published", "code": "code_com"})
     years = [normalise_year(year, "crime_years") for year in crime_years]
     wanted = str(crime_class).strip().casefold()

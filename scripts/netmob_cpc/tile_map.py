@@ -67,6 +67,7 @@ def _no_city_error(path, city, cities):
 
 # --- reading a given map, one format at a time ----------------------------------------------
 
+
 def _read_csv(path, city):
     """The city's rows of a CSV map (',' or ';'), parsed by pyarrow: codes kept as text."""
     import pyarrow as pa
@@ -92,8 +93,10 @@ def _read_csv(path, city):
             read_options=pacsv.ReadOptions(use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter=sep),
             convert_options=pacsv.ConvertOptions(
-                include_columns=[raw[name] for name in MAP_COLUMNS], column_types=types,
-                strings_can_be_null=True, null_values=["", "nan", "NaN", "NA", "None", "null"],
+                include_columns=[raw[name] for name in MAP_COLUMNS],
+                column_types=types,
+                strings_can_be_null=True,
+                null_values=["", "nan", "NaN", "NA", "None", "null"],
             ),
         )
 
@@ -208,6 +211,7 @@ def _read_city_rows(path, city):
 
 
 # --- checks shared by a given and a built map ---------------------------------------------
+
 
 def _check_unique_tiles(tile_map_city, path, city):
     """A tile belongs to at most one commune, and appears once per city."""
@@ -335,6 +339,7 @@ def read_tile_map(path, city):
 
 
 # --- building the map from a grid and a communes layer --------------------------------------
+
 
 def _check_polygons(geometries, path, what):
     types = geometries.geom_type
@@ -467,8 +472,14 @@ def build_tile_map(grid_path, communes_path, city, columns):
             "expected one polygon per tile"
         )
     if len(grid) == 0:
-        dtypes = {"tile_id": "int64", "cities": "str", "code_dep": "str", "code_com": "str", "pop": "float64",
-                  "coverage": "float64"}
+        dtypes = {
+            "tile_id": "int64",
+            "cities": "str",
+            "code_dep": "str",
+            "code_com": "str",
+            "pop": "float64",
+            "coverage": "float64",
+        }
         empty = pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in dtypes.items()})
         empty.attrs["n_index"] = n_index
         return empty
