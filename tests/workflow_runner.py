@@ -58,14 +58,15 @@ def merge(base, overrides):
 
 
 def write_config(workdir, overrides=None, name="config.yaml"):
-    """The default config with `overrides`, written as `workdir/name`; relative paths of
-    the default config then resolve inside `workdir` (Snakemake runs with --directory)."""
+    """config/config.yaml with `overrides`, written as `workdir/name` (the keys it leaves
+    out take the schema's defaults, as for a user's file); relative paths then resolve
+    inside `workdir` (Snakemake runs with --directory)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    config = merge(load_default_config(), overrides or {})
-    for key in ("start", "end"):
-        config["period"][key] = str(config["period"][key])
-    config["outage_dates"] = [str(d) for d in config["outage_dates"]]
+    with open(DEFAULT_CONFIG) as handle:
+        config = merge(yaml.safe_load(handle), overrides or {})
+    if isinstance(config.get("period"), dict):
+        config["period"] = {key: str(value) for key, value in config["period"].items()}
     path = workdir / name
     with open(path, "w") as handle:
         yaml.safe_dump(config, handle, sort_keys=False)
