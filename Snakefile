@@ -3,9 +3,8 @@
 # outputs: README.md and config/README.md.
 
 
-configfile: "config/config.yaml"
-
-
+# The embedded default, config/config.yaml, is read by rules/common.smk: it applies only
+# when the configuration given with --configfile / --config names no input path.
 include: "rules/common.smk"
 
 

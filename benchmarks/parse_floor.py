@@ -5,14 +5,14 @@ Measures, over the same bytes (the files of a folder, page cache warm):
   pyarrow.csv          pyarrow.csv.read_csv with an explicit schema (one thread)
   pandas read_csv      pd.read_csv(sep=" ", names=...) as the seed notebook calls it
   notebook per file    read_csv + merge with the tile map + groupby sum + melt
-  ingest native        scripts/ingest.py aggregate_file(parser="native"): the C kernel
-  ingest python        scripts/ingest.py aggregate_file(parser="python")
+  ingest native        netmob_cpc.traffic_files.aggregate_file(parser="native"): the C kernel
+  ingest python        netmob_cpc.traffic_files.aggregate_file(parser="python")
 
 Usage:
   python benchmarks/parse_floor.py FOLDER --generate 4      # write 4 realistic files first
   python benchmarks/parse_floor.py FOLDER [--tile-index tile_map/Paris.npz] [--library LIB]
 
-Generated files mimic the real ones (CONTRACT 1.1): 20,000 tiles of a 409 x 346 grid
+Generated files mimic the real ones (the NetMob23 file format, README "Inputs"): 20,000 tiles of a 409 x 346 grid
 (Paris), 96 slots, 78 % lone zeros (--zero-share), the other values: 20 % integers up to
 1e6, 10 % short decimals (2.5, 1234.0625), 20 % full-precision decimals as Python's repr
 writes them (17 digits, sometimes with an exponent), 50 % long fixed-point decimals (10 to
@@ -37,7 +37,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
 
-import ingest  # noqa: E402
+from netmob_cpc import traffic_files as ingest  # noqa: E402
 
 DEFAULT_DAY = datetime.date(2019, 5, 14)
 

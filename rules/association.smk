@@ -19,7 +19,7 @@ rule association_tests:
         dependent_corr=report(
             f"{RESULTS}/{{direction}}/dependent_corr.csv",
             caption="../report/dependent_corr.rst",
-            category="Association with recorded sexual violence",
+            category="What the association survives",
             subcategory="{direction}",
         ),
         association_adjusted=report(

@@ -372,9 +372,15 @@ def input_paths(cfg):
 def check_results_dir(results, inputs):
     """results_dir may not be /, a home directory, an input or a folder holding one, nor
     lie under an input: Snakemake deletes a job's outputs before running it."""
+    import pwd
+
     real = _real(results)
-    home = _real("~")
-    if real == os.sep or real == home or os.path.dirname(real) == os.path.dirname(home):
+    homes = {_real("~")} | {
+        _real(user.pw_dir)
+        for user in pwd.getpwall()
+        if user.pw_uid == 0 or user.pw_uid >= 1000
+    }
+    if real == os.sep or real in homes:
         raise ConfigError(
             f"config key 'results_dir': {results!r} is {real}, the root or a home directory; "
             "choose a folder of its own, e.g. results"
@@ -403,7 +409,34 @@ def check_outputs_clear_of_inputs(rules, inputs):
                     )
 
 
+def with_embedded_default(cfg, embedded):
+    """The embedded default (config/config.yaml: the synthetic data set) under the user's
+    keys, but only when the user's configuration names none of its own inputs: the
+    default's cities, period or synthetic switch never leak into a real-data run."""
+    import copy
+
+    if any(cfg.get(key) for key in INPUT_KEYS):
+        return cfg
+
+    def merged(base, overrides):
+        result = copy.deepcopy(base)
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(result.get(key), dict):
+                result[key] = merged(result[key], value)
+            else:
+                result[key] = value
+        return result
+
+    return merged(embedded, cfg)
+
+
 try:
+    import yaml
+
+    _embedded = yaml.safe_load(workflow_file("config/config.yaml").read_text()) or {}
+    _chosen = with_embedded_default(dict(config), _embedded)
+    config.clear()
+    config.update(_chosen)
     config = validated_config(config, workflow_file("config/schema.yaml"))
     PERIOD_START, PERIOD_END = checked_period(config)
     check_keys(config)
@@ -594,6 +627,33 @@ def final_targets():
     except ConfigError as err:
         stop(err)
     return [path for direction in DIRECTIONS for path in direction_outputs(direction)]
+
+
+# --- the parser: say at start-up when the C kernel cannot be built --------------------
+def native_parser_missing(library, compiler):
+    """Why the ingest would fall back to the vectorised parser, or '' when it will not."""
+    import shutil
+
+    if os.path.exists(library):
+        with open(library, "rb") as handle:
+            if not handle.read(64).startswith(b"netmob_parse: not built"):
+                return ""
+        return f"{library} is a note that the C kernel could not be built"
+    if shutil.which(compiler.split()[0] if compiler.strip() else "cc") is None:
+        return f"no C compiler ({compiler}) on PATH"
+    return ""
+
+
+if MODE != "table" and workflow.exec_mode.name == "DEFAULT":
+    _why = native_parser_missing(
+        f"{RESULTS}/.build/libnetmob_parse.so", os.environ.get("CC", "cc")
+    )
+    if _why:
+        logger.warning(
+            f"Warning: {_why}: the ingest will use the vectorised parser (same numbers, "
+            "about ten times slower). Install a C compiler and rerun with "
+            "--forcerun parser_library."
+        )
 
 
 # --- before any job: every traffic file exists (on the submitting side only) -------------

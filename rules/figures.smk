@@ -17,21 +17,21 @@ HEATMAP_CAPTIONS = {
     "heatmap_rank2": "../report/heatmap_rank.rst",
     "heatmap_rank3": "../report/heatmap_rank.rst",
 }
+# The distribution of c: the four methods from the per-commune correlations, or (estimate
+# table) the table's own c.
+FIGURE_CORRELATIONS = (
+    {}
+    if FROM_TABLE
+    else {"correlations": f"{RESULTS}/estimate/{{direction}}/correlations.parquet"}
+)
 
 
 rule figures:
     input:
+        **FIGURE_CORRELATIONS,
         heatmaps=[f"{RESULTS}/{{direction}}/{name}.csv" for name in FIGURE_HEATMAPS],
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
         spearman=f"{RESULTS}/{{direction}}/spearman.csv",
-        # the four methods from the per-commune correlations, or the table's own c
-        **(
-            {}
-            if FROM_TABLE
-            else {
-                "correlations": f"{RESULTS}/estimate/{{direction}}/correlations.parquet"
-            }
-        ),
     output:
         heatmaps=[
             report(

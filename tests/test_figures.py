@@ -505,8 +505,9 @@ def test_figures_and_report_end_to_end(tmp_path):
     for target in targets:
         assert_sensible_png(workdir / target, min_height=300)
     # one job draws the heatmaps, the scatter and the distribution of c; one the maps
-    benchmarks = sorted(p.relative_to(workdir / "results/benchmarks").as_posix()
-                        for p in (workdir / "results/benchmarks").rglob("*.tsv") if "figure" in p.as_posix())
+    folder = workdir / "results/benchmarks"
+    benchmarks = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.tsv"))
+    benchmarks = [name for name in benchmarks if name.startswith("figure")]
     assert benchmarks == ["figure_maps/DL.tsv", "figures/DL.tsv"]
 
     # the scatter's title numbers are spearman.csv's (the log says what was drawn)
@@ -525,3 +526,25 @@ def test_figures_and_report_end_to_end(tmp_path):
         assert name in html
     for category in ["Heatmaps", "Maps", "Correction factors", "Association with recorded sexual violence"]:
         assert category in html
+
+
+@pytest.mark.workflow
+def test_figure_jobs_per_mode(tmp_path):
+    """One `figures` job per direction draws every PNG without polygons; the maps are their
+    own job, and there is none (nor any heatmap) from an estimate table."""
+    from workflow_runner import TINY, planned_jobs, write_config
+
+    workdir = tmp_path / "synthetic"
+    write_config(workdir, {**TINY, "directions": ["DL", "UL"]})
+    jobs = planned_jobs(workdir)
+    assert (jobs["figures"], jobs["figure_maps"], jobs["heatmaps"]) == (2, 2, 2)
+    assert not [rule for rule in jobs if rule.startswith("figure_") and rule != "figure_maps"]
+
+    workdir = tmp_path / "table"
+    write_config(workdir, {"estimates_table": "published.csv"})
+    (workdir / "published.csv").write_text("cities;code_com\n")
+    jobs = planned_jobs(workdir, "results/DL/figures/scatter_cpc_sv.png")
+    assert jobs["figures"] == 1
+    assert "figure_maps" not in jobs and "heatmaps" not in jobs
+    with pytest.raises(AssertionError, match="MissingRuleException|No rule to produce"):
+        planned_jobs(workdir, "results/DL/figures/heatmap.png")

@@ -154,3 +154,21 @@ def test_weekday_names_of_integer_dates():
     # 2019-03-16 was a Saturday, the clock change 2019-03-31 and the outage 2019-05-12 Sundays
     dates = np.array([20190331, 20190401, 20190512, 20190331, 20190316], dtype=np.int32)
     assert list(weekday_names(dates)) == ["Sunday", "Monday", "Sunday", "Sunday", "Saturday"]
+
+
+def test_a_commune_whose_days_come_from_two_cities_is_named():
+    """A commune in two cities' maps keeps, day by day, the first city; if its days still
+    come from both (the first city's files lack it on some days), the totals would give
+    two rows for one commune: the run stops and names it instead."""
+    from netmob_cpc.files import InputError
+
+    hourly = pd.DataFrame({
+        "cities": ["Nice", "Nice", "Lyon", "Lyon"], "code_com": ["06088", "06004", "06088", "69123"],
+        "code_dep": ["06", "06", "06", "69"], "date": [20190401, 20190401, 20190402, 20190402],
+        "hour": [0, 0, 0, 0], "porn": [1.0, 2.0, 3.0, 4.0], "tor": [1.0, 1.0, 1.0, 1.0], "control": [5.0, 5.0, 5.0, 5.0],
+    })
+    pops = pd.DataFrame({"code_com": ["06088", "06004", "69123"], "pop": [340000.0, 1000.0, 500000.0]})
+    with pytest.raises(InputError, match=r"commune 06088 takes its days from two cities' tile maps \(Nice, Lyon\)"):
+        commune_totals(hourly, pops)
+    totals = commune_totals(hourly[hourly["code_com"] != "06088"], pops)
+    assert sorted(totals["code_com"]) == ["06004", "69123"] and totals["porn"].sum() == 6.0

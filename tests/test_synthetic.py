@@ -1,4 +1,4 @@
-"""The synthetic data generator: real formats (CONTRACT 1.1, 1.3, 1.5), determinism, and a
+"""The synthetic data generator: real formats (traffic files, tile grids and communes, crime file), determinism, and a
 planted truth that the seed's analysis recovers.
 
 Every check reads the written files back with plain pandas / geopandas, as a user of the
@@ -77,7 +77,7 @@ def read_traffic(path):
 
 
 def tile_map(root, city):
-    """tile_id -> INSEE_COM by the tile centroid in Lambert-93 (CONTRACT 1.3), lowest code
+    """tile_id -> INSEE_COM by the tile centroid in Lambert-93 (the tile-map rule), lowest code
     on a border; tiles of no commune absent."""
     import geopandas as gpd
 

@@ -181,6 +181,17 @@ def commune_totals(hourly, populations):
         .sum()
         .reset_index()
     )
+    split = totals[totals["code_com"].duplicated(keep=False)]
+    if len(split):
+        code = split["code_com"].iloc[0]
+        cities = ", ".join(split.loc[split["code_com"] == code, "cities"])
+        raise InputError(
+            f"commune {code} takes its days from two cities' tile maps ({cities}), and "
+            f"{split['code_com'].nunique()} commune(s) in all: a commune lies in the first "
+            "city's map, which then holds it every day, unless that city's files lack it on "
+            "some days. Check the tile maps of these cities (a commune should lie in one "
+            "city's grid, or in both with every day present)."
+        )
     return totals.merge(populations, on="code_com", how="left", validate="many_to_one")
 
 

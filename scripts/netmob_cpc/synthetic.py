@@ -5,15 +5,15 @@ Writes, in the exact real formats (README: Inputs):
 Run it by hand as `PYTHONPATH=scripts python -m netmob_cpc.synthetic --out DIR ...` (--help).
 
 - traffic files `{netmob_dir}/{city}/{app}/{YYYYMMDD}/{city}_{app}_{YYYYMMDD}_{direction}.txt`
-  (1.1): one line per tile, `tile_id` then 96 slot values (92 on the spring clock-change day),
+  one line per tile, `tile_id` then 96 slot values (92 on the spring clock-change day),
   integers for most apps, multiples of 1/16 for the control app (YouTube), a few missing
   values (empty field or `nan`), a network outage of a few hours on `outage_date`;
-- one tile grid per city (1.3): 100 m squares built in NTF Lambert II etendu (EPSG:27572),
+- one tile grid per city: 100 m squares built in NTF Lambert II etendu (EPSG:27572),
   written in WGS84, `tile_id` row-major in the city's (rows, cols) rectangle, only the tiles
   of the city's irregular area;
-- a communes GeoPackage (1.3, EPSG:2154): Voronoi cells with `INSEE_COM`, `INSEE_DEP`,
+- a communes GeoPackage (EPSG:2154): Voronoi cells with `INSEE_COM`, `INSEE_DEP`,
   `POPULATION`; a strip of each city's area (sea, outside the layer) is in no commune;
-- a crime CSV in the data.gouv.fr layout (1.5);
+- a crime CSV in the data.gouv.fr layout;
 - the planted truth per commune: `code_com, code_dep, cities, pop, coupling,
   consumption_per_1000, sv_rate`.
 

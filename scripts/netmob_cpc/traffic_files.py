@@ -450,7 +450,7 @@ def _parse_python(data, n_fields, commune_of_tile, n_communes):
 
 # --- the vectorised parser (NumPy) -----------------------------------------------------
 # The fallback when the C kernel is unavailable: the same rules with whole-array NumPy
-# operations, a few times slower than the kernel. Tokens of digits with at most one '.'
+# operations, about ten times slower than the kernel. Tokens of digits with at most one '.'
 # and 15 digits (nearly every value of a real file) are converted exactly as the kernel's
 # fast path does (an exact integer mantissa, one correctly rounded division by a power of
 # ten); the few others (signs, exponents, nan, long digit strings) one by one with the
@@ -704,7 +704,7 @@ def choose_parser(library):
         reason = str(error)
     return "vectorised", None, (
         f"WARNING: the native parser is unavailable ({reason}): using the vectorised "
-        "parser (NumPy; same results, a few times slower). Install a C compiler (or set "
+        "parser (NumPy; same results, about ten times slower). Install a C compiler (or set "
         "CC) and rerun with --forcerun parser_library to use the native one."
     )
 
