@@ -33,8 +33,13 @@ rule parser_library:
         f"{RESULTS}/.build/libnetmob_parse.so",
     log:
         f"{RESULTS}/logs/parser_library.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/parser_library.tsv"
     conda:
         "../envs/ingest.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
     shell:
         "${{CC:-cc}} -O3 -std=c99 -shared -fPIC -o {output} {input} 2> {log}"
         " || printf '%s\\n' \"netmob_parse: not built (the C compiler ${{CC:-cc}} failed"

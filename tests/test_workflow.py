@@ -49,9 +49,9 @@ def reference(default_run):
     )
     fraction = lambda text: float(text.split("/")[0]) / float(text.split("/")[1]) if isinstance(text, str) else text  # noqa: E731
     return run_reference(
-        netmob_dir=default_run / config["netmob_dir"],
+        netmob_dir=results / "synthetic" / "netmob",
         tile_map=tile_map,
-        crime_csv=default_run / config["crime_csv"],
+        crime_csv=results / "synthetic" / "crime.csv",
         cities=config["cities"],
         apps=config["apps"],
         directions=config["directions"],
@@ -113,7 +113,7 @@ def test_summary_equals_notebook_transcription(default_run, reference):
 def test_planted_truth_is_recovered(default_run):
     config = load_default_config()
     results = default_run / config["results_dir"]
-    truth = pd.read_csv(default_run / config["synthetic"]["truth"], dtype={"code_com": str})
+    truth = pd.read_csv(results / "synthetic" / "truth.csv", dtype={"code_com": str})
     correlations = pd.read_parquet(results / "estimate" / "DL" / "correlations.parquet")
     both = truth.merge(correlations, on="code_com").dropna(subset=["pearson_log"])
     assert len(both) >= 0.9 * len(truth)
