@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from workflow_runner import write_config
+from workflow_runner import load_default_config, write_config
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
@@ -223,8 +223,7 @@ def test_both_runs_read_the_same_generated_inputs(runs):
 def test_contract_outputs_equal_the_local_run(runs):
     cluster_dir, _ = runs["cluster"]
     local_dir, _ = runs["local"]
-    config = yaml.safe_load((local_dir / "config.yaml").read_text())
-    for direction in config["directions"]:
+    for direction in load_default_config()["directions"]:
         local_out = local_dir / "results" / direction
         cluster_out = cluster_dir / "results" / direction
         names = sorted(path.name for path in local_out.glob("*.csv"))
