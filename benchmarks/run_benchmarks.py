@@ -63,6 +63,52 @@ APPS = ["Web_Adult", "Tor", "YouTube"]
 # run; written into every report because a bench run does not re-measure the old layout.
 CHANGES = """## What each change bought
 
+### Baseline of issue 13 (before its changes)
+
+The issue's workload as `make bench` runs it (Paris, Lyon, Marseille, Toulouse x 26 days
+from 2019-04-01 x 3 apps, DL: 312 files, 5,134 MB; given tile map of 261,661 tiles), the
+workflow of commit 97bfd2d, 2 cores, cold page cache, three bench runs on 2026-11-30
+(figures.json and timeline.csv of each kept in /work/bench as `*.run1.*` .. `*.run3.*`):
+
+| run | whole workflow | notebook's approach | ratio | Snakemake start-up | first job -> ingest | ingest (wall / job-s) | after the ingest | Snakemake exit | job-s | other processes' CPU (workflow / notebook) |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| 1 | 48.5 s | 110.3 s | 2.27x | 2.6 s | 3.9 s | 21.0 s / 41.0 | 19.5 s | 1.5 s | 79.7 | 2.3 s / 69.7 s |
+| 2 | 36.2 s | 86.2 s | 2.38x | 2.5 s | 3.3 s | 11.2 s / 21.7 | 17.7 s | 1.5 s | 55.6 | 0.8 s / 3.9 s |
+| 3 | 38.8 s | 78.0 s | 2.01x | 2.8 s | 4.0 s | 12.7 s / 24.8 | 17.9 s | 1.5 s | 60.3 | 1.6 s / 1.1 s |
+
+Commands: run 1 `python benchmarks/run_benchmarks.py --out /work/bench --wait-busy 0.3`
+(the data generated just before by the same command with `--prepare-only`); runs 2 and 3
+the same with `--skip-generate`. Commune totals identical in all three (largest relative
+difference 0 over 971 communes x 3 apps).
+
+- Run 1 apparently read the files from the disk itself: the bench evicts them from the
+  guest's page cache before each timed step in every run, but in run 1 they had not been
+  read since they were written, so the VM's host most likely had no copy in memory
+  either (the ingest logs' per-file time: 32.0 s for the 312 files, 160 MB/s per core).
+  In runs 2 and 3 the per-file time fell to 14.3 s (run 2: 359 MB/s per core, the C
+  kernel's speed). Run 1's notebook step also shared the machine with other processes
+  (69.7 CPU seconds). Runs 2 and 3 are the reference.
+- Where the wall time goes (run 2): Snakemake start-up 2.5 s; tile maps (4 jobs, 5.4
+  job-s: pandas start-up and one read of the GeoPackage each), crime rates, and the C
+  kernel's build, which the scheduler starts only after the tile maps (ingest waits for
+  it): 3.3 s; ingest 11.2 s (21.7 job-s: 14.3 s of files, 7.4 of job start-up and
+  output); after the ingest 17.7 s: the series (4 jobs, 5.7 job-s), then hourly series,
+  correlations and estimate table one after another with one core idle (6.1 s), then 5
+  analysis jobs and the figures (14.8 job-s, 8.7 s wall); Snakemake's exit 1.5 s.
+- Snakemake itself: start-up plus exit 4.0 s of the 36.2 s (a rerun with nothing to do:
+  2.4 s); the gaps between one job's end and the next one's start are under 0.05 s. The
+  2 cores sit idle 16.8 core-seconds (2 x 36.2 - 55.6): the start-up and exit (8 core-s),
+  the single-job stretch after the series (6 core-s), the wait for the parser build.
+- Every `script:` job starts an interpreter and imports before any work (table "Start-up
+  of a job's interpreter" above): pandas 0.6 s, pandas + SciPy stats + statsmodels 1.7 s
+  (2.5 s with a cold page cache), Matplotlib 1.1 s. About half of the 26 job-seconds after
+  the ingest are such start-ups.
+- For 5x on these files the whole workflow must end within the notebook's time / 5:
+  17.2 s (run 2), 15.6 s (run 3); the ingest alone takes 11-13 s, everything after it
+  18 s.
+
+### Figure stage
+
 Figure stage, default synthetic run (`make run`: 3 cities, 52 days), the layout before
 (commit 717ab7c: one job per heatmap PNG, one for the scatter, one for the distribution of
 c) against the current one, run back to back 3 times each on the same 2-core machine
@@ -274,8 +320,8 @@ import geopandas as gpd
 import pandas as pd
 from notebook_reference import commune_time_series
 # The notebook's first cell: map_df = gpd.read_file("../midsave/map_crime.gpkg"). The
-# polygons are then dropped, so that the loop's merges do not copy them (the notebook's
-# merge does: slower): the notebook's approach at its fastest.
+# polygons are then dropped (the loop's merges copy them otherwise; measured: no difference,
+# Paris x Tor x 7 days 2.3-2.5 s either way).
 map_df = pd.DataFrame(gpd.read_file({tile_map!r}).drop(columns="geometry"))
 map_seconds = time.perf_counter() - started
 cities = {cities!r}
@@ -473,19 +519,69 @@ def wait_for_quiet(max_busy, limit_s=1800):
     return busy
 
 
+def process_cpu():
+    """{pid: (command, CPU ticks)} of every process, from /proc/<pid>/stat."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                text = handle.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        table[int(entry)] = (command or text[text.index("(") + 1:text.rindex(")")], int(fields[11]) + int(fields[12]),
+                             int(fields[1]))  # utime + stime, parent pid
+    return table
+
+
 class OtherCpu:
     """CPU seconds the machine spent on anything else while a timed command ran: all
-    busy CPU time (/proc/stat) minus the command's own (getrusage of the children)."""
+    busy CPU time (/proc/stat) minus the command's own (getrusage of the children); and,
+    sampled every second, which processes outside the bench used it."""
+
+    def __init__(self):
+        import threading
+
+        self.seen, self._stop = {}, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        before = process_cpu()
+        while not self._stop.wait(1.0):
+            now = process_cpu()
+            ours = {os.getpid()}
+            for pid, (_, _, parent) in sorted(now.items()):  # parents before children, mostly
+                if parent in ours:
+                    ours.add(pid)
+            for pid, (command, ticks, _) in now.items():
+                if pid in ours or pid not in before:
+                    continue
+                used = ticks - before[pid][1]
+                if used > 0:
+                    self.seen[command[:80]] = self.seen.get(command[:80], 0) + used
+            before = now
 
     def __enter__(self):
         self.before = cpu_ticks()[0]
+        self._thread.start()
         return self
 
     def __exit__(self, *exc):
         self.busy_s = (cpu_ticks()[0] - self.before) / os.sysconf("SC_CLK_TCK")
+        self._stop.set()
+        self._thread.join()
 
     def others(self, own_cpu_s):
         return max(self.busy_s - own_cpu_s, 0.0)
+
+    def top(self, n=3):
+        """The other processes that used the most CPU (seconds), for the log."""
+        ranked = sorted(self.seen.items(), key=lambda item: -item[1])[:n]
+        return [(command, ticks / os.sysconf("SC_CLK_TCK")) for command, ticks in ranked]
 
 
 def full_scale_dry_run(out):
@@ -504,6 +600,20 @@ def full_scale_dry_run(out):
     for name in ("map.csv", "crime.csv"):
         (stub / name).touch()
     return timed(snakemake_command(stub, "--dry-run"))
+
+
+def measuring_options(argv):
+    """The command-line options without --report PATH (where the report goes changes no
+    figure), for the command the report says reproduces it."""
+    kept, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--report":
+            skip = True
+        elif not item.startswith("--report="):
+            kept.append(item)
+    return kept
 
 
 def main(argv=None):
@@ -530,8 +640,9 @@ def main(argv=None):
     parser.add_argument("--skip-series", action="store_true",
                         help="leave out the files -> hourly series run of the workflow alone")
     parser.add_argument("--wait-busy", type=float, default=0.0, metavar="CORES",
-                        help="before each timed run, wait (up to 15 min) until fewer than CORES cores are in use "
-                        "(/proc/stat over 2-5 s; 0: do not wait; the figure is recorded either way)")
+                        help="before each timed run, wait (up to 30 min) until fewer than CORES cores were in use "
+                        "in each of 3 consecutive 5-s windows (/proc/stat; 0: do not wait; the cores in use are "
+                        "recorded either way)")
     parser.add_argument("--report", default=str(REPO / "BENCHMARKS.md"))
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite the report from a finished bench's figures.json and timeline.csv, run nothing")
@@ -542,7 +653,7 @@ def main(argv=None):
     data = out / "data"
     end = (datetime.date.fromisoformat(args.start) + datetime.timedelta(days=args.days - 1)).isoformat()
     figures = {
-        "command": " ".join(["python", "benchmarks/run_benchmarks.py", *(argv or sys.argv[1:])]),
+        "command": " ".join(["python", "benchmarks/run_benchmarks.py", *measuring_options(argv or sys.argv[1:])]),
         "date": str(datetime.date.today()),
         "machine": f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB "
         f"RAM, {platform.platform()}, Python {platform.python_version()}",
@@ -552,12 +663,15 @@ def main(argv=None):
 
         figures = json.loads((out / "figures.json").read_text())
         timeline = pd.read_csv(out / "timeline.csv")
+        for key, value in figures.get("settings", {}).items():  # the bench's own, not this command's
+            setattr(args, key, value)
         write_report(args.report, figures, timeline, args)
         print_summary(figures, timeline)
         return
 
     settings = {"cities": args.cities, "start": args.start, "days": args.days, "zero_share": args.zero_share,
                 "area_scale": args.area_scale, "grid_scale": 1.0}
+    figures["settings"] = {key: settings[key] for key in ("cities", "start", "days", "zero_share", "area_scale")}
     stored = data / "parameters.json"
     same = stored.exists() and json.loads(stored.read_text()) == settings
     tile_map = data / "map_crime.gpkg"
@@ -602,6 +716,7 @@ def main(argv=None):
     with MemorySampler() as memory, OtherCpu() as machine:
         run = timed(snakemake_command(workflow_dir))
     figures["other_cpu_during_workflow"] = machine.others(run["cpu"])
+    figures["other_processes_during_workflow"] = machine.top()
     (out / "workflow.log").write_text(run["stdout"] + run["stderr"])
     figures.update(workflow_wall=run["wall"], workflow_cpu=run["cpu"], workflow_peak_mb=run["peak_mb"],
                    machine_peak_mb=memory.peak_mb)
@@ -622,6 +737,7 @@ def main(argv=None):
         with OtherCpu() as machine:
             notebook = timed([sys.executable, "-c", script])
         figures["other_cpu_during_notebook"] = machine.others(notebook["cpu"])
+        figures["other_processes_during_notebook"] = machine.top()
         loop = json.loads(notebook["stdout"].strip().splitlines()[-1])
         difference, communes = compare_totals(totals, workflow_dir / "results", args.cities, APPS)
         figures.update(notebook_wall=loop["seconds"], notebook_map_s=loop["map_seconds"],
@@ -745,6 +861,10 @@ def busy(f, step):
         text += f"; cores in use just before: {f[f'busy_before_{step}']:.2f}"
     if f"other_cpu_during_{step}" in f:
         text += f"; other processes' CPU during it: {f[f'other_cpu_during_{step}']:.1f} s"
+        top = [f"`{command.split()[0].rsplit('/', 1)[-1]} ...` {seconds:.1f} s"
+               for command, seconds in f.get(f"other_processes_during_{step}", []) if seconds >= 1]
+        if top:
+            text += " (" + ", ".join(top) + ")"
     return text
 
 
@@ -871,10 +991,11 @@ def write_report(path, f, timeline, args):
         "- The notebook's approach: tests/notebook_reference.py's loop (the notebook's cells",
         "  transcribed: per file read_csv, left merge with the city's map, groupby sum, concat,",
         "  melt, merge across apps), after the notebook's `gpd.read_file` of the same given",
-        "  GeoPackage (its polygons then dropped, so the merges do not copy them: the notebook's",
-        "  own merge does, which is slower). It runs on one core, right after the workflow in the",
-        "  same bench run, and ends at the commune time series; its commune x app totals are",
-        "  checked against the workflow's commune time series (\"identical numbers\"). The whole",
+        "  GeoPackage (its polygons then dropped; keeping them in the merges, as the notebook does,",
+        "  made no measurable difference: Paris x Tor x 7 days 2.3-2.5 s either way). It runs on one",
+        "  core, right after the workflow in the same bench run, and ends at the commune time",
+        "  series; its commune x app totals are checked against the workflow's commune time",
+        "  series (\"identical numbers\"). The whole",
         "  workflow also builds the estimates, tests, bootstrap resamples, robustness tables and",
         "  figures, and is still held against that loop alone.",
         "- Cold page cache: before each timed run (workflow, notebook's approach, series alone, each",
