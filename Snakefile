@@ -30,5 +30,10 @@ rule all:
         final_targets(),
 
 
+onsuccess:
+    release_scheduler_timers()
+
+
 onerror:
     report_failures()
+    release_scheduler_timers()

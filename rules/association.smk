@@ -46,6 +46,8 @@ rule association_tests:
         f"{RESULTS}/benchmarks/association_tests/{{direction}}.tsv"
     conda:
         "../envs/analysis.yaml"
+    # the figures wait for it: start it before the other analysis jobs
+    priority: 5
     resources:
         mem_mb=1000,
         runtime=10,

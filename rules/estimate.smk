@@ -1,25 +1,6 @@
 # Correction factors and the per-commune estimate table (README: Outputs, cpc_com.csv).
-
-
-rule commune_correlations:
-    input:
-        hourly=f"{RESULTS}/hourly/{{direction}}.parquet",
-    output:
-        correlations=f"{RESULTS}/estimate/{{direction}}/correlations.parquet",
-    log:
-        f"{RESULTS}/logs/estimate/{{direction}}_correlations.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/commune_correlations/{{direction}}.tsv"
-    conda:
-        "../envs/analysis.yaml"
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        code=code_fingerprint("commune_correlations.py"),
-        zero_replacement=config["zero_replacement"],
-    script:
-        "../scripts/commune_correlations.py"
+# The per-commune correlations the factors start from are written by hourly_series
+# (rules/timeseries.smk), which has the hourly series in memory.
 
 
 rule estimate_table:

@@ -66,6 +66,8 @@ rule figures:
         f"{RESULTS}/benchmarks/figures/{{direction}}.tsv"
     conda:
         "../envs/analysis.yaml"
+    # the longest job of the analysis stage: start it as soon as it can
+    priority: 5
     resources:
         mem_mb=1000,
         runtime=10,

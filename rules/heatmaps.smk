@@ -24,6 +24,8 @@ rule heatmaps:
         f"{RESULTS}/benchmarks/heatmaps/{{direction}}.tsv"
     conda:
         "../envs/analysis.yaml"
+    # the figures wait for it: start it before the other analysis jobs
+    priority: 5
     resources:
         mem_mb=2000,
         runtime=10,

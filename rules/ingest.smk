@@ -1,12 +1,13 @@
 # Ingest: parse each traffic file and sum its tiles per commune and slot.
-# One job reads the files of one city x app x direction for a batch of `days_per_job`
-# calendar days (thousands of files must not become thousands of Python start-ups, nor
-# thousands of jobs for the scheduler) and writes one ingested batch; the batch label is
-# its first calendar day, anchored on a fixed Monday (rules/common.smk, ingest_batches),
-# so a batch never changes when the period grows: a changed or added file reruns only
-# its batch. The per-file kernel is scripts/native/netmob_parse.c, compiled by the local
-# rule parser_library; without a compiler the ingest uses the vectorised parser
-# (pyarrow + NumPy, same numbers) and says so in every job log and in qc.csv (`parser`).
+# One job reads the files of the three apps of one city x direction for a batch of
+# `days_per_job` calendar days (thousands of files must not become thousands of Python
+# start-ups, nor thousands of jobs for the scheduler) and writes one ingested batch per
+# app; the batch label is its first calendar day, anchored on a fixed Monday
+# (rules/common.smk, ingest_batches), so a batch never changes when the period grows: a
+# changed or added file reruns only its batch (of the three apps). The per-file kernel is
+# scripts/native/netmob_parse.c, compiled by the local rule parser_library; without a
+# compiler the ingest uses the vectorised parser (pyarrow + NumPy, same numbers) and says
+# so in every job log and in qc.csv (`parser`).
 
 INGEST_QC_KEYS = (
     "max_negative_values",
@@ -35,6 +36,7 @@ rule parser_library:
         f"{RESULTS}/logs/parser_library.log",
     benchmark:
         f"{RESULTS}/benchmarks/parser_library.tsv"
+    priority: 20
     conda:
         "../envs/ingest.yaml"
     resources:
@@ -48,15 +50,20 @@ rule parser_library:
 
 rule ingest:
     input:
+        unpack(ingest_traffic_files),
         library=rules.parser_library.output[0],
         tile_index=f"{RESULTS}/tile_map/{{city}}.npz",
-        traffic=ingest_traffic_files,
     output:
-        f"{RESULTS}/ingest/{{direction}}/{{city}}/{{app}}/{{batch}}.npz",
+        **{
+            role: f"{RESULTS}/ingest/{{direction}}/{{city}}/{app}/{{batch}}.npz"
+            for role, app in APPS.items()
+        },
     log:
-        f"{RESULTS}/logs/ingest/{{direction}}/{{city}}/{{app}}/{{batch}}.log",
+        f"{RESULTS}/logs/ingest/{{direction}}/{{city}}/{{batch}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/ingest/{{direction}}/{{city}}/{{app}}/{{batch}}.tsv"
+        f"{RESULTS}/benchmarks/ingest/{{direction}}/{{city}}/{{batch}}.tsv"
+    # the ingest waits for the parser build and the tile maps; start those first
+    priority: 10
     group:
         "ingest"
     conda:
@@ -64,9 +71,10 @@ rule ingest:
     threads: 1
     resources:
         mem_mb=400,
-        runtime=10,
+        runtime=20,
     params:
         code=code_fingerprint("ingest.py"),
+        apps=APPS,
         dates=ingest_batch_stamps,
         qc={key: config["qc"][key] for key in INGEST_QC_KEYS},
     script:

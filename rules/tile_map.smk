@@ -13,6 +13,8 @@ rule tile_map:
         f"{RESULTS}/logs/tile_map/{{city}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/tile_map/{{city}}.tsv"
+    # the ingest waits for it (crime rates and the like can wait)
+    priority: 10
     conda:
         "../envs/geo.yaml"
     resources:

@@ -1,43 +1,18 @@
-# Commune series: gather a city's ingested batches into one slot-level table (and its
-# per-file QC table), then combine the cities into the hourly series the estimates are
-# built from, and the QC tables into qc.csv.
-
-
-rule commune_time_series:
-    input:
-        unpack(city_ingested_batches),
-        tile_index=f"{RESULTS}/tile_map/{{city}}.npz",
-    output:
-        series=f"{RESULTS}/timeseries/{{direction}}/{{city}}.parquet",
-        qc=f"{RESULTS}/qc/{{direction}}/{{city}}.csv",
-    log:
-        f"{RESULTS}/logs/timeseries/{{direction}}/{{city}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/timeseries/{{direction}}/{{city}}.tsv"
-    conda:
-        "../envs/analysis.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=20,
-    params:
-        code=code_fingerprint("commune_time_series.py"),
-        city="{city}",
-        direction="{direction}",
-        apps=APPS,
-        dates=DAY_STAMPS,
-    script:
-        "../scripts/commune_time_series.py"
+# Commune series: the ingested batches of every city combined into the hourly series the
+# estimates are built from, the per-commune totals and the per-commune correlation of
+# hourly log porn with log Tor traffic (the basis of every correction factor; computed
+# here, where the hours are in memory, instead of in a process of its own); and the
+# batches' QC figures into qc.csv.
 
 
 rule hourly_series:
     input:
-        series=expand(
-            f"{RESULTS}/timeseries/{{{{direction}}}}/{{city}}.parquet", city=CITIES
-        ),
+        batches=ingested_batches_of_all_cities,
         tile_indexes=expand(f"{RESULTS}/tile_map/{{city}}.npz", city=CITIES),
     output:
         hourly=f"{RESULTS}/hourly/{{direction}}.parquet",
         totals=f"{RESULTS}/hourly/{{direction}}_totals.parquet",
+        correlations=f"{RESULTS}/estimate/{{direction}}/correlations.parquet",
     log:
         f"{RESULTS}/logs/hourly/{{direction}}.log",
     benchmark:
@@ -50,14 +25,17 @@ rule hourly_series:
     params:
         code=code_fingerprint("hourly_series.py"),
         cities=CITIES,
+        roles=list(APPS),
+        dates=DAY_STAMPS,
         outage_dates=OUTAGE_STAMPS,
+        zero_replacement=config["zero_replacement"],
     script:
         "../scripts/hourly_series.py"
 
 
 rule qc_report:
     input:
-        expand(f"{RESULTS}/qc/{{{{direction}}}}/{{city}}.csv", city=CITIES),
+        batches=ingested_batches_of_all_cities,
     output:
         report(
             f"{RESULTS}/{{direction}}/qc.csv",
@@ -76,5 +54,8 @@ rule qc_report:
         runtime=5,
     params:
         code=code_fingerprint("qc_report.py"),
+        cities=CITIES,
+        apps=APPS,
+        direction="{direction}",
     script:
         "../scripts/qc_report.py"

@@ -49,6 +49,70 @@ def test_correlations_match_numpy_with_zero_replacement():
     assert list(result["n_hours"]) == [5, 5]
 
 
+def test_correlations_of_categorical_communes_come_in_code_order():
+    """hourly_series passes the communes as a categorical column in first-seen order (city
+    by city); the table is the same as from strings, in code order."""
+    rng = np.random.default_rng(5)
+    frames = [hourly_rows(code, rng.gamma(2, 5, 30).round(), rng.poisson(2, 30)) for code in ("69123", "06088", "54395")]
+    hourly = pd.concat(frames, ignore_index=True)
+    from_strings = commune_correlations(hourly, zero_replacement=0.001)
+    categorical = hourly.assign(code_com=pd.Categorical(hourly["code_com"], categories=["69123", "06088", "54395"]))
+    from_categories = commune_correlations(categorical, zero_replacement=0.001)
+    assert from_strings["code_com"].tolist() == ["06088", "54395", "69123"]
+    pd.testing.assert_frame_equal(from_categories, from_strings)
+
+
+def pandas_correlations(hourly, zero_replacement):
+    """An independent implementation with pandas group-bys (the workflow's former code)."""
+    def grouped_pearson(groups, x, y):
+        frame = pd.DataFrame({"group": groups, "x": x, "y": y})
+        grouped = frame.groupby("group", sort=True)
+        dx = frame["x"] - grouped["x"].transform("mean")
+        dy = frame["y"] - grouped["y"].transform("mean")
+        constant = (grouped["x"].transform("min") == grouped["x"].transform("max")) | (
+            grouped["y"].transform("min") == grouped["y"].transform("max"))
+        dx[constant], dy[constant] = 0.0, 0.0
+        sums = pd.DataFrame({"group": groups, "xy": dx * dy, "xx": dx * dx, "yy": dy * dy}).groupby("group").sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (sums["xy"] / np.sqrt(sums["xx"] * sums["yy"])).clip(-1.0, 1.0)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_porn = np.log(hourly["porn"].mask(hourly["porn"] == 0, zero_replacement))
+        log_tor = np.log(hourly["tor"].mask(hourly["tor"] == 0, zero_replacement))
+    groups = hourly["code_com"]
+    ranks = pd.DataFrame({"group": groups, "x": log_porn, "y": log_tor}).groupby("group")
+    pearson = grouped_pearson(groups, log_porn, log_tor)
+    spearman = grouped_pearson(groups, ranks["x"].rank(method="average"), ranks["y"].rank(method="average"))
+    return pd.DataFrame({"code_com": pearson.index.astype(str), "pearson_log": pearson.to_numpy(),
+                         "spearman_log": spearman.to_numpy(), "n_hours": groups.value_counts().sort_index().to_numpy()})
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_correlations_equal_a_pandas_group_by(seed):
+    """Interleaved communes (a commune's hours come from several cities), ties, zeros,
+    negative hours (log NaN), constant series, a single hour."""
+    rng = np.random.default_rng(seed)
+    n = 4000
+    codes = rng.choice([f"{c:05d}" for c in range(1000, 1060)], n)
+    porn = rng.choice([0.0, 1.0, 2.0, 5.0, 7.5, -3.0], n) * rng.integers(1, 4, n)
+    tor = np.where(rng.random(n) < 0.3, 0.0, rng.gamma(1.5, 3.0, n).round(1))
+    hourly = pd.DataFrame({"code_com": codes, "porn": porn, "tor": tor, "control": 1.0})
+    constant = hourly["code_com"] == "01003"
+    hourly.loc[constant, "tor"] = 4.0
+    hourly = pd.concat([hourly, hourly_rows("99999", [3.0], [2.0])], ignore_index=True)
+    ours, theirs = commune_correlations(hourly, 0.001), pandas_correlations(hourly, 0.001)
+    assert ours["code_com"].tolist() == theirs["code_com"].tolist()
+    assert ours["n_hours"].tolist() == theirs["n_hours"].tolist()
+    for column in ("pearson_log", "spearman_log"):
+        np.testing.assert_allclose(ours[column], theirs[column], rtol=1e-12, atol=1e-14, equal_nan=True)
+    assert ours.set_index("code_com").loc[["01003", "99999"], "pearson_log"].isna().all()
+
+
+def test_correlations_of_no_hours_is_an_empty_table():
+    empty = commune_correlations(hourly_rows("06088", [], []), 0.001)
+    assert empty.empty and list(empty.columns) == ["code_com", "pearson_log", "spearman_log", "n_hours"]
+
+
 def test_constant_tor_series_has_no_correlation():
     hourly = hourly_rows("54395", [3, 1, 4, 1, 5, 9, 2], [0] * 7)
     result = commune_correlations(hourly, zero_replacement=0.001)

@@ -8,6 +8,7 @@ agree bit for bit.
 """
 
 import datetime
+import mmap
 import os
 import shutil
 import subprocess
@@ -604,6 +605,26 @@ def test_ingested_batch_layout(parse, tmp_path):
         assert isinstance(day["empty_fields"], int) and isinstance(day["all_zero"], bool)
 
 
+def test_the_native_parser_reads_a_read_only_map_of_the_file(library, tmp_path):
+    """The file is mapped read-only (writing through the map fails) and closed after use;
+    an empty file comes as bytes (a zero-length file cannot be mapped)."""
+    path = Path(write(tmp_path / "f.txt", GOOD + "\n"))
+    before = (path.read_bytes(), os.stat(path).st_mtime_ns)
+    with traffic_files.traffic_file_bytes(path) as data:
+        assert isinstance(data, mmap.mmap) and bytes(data[:1]) == GOOD.encode()[:1]
+        with pytest.raises(TypeError):
+            data[0:1] = b"9"
+    assert data.closed
+    assert (path.read_bytes(), os.stat(path).st_mtime_ns) == before
+    empty = write(tmp_path / "empty.txt", "")
+    with traffic_files.traffic_file_bytes(empty) as data:
+        assert data == b""
+    with pytest.raises(TrafficFileError, match="empty.txt: empty file"):
+        traffic_files.aggregate_file(empty, MAY12, np.zeros(1, np.int32), 1, library=library)
+    with pytest.raises(TrafficFileError, match="missing.txt: cannot read the file"):
+        traffic_files.aggregate_file(tmp_path / "missing.txt", MAY12, np.zeros(1, np.int32), 1, library=library)
+
+
 def test_bad_arguments(library, tmp_path):
     path = write(tmp_path / "f.txt", GOOD + "\n")
     with pytest.raises(ValueError, match="needs library"):
@@ -654,16 +675,32 @@ def job(tmp_path):
               line(0, {0: "4"}, n_slots=92) + "\n" + line(1, {91: "8"}, n_slots=92)
               + "\n" + line(3, {}, n_slots=92) + "\n"),
     ]
-    out = tmp_path / "ingest" / "20190325.npz"
+    out = tmp_path / "ingest" / "Tor" / "20190325.npz"
+    # the job's other app: the same two days, each value doubled
+    doubled = [
+        write(tmp_path / "Nancy_YouTube_20190330_DL.txt",
+              line(0, {0: "3"}) + "\n" + line(1, {95: "4"}) + "\n" + line(3, {0: "2"}) + "\n"),
+        write(tmp_path / "Nancy_YouTube_20190331_DL.txt",
+              line(0, {0: "8"}, n_slots=92) + "\n" + line(1, {91: "16"}, n_slots=92)
+              + "\n" + line(3, {}, n_slots=92) + "\n"),
+    ]
+    outputs = {"tor": out, "control": tmp_path / "ingest" / "YouTube" / "20190325.npz"}
 
     def snakemake(library):
         return SimpleNamespace(
-            input=SimpleNamespace(library=library, tile_index=str(index), traffic=traffic),
-            params=SimpleNamespace(dates=["20190330", "20190331"], qc=dict(LIMITS.__dict__)),
-            output=[str(out)], log=[], rule="ingest",
+            input=Bundle(library=library, tile_index=str(index), tor=traffic, control=doubled),
+            params=SimpleNamespace(apps={"tor": "Tor", "control": "YouTube"},
+                                   dates=["20190330", "20190331"], qc=dict(LIMITS.__dict__)),
+            output=Bundle(**{role: str(path) for role, path in outputs.items()}), log=[], rule="ingest",
         )
 
-    return {"traffic": traffic, "out": out, "snakemake": snakemake}
+    return {"traffic": traffic, "control": doubled, "out": out, "outputs": outputs, "snakemake": snakemake}
+
+
+class Bundle(dict):
+    """What Snakemake hands a script: named inputs or outputs, by attribute and by name."""
+
+    __getattr__ = dict.__getitem__
 
 
 def run_entry(snakemake, capsys):
@@ -681,6 +718,10 @@ def test_entry_script_writes_the_batch(library, job, capsys):
     assert first["tiles"].tolist() == [2, 1] and first["parser"] == "native"
     assert second["traffic"].shape == (2, 92) and second["traffic"][1, 91] == 8
     assert second["usual_tile_rows"] == 3 and second["truncated"] is False
+    # the job's other app: its own files, its own output
+    first, second = traffic_files.load_batch(job["outputs"]["control"])
+    assert first["traffic"][0, 0] == 5 and first["traffic"][1, 95] == 4
+    assert second["traffic"][0, 0] == 8 and second["traffic"][1, 91] == 16
 
 
 @pytest.mark.parametrize("library_text", [None, b"netmob_parse: not built (the C compiler cc failed)\n"])
@@ -701,7 +742,9 @@ def test_entry_script_failure_writes_nothing(library, job, capsys):
     with pytest.raises(TrafficFileError, match=r"Nancy_Tor_20190331_DL.txt, line 2, field 2: "
                        r"'x' is not a number$"):
         run_entry(job["snakemake"](library), capsys)
-    assert not job["out"].parent.exists() or os.listdir(job["out"].parent) == []
+    # the app whose files were fine is not written either (one job, all or nothing)
+    for path in job["outputs"].values():
+        assert not path.parent.exists() or os.listdir(path.parent) == []
 
 
 def test_the_ingest_imports_stay_lean():

@@ -18,8 +18,8 @@ from workflow_runner import REPO, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
-UPSTREAM = {"synthetic_data", "parser_library", "tile_map", "ingest", "commune_time_series", "hourly_series",
-            "qc_report", "crime_rates", "commune_correlations"}
+UPSTREAM = {"synthetic_data", "parser_library", "tile_map", "ingest", "hourly_series",
+            "qc_report", "crime_rates"}
 PACKAGE = REPO / "scripts" / "netmob_cpc"
 
 
@@ -74,8 +74,9 @@ def test_another_interpreter_path_plans_nothing(finished_run):
 def test_forcerun_ingest_names_the_one_ingest_rule(finished_run):
     workdir, _ = finished_run
     jobs = planned_jobs(workdir, "--forcerun", "ingest")
-    # 2 cities x 3 apps x 2 batches (2019-03-29..03-31, 04-01..04-02 with days_per_job 3)
-    assert jobs["ingest"] == 12
+    # 2 cities x 2 batches (2019-03-29..03-31, 04-01..04-02 with days_per_job 3), the 3 apps
+    # of a city and batch in one job
+    assert jobs["ingest"] == 4
     jobs = planned_jobs(workdir, "--forcerun", "ingest", "--until", "ingest")
     assert set(jobs) == {"ingest"}
 
@@ -98,10 +99,10 @@ def test_extending_the_period_runs_only_the_new_days_batch(finished_run):
     write_config(workdir, {**overrides, "period": {"start": "2019-03-29", "end": "2019-04-03"}}, name="longer.yaml")
     jobs = planned_jobs(workdir, configfile="longer.yaml")
     print(f"\none more day: {dict(jobs)}")
-    # 2019-04-03 joins the batch 2019-04-01 .. 04-03: one job per city x app
-    assert jobs["ingest"] == 2 * 3
+    # 2019-04-03 joins the batch 2019-04-01 .. 04-03: one job per city (its 3 apps)
+    assert jobs["ingest"] == 2
     assert "tile_map" not in jobs and "synthetic_data" not in jobs and "crime_rates" not in jobs
-    assert jobs["commune_time_series"] == 2
+    assert jobs["hourly_series"] == 1 and jobs["qc_report"] == 1
 
 
 def test_rewriting_one_traffic_file_reruns_its_job_only(finished_run):
@@ -114,7 +115,7 @@ def test_rewriting_one_traffic_file_reruns_its_job_only(finished_run):
     jobs = planned_jobs(workdir)
     print(f"\none traffic file rewritten: {dict(jobs)}")
     assert jobs["ingest"] == 1
-    assert jobs["commune_time_series"] == 1  # Nancy only
+    assert jobs["hourly_series"] == 1
     assert "tile_map" not in jobs and "crime_rates" not in jobs
     # bring the tree back to "complete" for the other tests
     snakemake(workdir)
@@ -126,8 +127,7 @@ def test_adding_a_city_adds_that_citys_jobs(finished_run):
     jobs = planned_jobs(workdir, configfile="more.yaml")
     print(f"\none more city: {dict(jobs)}")
     assert jobs["tile_map"] == 1
-    assert jobs["ingest"] == 3 * 2  # Tours: 3 apps x 2 batches
-    assert jobs["commune_time_series"] == 1
+    assert jobs["ingest"] == 2  # Tours: 2 batches (3 apps each)
     assert jobs["hourly_series"] == 1
 
 
@@ -135,7 +135,7 @@ def test_editing_a_setting_read_by_one_rule_only(finished_run):
     workdir, overrides = finished_run
     write_config(workdir, {**overrides, "outage_dates": ["2019-03-31"]}, name="outage.yaml")
     jobs = planned_jobs(workdir, configfile="outage.yaml")
-    assert "ingest" not in jobs and "commune_time_series" not in jobs
+    assert "ingest" not in jobs and "qc_report" not in jobs
     assert jobs["hourly_series"] == 1 and jobs["estimate_table"] == 1
     os.remove(workdir / "outage.yaml")
 

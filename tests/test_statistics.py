@@ -3,16 +3,23 @@ regressions with HC3 and department-clustered errors, the covariate table, and w
 communes are tested; against hand-worked values and independent numpy implementations."""
 
 import math
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import norm, t
+from scipy.stats import norm, rankdata, spearmanr, t
 
 from netmob_cpc.files import InputError
 from netmob_cpc.statistics import (
     adjusted_association_table,
+    average_ranks,
     cpc_on_sv_pvalue,
+    normal_sf,
     partial_spearman,
     read_covariates,
     regression_table,
@@ -21,8 +28,11 @@ from netmob_cpc.statistics import (
     spearman_pair,
     spearman_table,
     steiger_z_test,
+    t_sf,
     williams_test,
 )
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 def spearman_rho(x, y):
@@ -96,6 +106,13 @@ def test_williams_against_depcor():
     # cocor R package's tests assert it: r_jk .3, r_jh .4, r_kh .5, n 100: t = -1.0767, p = .2843
     t_value, p_value = williams_test(0.3, 0.4, 0.5, 100)
     assert round(t_value, 4) == -1.0767 and round(p_value, 4) == 0.2843
+
+
+def test_steiger_undefined_when_b_and_c_rank_alike():
+    # r_bc = 1 forces r_ab = r_ac: psi = (1 - rbar^2)^2, cbar = 1, Z = 0 x sqrt(47 / 0): no test
+    # (Python floats, as spearman_pair returns them, must not raise ZeroDivisionError)
+    assert all(math.isnan(v) for v in steiger_z_test(0.5, 0.5, 1.0, 50))
+    assert all(math.isnan(v) for v in steiger_z_test(-0.2, -0.2, 1.0, 10))
 
 
 def test_williams_undefined_cases():
@@ -293,3 +310,190 @@ def test_covariate_table_errors_name_file_line_and_column(tmp_path):
     path.write_text("code_com,log_pop\n06088,3\n")
     with pytest.raises(InputError, match=r"column name\(s\) log_pop are the regression's own terms"):
         read_covariates(path)
+
+
+# --- the same numbers as scipy.stats, without importing it ----------------------------------
+
+
+def same(a, b):
+    """Equal to the last bit, or both NaN."""
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def scipy_spearman(x, y):
+    """scipy.stats.spearmanr over the pairs where both values are finite (NaN below 3)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    if keep.sum() < 3:
+        return math.nan, math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant input
+        result = spearmanr(x[keep], y[keep])
+    return float(result.statistic), float(result.pvalue)
+
+
+def spearman_cases():
+    """(name, x, y): continuous, tied, non-finite, constant and perfect data sets."""
+    cases = []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        for n in (3, 4, 50, 1000):
+            x = rng.normal(size=n)
+            y = 0.4 * x + rng.normal(size=n)
+            cases.append((f"normal n={n} seed={seed}", x, y))
+            cases.append((f"ties n={n} seed={seed}", np.round(x), np.round(2 * y)))
+            cases.append((f"few values n={n} seed={seed}", rng.integers(0, 3, n), rng.integers(0, 2, n)))
+            # the workflow's data: log of rates with zeros (-inf) and negative values (NaN)
+            rate = rng.lognormal(0, 2, n) * rng.integers(0, 2, n)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cases.append((f"log rates n={n} seed={seed}", np.log(rate - (seed == 5)), rng.lognormal(0, 1, n)))
+            noisy_x, noisy_y = x.copy(), y.copy()
+            noisy_x[rng.random(n) < 0.2] = np.nan
+            noisy_y[rng.random(n) < 0.1] = np.inf
+            noisy_y[rng.random(n) < 0.1] = -np.inf
+            cases.append((f"nan/inf dropped n={n} seed={seed}", noisy_x, noisy_y))
+            cases.append((f"perfect +1 n={n} seed={seed}", x, np.exp(x)))
+            cases.append((f"perfect -1 n={n} seed={seed}", x, -(x**3)))
+            cases.append((f"constant x n={n} seed={seed}", np.full(n, 2.5), y))
+            cases.append((f"constant y n={n} seed={seed}", x, np.zeros(n)))
+    cases += [
+        ("perfect with ties", [1, 1, 2, 2, 3], [10, 10, 20, 20, 30]),
+        ("perfect -1 with ties", [1, 1, 2, 2, 3], [5, 5, 4, 4, 1]),
+        ("-0.0 ties 0.0", [0.0, -0.0, 1.0, 2.0, -1.0], [3.0, 1.0, 2.0, 5.0, 4.0]),
+        ("constant over the finite pairs", [1.0, 2.0, np.nan, 4.0, 5.0], [7.0, 7.0, 1.0, 7.0, 7.0]),
+        ("n = 3 after dropping", [1.0, np.inf, 3.0, 2.0], [2.0, 1.0, 1.0, 3.0]),
+        ("2 pairs left", [1.0, np.nan, 3.0], [2.0, 1.0, 1.0]),
+        ("zero rho", [1, 2, 3, 4, 5], [2, 5, 3, 1, 4]),
+    ]
+    return cases
+
+
+def test_average_ranks_equal_scipy_and_pandas_average_ranks():
+    rng = np.random.default_rng(11)
+    for values in (
+        rng.normal(size=500), rng.integers(0, 7, 500).astype(float), np.round(rng.normal(size=1000), 1),
+        np.array([0.0, -0.0, 0.0, 1.0, -1.0]), np.array([3.0]), np.array([2.0, 2.0, 2.0]),
+    ):
+        ranks = average_ranks(values)
+        assert ranks.dtype == np.float64
+        assert np.array_equal(ranks, rankdata(values))
+        assert np.array_equal(ranks, pd.Series(values).rank(method="average").to_numpy())
+    # by hand: 10 30 20 20 10 20 -> 1.5 6 4 4 1.5 4
+    assert average_ranks([10, 30, 20, 20, 10, 20]).tolist() == [1.5, 6.0, 4.0, 4.0, 1.5, 4.0]
+
+
+def test_spearman_pair_equals_scipy_spearmanr_exactly():
+    cases = spearman_cases()
+    kinds = {"nan": 0, "perfect": 0}
+    for name, x, y in cases:
+        rho, pvalue, n = spearman_pair(x, y)
+        expected_rho, expected_p = scipy_spearman(x, y)
+        assert n == int((np.isfinite(np.asarray(x, float)) & np.isfinite(np.asarray(y, float))).sum()), name
+        assert same(rho, expected_rho) and same(pvalue, expected_p), (name, rho, expected_rho, pvalue, expected_p)
+        kinds["nan"] += math.isnan(rho)
+        kinds["perfect"] += abs(rho) > 1 - 1e-12  # np.corrcoef may give 0.9999999999999999
+    # the cases reach the branches: NaN (constant, fewer than 3 pairs) and perfect rankings
+    assert kinds["nan"] >= 50 and kinds["perfect"] >= 50
+    assert spearman_pair([1, 1, 2, 2, 3], [10, 10, 20, 20, 30])[:2] == (1.0, 0.0)
+    # ranks 1..5 and 2 5 3 1 4: sum d^2 = 20, rho = 1 - 6 x 20 / (5 x 24) = 0, t = 0, p = 1
+    assert spearman_pair([1, 2, 3, 4, 5], [2, 5, 3, 1, 4])[:2] == (0.0, 1.0)
+
+
+def test_t_sf_and_normal_sf_equal_scipy_stats_exactly():
+    x = np.array([
+        0.0, -0.0, 1e-300, 1e-12, 1e-3, 0.25, 0.5, 0.8912799, 1.0, 1.6449, 1.96, 2.0, 2.5758, 3.0, 5.0,
+        8.0, 8.3, 10.0, 14.92, 20.0, 37.5, 40.0, 100.0, 1e3, 1e5, 1e10, 1e100, 1e300, np.inf,
+        -0.5, -3.0, -40.0, -np.inf, np.nan,
+    ])
+    df = np.arange(1, 1001)
+    assert np.array_equal(t_sf(x[:, None], df[None, :]), t.sf(x[:, None], df[None, :]), equal_nan=True)
+    assert np.array_equal(normal_sf(x), norm.sf(x), equal_nan=True)
+    # scalars, as the tests use them: a Python float and an int df
+    for value in (0.0, 0.7, 2.3456789, 9.99, 60.0):
+        for dof in (1, 2, 3, 7, 57, 100, 729, 1000):
+            assert float(t_sf(value, dof)) == float(t.sf(value, dof))
+        assert float(normal_sf(value)) == float(norm.sf(value))
+    assert t_sf(0.0, 5) == 0.5 and normal_sf(0.0) == 0.5
+
+
+def test_dependent_and_partial_p_values_are_scipy_stats_p_values():
+    rng = np.random.default_rng(5)
+    checked = 0
+    for _ in range(200):
+        r_ab, r_ac, r_bc = rng.uniform(-0.95, 0.95, 3)
+        n = int(rng.integers(4, 2000))
+        t_value, p_value = seed_dependent_corr_test(r_ab, r_ac, r_bc, n)
+        assert p_value == float(2 * t.sf(abs(t_value), df=n - 2))
+        z_value, z_p = steiger_z_test(r_ab, r_ac, r_bc, n)
+        assert same(z_p, float(2 * norm.sf(abs(z_value))))
+        w_t, w_p = williams_test(r_ab, r_ac, r_bc, n)
+        if not math.isnan(w_t):
+            assert w_p == float(2 * t.sf(abs(w_t), df=n - 3))
+            checked += 1
+    assert checked > 50
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        n = int(rng.integers(5, 400))
+        z = rng.lognormal(6, 1, n)
+        x = np.round(np.log(z) + rng.normal(0, 1, n), 1)  # ties
+        y = 0.3 * x + rng.normal(0, 1, n)
+        x[rng.random(n) < 0.05] = np.nan
+        rho, pvalue, m = partial_spearman(x, y, z)
+        statistic = rho * math.sqrt((m - 3) / (1 - rho**2))
+        assert pvalue == float(2 * t.sf(abs(statistic), m - 3))
+
+
+MEASURES = ["yt_per_1000", "wa_per_1000", "tor_per_1000", "cpc_per_1000"]
+
+
+def estimate_frame(n=40, seed=2):
+    """A test table for spearman_table: the four per-1,000 measures and the crime rates."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({column: rng.lognormal(0, 1, n) for column in MEASURES})
+    frame["sv_17_21"] = rng.lognormal(0, 1, n)
+    frame["sv_com_17_21"] = np.round(frame["sv_17_21"], 0)
+    frame["pop"] = rng.lognormal(8, 1, n)
+    return frame
+
+
+def test_spearman_table_equals_scipy_spearmanr():
+    frame = estimate_frame()
+    table = spearman_table(frame)
+    logged = {column: np.log(frame[column]) for column in MEASURES}
+    assert len(table) == 5
+    for row in table.itertuples():
+        x, y = logged.get(row.x, frame[row.x]), logged.get(row.y, frame[row.y])
+        assert (row.rho, row.pvalue) == scipy_spearman(x, y)
+
+
+def test_correlation_tests_leave_scipy_stats_unimported():
+    # In a fresh interpreter, as in a job: importing the package modules of estimate_table,
+    # sensitivity, bootstrap_intervals and association_tests and running every correlation
+    # test leaves scipy.stats (about a second to import) unloaded. Not covered: the
+    # regressions (fit_ols), since statsmodels.regression.linear_model imports scipy.stats
+    # itself (`from scipy import optimize, stats`); association_tests still loads it there.
+    code = """
+import sys
+import numpy as np
+import pandas as pd
+import netmob_cpc.estimates, netmob_cpc.sensitivity, netmob_cpc.statistics as s
+rng = np.random.default_rng(0)
+n = 40
+frame = pd.DataFrame({c: rng.lognormal(0, 1, n) for c in s.PER_1000})
+frame["sv_17_21"] = rng.lognormal(0, 1, n)
+frame["sv_com_17_21"] = np.round(frame["sv_17_21"], 0)
+frame["pop"] = rng.lognormal(8, 1, n)
+s.spearman_pair(rng.normal(size=n), rng.normal(size=n))
+s.partial_spearman(rng.normal(size=n), rng.normal(size=n), rng.normal(size=n))
+s.spearman_table(frame), s.dependent_corr_table(frame), s.adjusted_association_table(frame)
+s.williams_test(0.4, 0.5, 0.1, 103), s.steiger_z_test(0.4, 0.5, 0.1, 103)
+netmob_cpc.sensitivity.bootstrap_spearman(rng.normal(size=n), rng.normal(size=n), rng.integers(0, n, (5, n)))
+print("scipy.stats" in sys.modules, "statsmodels" in sys.modules, "scipy.special" in sys.modules)
+"""
+    environment = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=True
+    )
+    # scipy.stats and statsmodels not loaded; scipy.special (stdtr, ndtr) loaded
+    assert result.stdout.strip() == "False False True", result.stdout + result.stderr
+

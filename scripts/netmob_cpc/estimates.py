@@ -36,46 +36,104 @@ EXTRA_COLUMNS = ["coverage", "c_floored"]
 # --- correction factors --------------------------------------------------------------------
 
 
-def _grouped_pearson(groups, x, y):
-    """Pearson correlation of x and y within each group (NaN for a constant series)."""
-    frame = pd.DataFrame({"group": groups, "x": x, "y": y})
-    grouped = frame.groupby("group", sort=True)
-    dx = frame["x"] - grouped["x"].transform("mean")
-    dy = frame["y"] - grouped["y"].transform("mean")
+def _group_runs(keys, n_groups):
+    """(order, starts): a stable order of the rows by group key and the first position of
+    each group in it (every key 0..n_groups-1 has a row)."""
+    order = np.argsort(keys, kind="stable")
+    counts = np.bincount(keys, minlength=n_groups)
+    return order, np.concatenate([[0], np.cumsum(counts)[:-1]])
+
+
+def _grouped_pearson(keys, n_groups, x, y, runs=None):
+    """Pearson correlation of x and y within each group (NaN for a constant series), for
+    integer group keys 0..n_groups-1, each present. NaN values are skipped as pandas'
+    group-bys skip them: in each mean, minimum and maximum, and in each sum of products.
+    """
+    order, starts = runs if runs is not None else _group_runs(keys, n_groups)
+
+    def deviations(values):
+        valid = ~np.isnan(values)
+        counts = np.bincount(keys, weights=valid, minlength=n_groups)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.bincount(keys, weights=np.where(valid, values, 0.0), minlength=n_groups) / counts
+        ordered = values[order]
+        constant = np.fmin.reduceat(ordered, starts) == np.fmax.reduceat(ordered, starts)
+        return values - means[keys], constant
+
+    dx, constant_x = deviations(np.asarray(x, dtype=np.float64))
+    dy, constant_y = deviations(np.asarray(y, dtype=np.float64))
     # A series whose values are all equal has no correlation; its computed deviations
     # can be rounding noise (the mean of n equal values is not always that value).
-    constant = (grouped["x"].transform("min") == grouped["x"].transform("max")) | (
-        grouped["y"].transform("min") == grouped["y"].transform("max")
-    )
+    constant = (constant_x | constant_y)[keys]
     dx[constant], dy[constant] = 0.0, 0.0
-    sums = (
-        pd.DataFrame({"group": groups, "xy": dx * dy, "xx": dx * dx, "yy": dy * dy})
-        .groupby("group", sort=True)
-        .sum()
-    )
+
+    def total(values):
+        return np.bincount(keys, weights=np.nan_to_num(values, nan=0.0), minlength=n_groups)
+
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = sums["xy"] / np.sqrt(sums["xx"] * sums["yy"])
-    return r.clip(-1.0, 1.0)
+        r = total(dx * dy) / np.sqrt(total(dx * dx) * total(dy * dy))
+    return np.clip(r, -1.0, 1.0)
+
+
+def _grouped_ranks(values, keys, runs):
+    """Average ranks (1-based, ties share their mean rank) of the values within each
+    group; NaN stays NaN and takes no rank (pandas' groupby rank, method 'average')."""
+    order, starts = runs
+    values = np.asarray(values, dtype=np.float64)
+    # within the groups' runs, by value (NaN last)
+    order = order[np.lexsort((values[order], keys[order]))]
+    ordered, group = values[order], keys[order]
+    position = np.arange(len(order)) - starts[group] + 1.0
+    new_run = np.ones(len(order), dtype=bool)
+    new_run[1:] = (group[1:] != group[:-1]) | (ordered[1:] != ordered[:-1])
+    run = np.cumsum(new_run) - 1
+    run_length = np.bincount(run)
+    ranks = np.empty(len(order))
+    ranks[order] = position[new_run][run] + (run_length[run] - 1) / 2.0
+    ranks[np.isnan(values)] = np.nan
+    return ranks
+
+
+def correlations_by_key(keys, n_groups, porn, tor, zero_replacement):
+    """Per group key 0..n_groups-1 (each with a row): the Pearson and Spearman correlation
+    of log porn with log Tor over the group's hours, 0 replaced by `zero_replacement`, and
+    the number of hours. Returns three arrays."""
+    logs = []
+    for values in (porn, tor):
+        values = np.array(values, dtype=np.float64)
+        values[values == 0] = zero_replacement
+        with np.errstate(invalid="ignore", divide="ignore"):
+            logs.append(np.log(values))
+    keys = np.asarray(keys, dtype=np.int64)
+    runs = _group_runs(keys, n_groups)
+    pearson = _grouped_pearson(keys, n_groups, *logs, runs)
+    spearman = _grouped_pearson(keys, n_groups, *(_grouped_ranks(log, keys, runs) for log in logs), runs)
+    return pearson, spearman, np.bincount(keys, minlength=n_groups)
+
+
+CORRELATION_COLUMNS = ["code_com", "pearson_log", "spearman_log", "n_hours"]
+
+
+def correlation_table(codes, keys, porn, tor, zero_replacement):
+    """correlations.parquet's table for the communes `codes` (key k is codes[k], each with
+    hours), rows in code order."""
+    if len(codes) == 0:
+        return pd.DataFrame({"code_com": pd.Series(dtype=str), "pearson_log": pd.Series(dtype=float),
+                             "spearman_log": pd.Series(dtype=float), "n_hours": pd.Series(dtype=np.int64)})
+    pearson, spearman, n_hours = correlations_by_key(keys, len(codes), porn, tor, zero_replacement)
+    return pd.DataFrame(
+        {"code_com": np.asarray(codes).astype(str), "pearson_log": pearson, "spearman_log": spearman,
+         "n_hours": n_hours}
+    ).sort_values("code_com", kind="stable", ignore_index=True)
 
 
 def commune_correlations(hourly, zero_replacement):
-    """Per commune, Pearson and Spearman correlation of hourly log porn with log Tor."""
-    porn = hourly["porn"].mask(hourly["porn"] == 0, zero_replacement)
-    tor = hourly["tor"].mask(hourly["tor"] == 0, zero_replacement)
-    log_porn, log_tor = np.log(porn), np.log(tor)
-    groups = hourly["code_com"]
-    pearson = _grouped_pearson(groups, log_porn, log_tor)
-    ranks = pd.DataFrame({"group": groups, "x": log_porn, "y": log_tor}).groupby("group")
-    spearman = _grouped_pearson(groups, ranks["x"].rank(method="average"), ranks["y"].rank(method="average"))
-    n_hours = groups.value_counts().sort_index()
-    return pd.DataFrame(
-        {
-            "code_com": pearson.index.astype(str),
-            "pearson_log": pearson.to_numpy(),
-            "spearman_log": spearman.reindex(pearson.index).to_numpy(),
-            "n_hours": n_hours.reindex(pearson.index).to_numpy(),
-        }
-    )
+    """Per commune, Pearson and Spearman correlation of hourly log porn with log Tor, and
+    the commune's number of hours (an hourly table with code_com, porn, tor); rows in code
+    order."""
+    keys, codes = pd.factorize(hourly["code_com"], sort=True)
+    return correlation_table(np.asarray(codes, dtype=object), keys, hourly["porn"], hourly["tor"],
+                             zero_replacement)
 
 
 def correction_factors(correlations, method, shares, negative_factor_floor):

@@ -168,13 +168,6 @@ def qc_table(rows):
     return pd.DataFrame(rows, columns=[*QC_KEYS, *QC_FIELDS])
 
 
-def qc_report(city_tables):
-    """Concatenate the cities' per-file QC tables (in config order)."""
-    import pandas as pd
-
-    return pd.concat(city_tables, ignore_index=True)[[*QC_KEYS, *QC_FIELDS]]
-
-
 def qc_summary(report):
     """One log line per QC count: the totals of a report."""
     counts = report.drop(columns=[*QC_KEYS, "parser"]).sum(numeric_only=True)

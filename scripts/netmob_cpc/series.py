@@ -1,23 +1,21 @@
-"""Commune series: the slot-level series of one city from its ingested batches, and the
-hourly series of all cities with the per-commune totals.
+"""Hourly commune series of all cities, straight from the ingested batches, and the
+per-commune totals.
 
-Commune time series (one city): one row per (commune, day, slot) for every commune-day
-present in the porn app's file (the seed's rows come from that file's groupby and a left
-merge of the other apps), with the apps as columns named by role (`porn`, `tor`,
-`control`); an app whose file had no tile of the commune that day gives NaN there, as the
-seed's left merge does.
-
-Hourly series (all cities), following the seed notebook's cells from the concatenated time
-series to `df_hour`:
-1. a commune present in several cities' tile maps keeps, for each day, the rows of the
+Following the seed notebook's cells from its per-file extraction loop to `df_hour`:
+- a commune-day exists where the porn app's file had a tile of the commune (the seed's rows
+  come from that file's groupby and a left merge of the other apps); an app whose file had
+  no tile of the commune that day contributes 0 (the seed's NaN, skipped by the sums);
+1. a commune present in several cities' tile maps keeps, for each day, the slots of the
    first city in config order (the seed's `drop_duplicates(['code_com', 'date', 'time'])`
    over cities concatenated in list order; a commune's rows of one day come from one file,
    so deciding per (commune, day) is the same);
 2. on the outage dates, slots whose porn traffic is exactly 0 are dropped;
-3. slots are summed per hour (NaN skipped, as groupby().sum() does; an hour with at least
-   one kept slot gives a row). Every row keeps its `date`, so that whole days can be left
-   out later.
+3. slots are summed per wall-clock hour (an hour with at least one kept slot gives a row).
+   Every row keeps its `date`, so that whole days can be left out later.
 Totals per commune (the seed's `cp_com` app columns) are the sums over the kept slots.
+
+The arithmetic runs on NumPy arrays (commune x slot per day), one city at a time; the
+hourly table is built with pyarrow, the small totals table with pandas.
 """
 
 import numpy as np
@@ -26,85 +24,27 @@ import pandas as pd
 from netmob_cpc.files import InputError
 
 ROLES = ("porn", "tor", "control")
-SERIES_COLUMNS = ("code_com", "code_dep", "date", "minute", *ROLES)
+HOURLY_COLUMNS = ("cities", "code_com", "code_dep", "date", "hour", *ROLES)
 
 
 class QualityError(InputError):
     """Ingested days that cannot be combined (their slots disagree)."""
 
 
-# --- commune time series of one city ----------------------------------------------------
 def load_tile_index(path):
     with np.load(path, allow_pickle=False) as index:
         return {key: index[key] for key in index.files}
 
 
-def series_columns(code_com, code_dep, dates, days_by_role):
-    """The columns of a city's slot-level table as arrays: `commune` (row of code_com per
-    table row), `date`, `minute` and the roles; plus `code_com`, `code_dep` (the communes).
-
-    code_com, code_dep: the communes of the city's tile index (row order of the arrays);
-    dates: the days as int YYYYMMDD; days_by_role: {role: [ingested day dict, ...]} in the
-    order of `dates` (dicts with `traffic`, `tiles`, `slot_minutes`)."""
-    communes, date_parts, minute_parts = [], [], []
-    values = {role: [] for role in ROLES}
-    for i, date in enumerate(dates):
-        porn = days_by_role["porn"][i]
-        minutes = np.asarray(porn["slot_minutes"], dtype=np.int16)
-        present = np.flatnonzero(porn["tiles"] > 0)
-        n_slots = len(minutes)
-        communes.append(np.repeat(present, n_slots))
-        date_parts.append(np.full(len(present) * n_slots, date, dtype=np.int32))
-        minute_parts.append(np.tile(minutes, len(present)))
-        for role in ROLES:
-            day = days_by_role[role][i]
-            if not np.array_equal(day["slot_minutes"], minutes):
-                raise QualityError(
-                    f"day {date}: the {role} app's file has {len(day['slot_minutes'])} slots, "
-                    f"the porn app's {n_slots}: the apps' files of one day must have the same "
-                    "slots"
-                )
-            block = day["traffic"][present].astype(np.float64, copy=True)
-            block[day["tiles"][present] == 0] = np.nan
-            values[role].append(block.reshape(-1))
-
-    def joined(parts, dtype):
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
-
-    return {
-        "code_com": np.asarray(code_com).astype(str),
-        "code_dep": np.asarray(code_dep).astype(str),
-        "commune": joined(communes, np.int64),
-        "date": joined(date_parts, np.int32),
-        "minute": joined(minute_parts, np.int16),
-        **{role: joined(values[role], np.float64) for role in ROLES},
-    }
-
-
-def series_table(columns):
-    """The slot-level table (ARCHITECTURE.md, "Commune time series") as a pyarrow Table:
-    the commune codes are taken from the (few) communes in C++, not built row by row."""
-    import pyarrow as pa
-
-    index = pa.array(columns["commune"], type=pa.int64())
-    return pa.table({
-        "code_com": pa.array(columns["code_com"].tolist(), type=pa.string()).take(index),
-        "code_dep": pa.array(columns["code_dep"].tolist(), type=pa.string()).take(index),
-        "date": pa.array(columns["date"], type=pa.int32()),
-        "minute": pa.array(columns["minute"], type=pa.int16()),
-        **{role: pa.array(columns[role], type=pa.float64()) for role in ROLES},
-    })
-
-
-def city_time_series(code_com, code_dep, dates, days_by_role):
-    """The slot-level table of one city as a DataFrame (see series_columns)."""
-    columns = series_columns(code_com, code_dep, dates, days_by_role)
-    rows = columns["commune"]
-    return pd.DataFrame({
-        "code_com": columns["code_com"][rows],
-        "code_dep": columns["code_dep"][rows],
-        **{name: columns[name] for name in ("date", "minute", *ROLES)},
-    })
+def split_batches(paths, cities, roles):
+    """{city: {role: [batch path, ...]}} from the flat list of ingested batches in which a
+    rule hands them over (city, then role, then batch: rules/common.smk,
+    ingested_batches_of_all_cities)."""
+    if not cities or not roles or len(paths) % (len(cities) * len(roles)):
+        raise ValueError(f"{len(paths)} batch files for {len(cities)} cities x {len(roles)} apps")
+    per_role = len(paths) // (len(cities) * len(roles))
+    chunks = iter([paths[i:i + per_role] for i in range(0, len(paths), per_role)])
+    return {city: {role: next(chunks) for role in roles} for city in cities}
 
 
 def days_by_role(batches_by_role, dates):
@@ -126,61 +66,129 @@ def days_by_role(batches_by_role, dates):
     return result
 
 
-# --- hourly series of all cities --------------------------------------------------------
-def keep_first_city(series, taken):
-    """Drop the (commune, day) pairs already taken by an earlier city; update `taken`."""
-    day_keys = series[["code_com", "date"]].drop_duplicates()
-    keys = set(zip(day_keys["code_com"], day_keys["date"].astype(int)))
-    already = keys & taken
-    taken.update(keys - already)
-    if not already:
-        return series
-    pairs = pd.MultiIndex.from_arrays([series["code_com"], series["date"].astype(int)])
-    return series[~pairs.isin(already)]
+def hour_groups(slot_minutes):
+    """(first slot of each wall-clock hour, the hours): the slots of a day are in time
+    order, so each hour is a run of consecutive slots (2019-03-31 has no hour 2)."""
+    hours = np.asarray(slot_minutes, dtype=np.int64) // 60
+    starts = np.flatnonzero(np.r_[True, hours[1:] != hours[:-1]])
+    return starts, hours[starts]
 
 
-def drop_outage_slots(series, outage_dates):
-    """Drop slots of the outage dates whose porn traffic is exactly zero.
+def city_hourly(code_com, dates, days_by_role, outage_dates, taken):
+    """The hourly rows of one city, as NumPy columns, and its dropped outage slots.
 
-    Returns the kept rows and the number of dropped rows."""
-    outage = series["date"].isin([int(d) for d in outage_dates]) & (series["porn"] == 0)
-    return series[~outage], int(outage.sum())
+    code_com: the communes of the city's tile index (row order of the ingested arrays);
+    dates: int YYYYMMDD of the days; days_by_role: {role: [ingested day dict, ...]} in the
+    order of `dates`; outage_dates: YYYYMMDD of the outage days; taken: set of (code_com,
+    date) already given by an earlier city, updated with this city's.
+
+    Returns ({"commune": row of code_com, "date", "hour", porn, tor, control}, number of
+    commune-slots dropped by the outage filter)."""
+    codes = np.asarray(code_com).astype(str)
+    outage = {int(date) for date in outage_dates}
+    parts = {name: [] for name in ("commune", "date", "hour", *ROLES)}
+    dropped = 0
+    for i, date in enumerate(dates):
+        porn = days_by_role["porn"][i]
+        minutes = np.asarray(porn["slot_minutes"])
+        for role in ROLES:
+            day = days_by_role[role][i]
+            if not np.array_equal(day["slot_minutes"], minutes):
+                raise QualityError(
+                    f"day {date}: the {role} app's file has {len(day['slot_minutes'])} slots, "
+                    f"the porn app's {len(minutes)}: the apps' files of one day must have the "
+                    "same slots"
+                )
+        present = np.flatnonzero(porn["tiles"] > 0)
+        first = np.array([(codes[row], date) not in taken for row in present], dtype=bool)
+        taken.update((codes[row], date) for row in present[first])
+        present = present[first]
+        if date in outage:
+            kept = porn["traffic"][present] != 0
+            dropped += int(kept.size - np.count_nonzero(kept))
+        else:
+            kept = np.ones((len(present), len(minutes)), dtype=bool)
+        starts, hours = hour_groups(minutes)
+        rows, columns = np.nonzero(np.add.reduceat(kept.astype(np.int32), starts, axis=1) > 0)
+        parts["commune"].append(present[rows])
+        parts["date"].append(np.full(len(rows), date, dtype=np.int32))
+        parts["hour"].append(hours[columns].astype(np.int8))
+        for role in ROLES:
+            # a commune without a tile in this app's file has 0 in every slot (the seed's
+            # NaN, skipped by its sums)
+            values = np.where(kept, days_by_role[role][i]["traffic"][present], 0.0)
+            parts[role].append(np.add.reduceat(values, starts, axis=1)[rows, columns])
+    empty = {"commune": np.int64, "date": np.int32, "hour": np.int8}
+    return {
+        name: np.concatenate(chunks) if chunks else np.zeros(0, dtype=empty.get(name, np.float64))
+        for name, chunks in parts.items()
+    }, dropped
 
 
-def hourly_sums(series):
-    """Sum slots per commune, day and wall-clock hour (NaN skipped)."""
-    hour = (series["minute"] // 60).astype(np.int8).rename("hour")
-    return (
-        series.groupby(["code_com", "code_dep", "date", hour], sort=True)[list(ROLES)]
-        .sum()
-        .reset_index()
+def _strings(values, rows):
+    """A pyarrow string column of values[rows], built from the (few) distinct values."""
+    import pyarrow as pa
+
+    return pa.array([str(value) for value in values], type=pa.string()).take(
+        pa.array(rows, type=pa.int64())
     )
 
 
-def combine_cities(city_series, outage_dates):
-    """Hourly rows of all cities, in config order of `city_series` [(city, slot table)].
+def combine_cities(cities, outage_dates, zero_replacement):
+    """The hourly series, commune totals and commune correlations of all cities, in config
+    order.
 
-    Returns (hourly table with a `cities` column, {city: dropped outage slots})."""
-    taken = set()
-    hourly, dropped = [], {}
-    for city, series in city_series:
-        series = keep_first_city(series, taken)
-        series, dropped[city] = drop_outage_slots(series, outage_dates)
-        city_hourly = hourly_sums(series)
-        city_hourly.insert(0, "cities", city)
-        hourly.append(city_hourly)
-    table = pd.concat(hourly, ignore_index=True)
-    table["date"] = table["date"].astype(np.int32)
-    return table, dropped
+    cities: iterable of (city, tile index {code_com, code_dep, ...}, dates, days_by_role).
+    Returns (hourly pyarrow Table with HOURLY_COLUMNS, sorted per city by commune, date
+    and hour; totals DataFrame `cities, code_com, code_dep` + roles, one row per city and
+    commune with hours; correlations DataFrame (netmob_cpc.estimates.correlation_table)
+    of the same rows, in code order; {city: dropped outage slots}). A commune's
+    correlation is computed over its hours in each city: a commune with hours in two
+    cities is an error of the totals (commune_totals), so its hours are all in one."""
+    import pyarrow as pa
+
+    from netmob_cpc.estimates import correlation_table
+
+    taken, tables, totals, correlations, dropped = set(), [], [], [], {}
+    for city, index, dates, days in cities:
+        codes = np.asarray(index["code_com"]).astype(str)
+        departments = np.asarray(index["code_dep"]).astype(str)
+        columns, dropped[city] = city_hourly(codes, dates, days, outage_dates, taken)
+        rank = np.empty(len(codes), dtype=np.int64)
+        rank[np.argsort(codes, kind="stable")] = np.arange(len(codes))
+        order = np.lexsort((columns["hour"], columns["date"], rank[columns["commune"]]))
+        communes = columns["commune"][order]
+        tables.append(pa.table({
+            "cities": _strings([city], np.zeros(len(order), dtype=np.int64)),
+            "code_com": _strings(codes, communes),
+            "code_dep": _strings(departments, communes),
+            "date": pa.array(columns["date"][order], type=pa.int32()),
+            "hour": pa.array(columns["hour"][order], type=pa.int8()),
+            **{role: pa.array(columns[role][order], type=pa.float64()) for role in ROLES},
+        }))
+        with_hours = np.flatnonzero(np.bincount(communes, minlength=len(codes)) > 0)
+        with_hours = with_hours[np.argsort(codes[with_hours], kind="stable")]
+        present, keys = np.unique(communes, return_inverse=True)
+        correlations.append(correlation_table(
+            codes[present], keys, columns["porn"][order], columns["tor"][order], zero_replacement
+        ))
+        totals.append(pd.DataFrame({
+            "cities": city, "code_com": codes[with_hours], "code_dep": departments[with_hours],
+            **{role: np.bincount(communes, weights=columns[role][order], minlength=len(codes))[with_hours]
+               for role in ROLES},
+        }))
+    hourly = pa.concat_tables(tables) if tables else None
+    correlations = pd.concat(correlations, ignore_index=True).sort_values("code_com", kind="stable", ignore_index=True)
+    return hourly, pd.concat(totals, ignore_index=True), correlations, dropped
 
 
-def commune_totals(hourly, populations):
-    """Per commune: its city, department, population and the apps' totals."""
-    totals = (
-        hourly.groupby(["cities", "code_com", "code_dep"], sort=False)[list(ROLES)]
-        .sum()
-        .reset_index()
-    )
+# --- totals ---------------------------------------------------------------------------
+def commune_totals(city_totals, populations):
+    """Per commune: its city, department, population and the apps' totals.
+
+    city_totals: one row per city and commune with hours (combine_cities); a commune that
+    takes its days from two cities is an error."""
+    totals = city_totals.reset_index(drop=True)
     split = totals[totals["code_com"].duplicated(keep=False)]
     if len(split):
         code = split["code_com"].iloc[0]

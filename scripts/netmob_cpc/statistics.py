@@ -8,8 +8,12 @@ Spearman's rho" cells) and what the association survives.
   notebook computes it, next to the standard tests for the same comparison: Williams'
   (1959) t and Steiger's (1980) Z. The seed's t = (r_ab - r_ac) / sqrt((1 - r_bc^2)/(n - 3))
   with n - 2 degrees of freedom is neither Hotelling's nor Williams' test and is too liberal
-  when r_bc is small. Every p-value comes from the survival function (`t.sf`, `norm.sf`):
+  when r_bc is small. Every p-value comes from the survival function (`t_sf`, `normal_sf`):
   `1 - cdf` rounds to 0 past |t| of about 8.
+- The Spearman test and the survival functions are built on `scipy.special` (`stdtr`,
+  `ndtr`) and NumPy, not `scipy.stats` (whose import costs about a second per job); they
+  give the numbers scipy.stats' `spearmanr`, `t.sf` and `norm.sf` give, bit for bit
+  (scipy 1.17; tests/test_statistics.py checks it).
 - Adjusted analyses: the communes with a non-zero rate only, and the rank-based partial
   correlation given population (the rate is zero in many small communes, and population
   drives both the rate and the per-1,000 traffic measures).
@@ -18,7 +22,6 @@ Spearman's rho" cells) and what the association survives.
 """
 
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -31,7 +34,7 @@ CRIME = "sv_com_17_21"
 # (comparison, x): compares rho(x, crime) with rho(cpc_per_1000, crime), as the seed does
 COMPARISONS = [("CPC-YT", "yt_per_1000"), ("CPC-WA", "wa_per_1000"), ("CPC-Tor", "tor_per_1000")]
 SPEARMAN_COLUMNS = ["x", "y", "rho", "pvalue", "n"]
-# |rho| within this of 1 counts as a perfect correlation (scipy may return 0.9999999999999999)
+# |rho| within this of 1 counts as a perfect correlation (np.corrcoef may return 0.9999999999999999)
 PERFECT_TOLERANCE = 1e-12
 DEPENDENT_COLUMNS = [
     "comparison", "r_ab", "r_ac", "r_bc", "n", "t_value", "p_value",
@@ -113,6 +116,48 @@ def select_tested(estimates, min_coverage=0.0):
     return estimates[selected], counts
 
 
+# --- ranks and survival functions ---------------------------------------------------------
+
+
+def average_ranks(values):
+    """1-based ranks of a 1-D array, ties given the mean of their positions (as
+    `scipy.stats.rankdata(values)`, method 'average'; exact in float64).
+
+    A stable sort; equal values (-0.0 and 0.0 included) tie. For finite values; a NaN sorts
+    last and ranks alone (scipy would give NaN everywhere).
+    """
+    values = np.asarray(values, dtype="float64")
+    n = len(values)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.ones(n, dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, n))
+    # the first position of a tie run plus half the run's length less one: integers and
+    # halves, exact for any n below 2**52
+    midranks = (starts + 1).astype("float64") + (counts - 1).astype("float64") / 2
+    ranks = np.empty(n, dtype="float64")
+    ranks[order] = np.repeat(midranks, counts)
+    return ranks
+
+
+def t_sf(x, df):
+    """Survival function P(T > x) of Student's t with `df` degrees of freedom:
+    `scipy.special.stdtr(df, -x)`, what scipy.stats.t.sf(x, df) computes."""
+    from scipy.special import stdtr
+
+    return stdtr(df, np.negative(x))
+
+
+def normal_sf(z):
+    """Survival function P(Z > z) of the standard normal: `scipy.special.ndtr(-z)`, what
+    scipy.stats.norm.sf(z) computes."""
+    from scipy.special import ndtr
+
+    return ndtr(np.negative(z))
+
+
 # --- Spearman ------------------------------------------------------------------------------
 
 
@@ -131,12 +176,15 @@ def log_test_table(estimates):
 
 
 def spearman_pair(x, y):
-    """(rho, pvalue, n): scipy's Spearman correlation over the pairs where both are finite.
+    """(rho, pvalue, n): Spearman's rho over the pairs where both are finite, and its
+    two-sided p-value.
 
-    Fewer than 3 such pairs, or a constant series, give NaN rho and p-value.
+    rho is the Pearson correlation (np.corrcoef) of the average ranks of x and y; the
+    p-value is 2 P(T > |t|) for t = rho sqrt((n - 2) / ((1 + rho)(1 - rho))) with n - 2
+    degrees of freedom (rho = +-1 gives p = 0): scipy.stats.spearmanr's arithmetic, step
+    for step, so the same numbers. Fewer than 3 such pairs, or a constant series, give NaN
+    rho and p-value.
     """
-    from scipy.stats import spearmanr
-
     x, y = _as_float(x), _as_float(y)
     if len(x) != len(y):
         raise ValueError(f"spearman_pair: x has {len(x)} values, y has {len(y)}")
@@ -144,10 +192,16 @@ def spearman_pair(x, y):
     n = int(finite.sum())
     if n < 3:
         return math.nan, math.nan, n
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # constant input: scipy warns and returns NaN
-        result = spearmanr(x[finite], y[finite])
-    return float(result.statistic), float(result.pvalue), n
+    x, y = x[finite], y[finite]
+    if (x[0] == x).all() or (y[0] == y).all():
+        return math.nan, math.nan, n  # a constant series has no rank correlation
+    # as spearmanr: the whole 2 x 2 matrix of the column-stacked ranks, then its [1, 0]
+    rs = np.corrcoef(np.column_stack((average_ranks(x), average_ranks(y))), rowvar=False)
+    dof = n - 2
+    with np.errstate(divide="ignore"):  # the diagonal (and rho = +-1) divide by 0
+        t_values = rs * np.sqrt((dof / ((rs + 1.0) * (1.0 - rs))).clip(0))
+    pvalues = 2 * t_sf(np.abs(t_values), dof)
+    return float(rs[1, 0]), float(pvalues[1, 0]), n
 
 
 def spearman_table(estimates):
@@ -161,10 +215,6 @@ def spearman_table(estimates):
     return pd.DataFrame(rows, columns=SPEARMAN_COLUMNS)
 
 
-def _ranks(values):
-    return pd.Series(values).rank(method="average").to_numpy(dtype="float64")
-
-
 def partial_spearman(x, y, z):
     """(rho, pvalue, n): rank-based partial correlation of x and y given z.
 
@@ -173,8 +223,6 @@ def partial_spearman(x, y, z):
     p-value two-sided from t = rho sqrt((n - 3) / (1 - rho^2)) with n - 3 degrees of
     freedom. Fewer than 4 triples, or a constant residual, give NaN.
     """
-    from scipy.stats import t as t_dist
-
     x, y, z = _as_float(x), _as_float(y), _as_float(z)
     if not len(x) == len(y) == len(z):
         raise ValueError(f"partial_spearman: {len(x)}, {len(y)} and {len(z)} values")
@@ -182,10 +230,10 @@ def partial_spearman(x, y, z):
     n = int(finite.sum())
     if n < 4:
         return math.nan, math.nan, n
-    design = np.column_stack([np.ones(n), _ranks(z[finite])])
+    design = np.column_stack([np.ones(n), average_ranks(z[finite])])
     residuals = []
     for values in (x[finite], y[finite]):
-        ranks = _ranks(values)
+        ranks = average_ranks(values)
         coef, *_ = np.linalg.lstsq(design, ranks, rcond=None)
         residual = ranks - design @ coef
         residuals.append(residual - residual.mean())
@@ -198,7 +246,7 @@ def partial_spearman(x, y, z):
     if abs(rho) > 1 - PERFECT_TOLERANCE:
         return rho, 0.0, n
     statistic = rho * math.sqrt((n - 3) / (1 - rho**2))
-    return rho, float(2 * t_dist.sf(abs(statistic), n - 3)), n
+    return rho, float(2 * t_sf(abs(statistic), n - 3)), n
 
 
 def adjusted_association_table(estimates):
@@ -231,18 +279,16 @@ def seed_dependent_corr_test(r_ab, r_ac, r_bc, n):
 
     t = (r_ab - r_ac) / sqrt((1 - r_bc^2) / (n - 3)), p two-sided from a t with n - 2
     degrees of freedom, as the notebook computes it (its 2 * (1 - t.cdf(|t|)) is written as
-    2 * t.sf(|t|), the same number without the rounding to 0 for large |t|). n <= 3 gives NaN
+    2 * t_sf(|t|), the same number without the rounding to 0 for large |t|). n <= 3 gives NaN
     (the formula divides by n - 3).
     """
-    from scipy.stats import t
-
     if not n > 3:
         return math.nan, math.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         t_value = (r_ab - r_ac) / np.sqrt((1 - r_bc**2) / (n - 3))
     if np.isnan(t_value):
         return math.nan, math.nan
-    return float(t_value), float(2 * t.sf(abs(t_value), df=n - 2))
+    return float(t_value), float(2 * t_sf(abs(t_value), n - 2))
 
 
 def steiger_z_test(r_ab, r_ac, r_bc, n):
@@ -254,8 +300,6 @@ def steiger_z_test(r_ab, r_ac, r_bc, n):
     (Steiger, Psychological Bulletin 87:245-251, equations 3 and 10; the cocor R package's
     "steiger1980".) n <= 3, or r_ab or r_ac equal to +-1 (to 1e-12), give NaN.
     """
-    from scipy.stats import norm
-
     if not n > 3:
         return math.nan, math.nan
     if max(abs(r_ab), abs(r_ac)) > 1 - PERFECT_TOLERANCE:
@@ -265,10 +309,11 @@ def steiger_z_test(r_ab, r_ac, r_bc, n):
         rbar = (r_ab + r_ac) / 2
         psi = r_bc * (1 - 2 * rbar**2) - 0.5 * rbar**2 * (1 - 2 * rbar**2 - r_bc**2)
         cbar = psi / (1 - rbar**2) ** 2
-        z = (z_ab - z_ac) * np.sqrt((n - 3) / (2 - 2 * cbar))
+        # np.divide: cbar = 1 (r_bc = 1, r_ab = r_ac) gives inf, then NaN, not ZeroDivisionError
+        z = (z_ab - z_ac) * np.sqrt(np.divide(n - 3, 2 - 2 * cbar))
     if not np.isfinite(z):
         return math.nan, math.nan
-    return float(z), float(2 * norm.sf(abs(z)))
+    return float(z), float(2 * normal_sf(abs(z)))
 
 
 def williams_test(r_ab, r_ac, r_bc, n):
@@ -281,8 +326,6 @@ def williams_test(r_ab, r_ac, r_bc, n):
     degrees of freedom. n <= 3 or a non-positive denominator (an impossible correlation
     matrix) give NaN.
     """
-    from scipy.stats import t
-
     if not n > 3:
         return math.nan, math.nan
     determinant = 1 - r_ab**2 - r_ac**2 - r_bc**2 + 2 * r_ab * r_ac * r_bc
@@ -294,7 +337,7 @@ def williams_test(r_ab, r_ac, r_bc, n):
     t_value = (r_ab - r_ac) * math.sqrt(numerator / denominator)
     if not np.isfinite(t_value):
         return math.nan, math.nan
-    return float(t_value), float(2 * t.sf(abs(t_value), df=n - 3))
+    return float(t_value), float(2 * t_sf(abs(t_value), n - 3))
 
 
 def dependent_corr_table(estimates):
