@@ -59,6 +59,49 @@ ALL_CITIES = [
 ]
 APPS = ["Web_Adult", "Tor", "YouTube"]
 
+# The full workload is measured by hand with its own command (about 8 minutes, 46 GB of
+# bench data); written into every report as measured.
+FULL_WORKLOAD = """## Full workload (46 GB)
+
+The seed's whole workload (2026-11-30, commit 82ca324): 20 cities at their real grid
+sizes, 77 days, 3 apps, DL, 4,620 files, 46,360 MB (`--area-scale 0.65 --zero-share 0.3`),
+the tile map given as a GeoPackage of 487,912 tiles, every file read once (primed, 145 s:
+320 MB/s, so the host does not hold the 46 GB) and evicted before the run:
+
+    python benchmarks/run_benchmarks.py --out /work/fullscale --cities all --start 2019-03-16 --days 77 \\
+        --area-scale 0.65 --zero-share 0.3 --skip-notebook --skip-series --wait-busy 0.3
+
+(stopped after the workflow's run: the figures below are its `workflow:` line and
+`timeline.csv`; kept in /work/fullscale as `timeline.s2final.csv`).
+
+| measure | value |
+| --- | --- |
+| whole workflow, `--cores 2` | 235.5 s wall (3.9 min); previous measurement 370.1 s |
+| ingest | 60 jobs, 377.6 job-seconds (217.1 CPU seconds: the rest waits for the disk), peak 77 MB |
+| largest job | 640 MB (heatmaps); hourly series 480 MB (was 798 MB, and the correlations job 788 MB); every job under 1 GB |
+
+| rule | jobs | job-seconds | max RSS (MB) |
+| --- | --- | --- | --- |
+| ingest | 60 | 377.6 | 77 |
+| tile_map | 20 | 26.6 | 147 |
+| hourly | 1 | 7.6 | 480 |
+| bootstrap_intervals | 1 | 5.5 | 217 |
+| sensitivity | 1 | 5.4 | 569 |
+| figures | 1 | 5.4 | 195 |
+| association_tests | 1 | 3.1 | 191 |
+| qc_report | 1 | 3.0 | 120 |
+| robust_ranking | 1 | 2.8 | 518 |
+| heatmaps | 1 | 2.0 | 640 |
+| estimate_table | 1 | 1.8 | 180 |
+| crime_rates | 1 | 1.1 | 154 |
+| parser_library | 1 | 0.7 | 47 |
+
+The previous measurement (370.1 s: 180 ingest jobs, 562.7 job-seconds; 20 series jobs, 34.6;
+hourly 11.5; correlations 7.9) was taken without the priming read, on the files of the same
+command. On this workload the ingest waits for the disk: 46 GB at about 200 MB/s.
+"""
+
+
 # What each change of the figure stage bought (issue 13), measured on the default synthetic
 # run; written into every report because a bench run does not re-measure the old layout.
 CHANGES = """## What each change bought
@@ -66,10 +109,22 @@ CHANGES = """## What each change bought
 ### Second step of issue 13: fewer interpreters between the files and the tables
 
 Same workload and command as the baseline below (`make bench`), 2 cores, files evicted
-before each timed run. Before: the baseline's run 2 (36.2 s, commit 97bfd2d) and, for the
-analysis jobs, a run of commit c898873 on 2026-11-30 (`timeline.s2run0.csv` in /work/bench;
-its ingest read from a host that had not seen the files, so its wall time, 52.8 s, is not
-compared). After: this report's run.
+before each timed run, every file read once before them (new in this step). The runs of
+this step (their `figures.json` and `timeline.csv` kept in /work/bench under the names
+given):
+
+| run | code | whole workflow | notebook's approach | ratio | ingest job-s | all job-s | Snakemake start / exit |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+| s2run0 | c898873 (before this step; no priming read) | 52.8 s | 91.3 s | 1.73x | 48.2 | 86.1 | 3.2 / 1.5 s |
+| s2run2 | ingest, hourly series, scipy.special, priorities | 24.2 s | 87.6 s | 3.62x | 15.4 | 38.8 | 2.1 / 1.5 s |
+| s2final1 | 82ca324 + the exit-timer release | 31.7 s | 82.6 s | 2.60x | 22.8 | 51.7 | 2.7 / 0.6 s |
+| s2final2 (this report) | the same | 29.8 s | 83.8 s | 2.81x | 18.8 | 47.3 | 3.7 / 0.4 s |
+
+Between s2run2 and the two final runs the code of most jobs did not change, yet nearly
+every job took longer (tile maps 1.4 -> 1.8-2.0 s each, association tests 2.0 -> 2.4-2.6 s,
+the figures 4.9 -> 5.6-5.8 s, Snakemake's start 2.1 -> 2.7-3.7 s) while the one-core
+notebook run did not: the VM ran slower with two busy cores in the later runs. The
+per-change figures below compare s2run0 / the baseline's run 2 with s2run2.
 
 | change | before | after |
 | --- | --- | --- |
@@ -78,16 +133,19 @@ compared). After: this report's run.
 | Spearman test, t and normal survival functions on `scipy.special` instead of `scipy.stats` (same numbers bit for bit; tests/test_statistics.py) | estimate table 2.5, sensitivity 3.1, bootstrap 4.0 job-s | 1.4, 1.9, 2.6 |
 | priorities: the parser build and the tile maps first, then the ingest; association tests, heatmap tables and figures before the other analysis jobs | parser built at 6.5 s, after every tile map | at 2.1 s, beside the first tile maps |
 | polars (parse floor only) installed outside the venv: Snakemake imports it, when it can, in its main process | +0.25 s per Snakemake start | 0 |
-| whole workflow | 36.2 s (2.38x) | see the targets above |
+| `onsuccess`/`onerror` cancel Snakemake's pending one-second scheduler timer, which the interpreter otherwise waits for before exiting | "Snakemake exit" 1.5 s | 0.4-0.6 s |
+| tried, not kept: the C kernel reading a read-only memory map of each file instead of a copy (`python benchmarks/mmap_vs_read.py --data /work/bench/data --tile-maps /work/bench/workflow/results/tile_map --rounds N`, three runs, N = 2, 2, 4, 13.4 GB of cold files each way in all) | copy: 71.9 s wall, 51.0 s CPU | map: 69.2 s wall, 53.5 s CPU (within the runs' spread) |
+| whole workflow | 36.2 s (2.38x, baseline run 2) | 24.2-31.7 s (3.62x-2.60x, table above) |
 
-The notebook's approach is the same code in both; its time varies with the machine
-(78-91 s in the runs of this round). What remains (this report's run): Snakemake's start
-and exit about 3.6 s; the ingest about 9 s of wall time for 15 job-seconds, of which the
-C kernel's parsing and the reads are most (raw reads alone: 1 GB/s on 2 cores); after the
+The notebook's approach is the same code in every run; its time varies with the machine
+(78-91 s in the runs of this round). What remains (s2run2): Snakemake's start and exit
+about 3.6 s; the ingest about 9 s of wall time for 15 job-seconds, of which the C
+kernel's parsing and the reads are most (raw reads alone: 1 GB/s on 2 cores); after the
 ingest about 10 s on 2 busy cores: hourly series, estimate table, five analysis jobs and
 the figures, half of it interpreter start-up and imports (pandas 0.6 s in each job,
 Matplotlib 1.1 s, statsmodels with scipy.stats 1.4 s). For 5x the whole run would have to
-end within about 17.5 s: the ingest and Snakemake's fixed costs alone are about 12.5 s.
+end within 16.5-17.5 s: the ingest and Snakemake's fixed costs alone are about 12.5 s in
+the fastest run, and the jobs after the ingest need both cores for about 7 s more.
 
 ### Baseline of issue 13 (before its changes)
 
@@ -1064,6 +1122,8 @@ def write_report(path, f, timeline, args):
         "- The bench files are synthetic at the real grid dimensions; `--area-scale` shrinks each",
         "  city's area inside its rectangle and `--zero-share` sets the share of lone `0` fields.",
         "  The data stays in `--out` (data/) and is reused when the settings are the same.",
+        "",
+        FULL_WORKLOAD.rstrip(),
         "",
         CHANGES.rstrip(),
     ]

@@ -605,24 +605,19 @@ def test_ingested_batch_layout(parse, tmp_path):
         assert isinstance(day["empty_fields"], int) and isinstance(day["all_zero"], bool)
 
 
-def test_the_native_parser_reads_a_read_only_map_of_the_file(library, tmp_path):
-    """The file is mapped read-only (writing through the map fails) and closed after use;
-    an empty file comes as bytes (a zero-length file cannot be mapped)."""
-    path = Path(write(tmp_path / "f.txt", GOOD + "\n"))
+def test_the_native_parser_reads_any_buffer(library, tmp_path):
+    """bytes or a read-only memory map of the file (benchmarks/mmap_vs_read.py): the same
+    sums; the file is not changed."""
+    path = Path(write(tmp_path / "f.txt", line(0, {0: "2.5", 95: "1"}) + "\n" + line(3, {7: "4"}) + "\n"))
     before = (path.read_bytes(), os.stat(path).st_mtime_ns)
-    with traffic_files.traffic_file_bytes(path) as data:
-        assert isinstance(data, mmap.mmap) and bytes(data[:1]) == GOOD.encode()[:1]
-        with pytest.raises(TypeError):
-            data[0:1] = b"9"
-    assert data.closed
+    native = traffic_files.load_native_parser(library)
+    commune_of_tile = np.array([0, -1, -1, 1], dtype=np.int32)
+    from_bytes = native.parse(path.read_bytes(), 97, commune_of_tile, 2)
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        from_map = native.parse(mapped, 97, commune_of_tile, 2)
+    assert np.array_equal(from_map.traffic, from_bytes.traffic) and from_map.counts == from_bytes.counts
+    assert from_bytes.traffic[0, 0] == 2.5 and from_bytes.traffic[1, 7] == 4
     assert (path.read_bytes(), os.stat(path).st_mtime_ns) == before
-    empty = write(tmp_path / "empty.txt", "")
-    with traffic_files.traffic_file_bytes(empty) as data:
-        assert data == b""
-    with pytest.raises(TrafficFileError, match="empty.txt: empty file"):
-        traffic_files.aggregate_file(empty, MAY12, np.zeros(1, np.int32), 1, library=library)
-    with pytest.raises(TrafficFileError, match="missing.txt: cannot read the file"):
-        traffic_files.aggregate_file(tmp_path / "missing.txt", MAY12, np.zeros(1, np.int32), 1, library=library)
 
 
 def test_bad_arguments(library, tmp_path):

@@ -28,10 +28,8 @@ The rules of a traffic file (the NetMob23 format), all parsers alike:
   tab separators, trailing whitespace, an unreadable file.
 """
 
-import contextlib
 import ctypes
 import datetime
-import mmap
 import os
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -279,8 +277,8 @@ class NativeParser:
         slot_total = np.zeros(n_slots, dtype=np.float64)
         slot_unmapped = np.zeros(n_slots, dtype=np.float64)
         stats = np.zeros(len(_STATS), dtype=np.int64)
-        # bytes or a read-only mapping of the file (traffic_file_bytes); the view is
-        # dropped at once so that the mapping can be closed
+        # any buffer: bytes, or a read-only memory map (benchmarks/mmap_vs_read.py); the
+        # view is dropped at once so that a map can be closed
         view = np.frombuffer(data, dtype=np.uint8)
         try:
             code = self._aggregate(
@@ -743,39 +741,6 @@ def read_traffic_bytes(path):
         raise _unreadable(path, error) from None
 
 
-@contextlib.contextmanager
-def traffic_file_bytes(path):
-    """The bytes of a traffic file as a read-only memory map (mmap.ACCESS_READ: the file
-    cannot be written through it): the C kernel then reads the page cache directly,
-    without first copying the whole file into the process (measured on cold files:
-    read() + parse 3.1 s, mapped 1.8 s for the same 48 files). Yields bytes instead for an
-    empty file or one that cannot be mapped. The mapping supports slicing (bytes), not
-    the other bytes methods; the file must not be truncated while it is parsed."""
-    try:
-        handle = open(path, "rb")
-    except OSError as error:
-        raise _unreadable(path, error) from None
-    with handle:
-        try:
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):  # empty (cannot be mapped), or not a regular file
-            try:
-                data = handle.read()
-            except OSError as error:
-                raise _unreadable(path, error) from None
-            yield data
-            return
-        if hasattr(mapped, "madvise"):
-            mapped.madvise(mmap.MADV_SEQUENTIAL)
-        try:
-            yield mapped
-        finally:
-            try:
-                mapped.close()
-            except BufferError:  # a view still exists: closed with its last view
-                pass
-
-
 def _overflow_message(path, data, n_fields, commune_of_tile):
     """Where a sum of the file first overflows (rows added in file order)."""
     tile_ids, values, row_lines, lines, *_ = _python_rows(data, n_fields)
@@ -834,24 +799,23 @@ def aggregate_file(path, day, commune_of_tile, n_communes, *, parser="native", l
         parse = _parse_python
     else:
         raise ValueError(f"parser must be one of {', '.join(PARSERS)}, not {parser!r}")
-    # the C kernel reads a memory map of the file; the other parsers need its bytes
-    opened = traffic_file_bytes(path) if parser == "native" else contextlib.nullcontext(read_traffic_bytes(path))
-    with opened as data:
-        problem = _signature_problem(path, data)
-        if problem:
-            raise TrafficFileError(problem)
-        try:
-            result = parse(data, n_slots + 1, commune_of_tile, n_communes)
-        except _ParseError as error:
-            raise TrafficFileError(_error_message(path, day, n_slots, error, bytes(data))) from None
-        total = _sequential_sum(result.slot_total)
-        unmapped = _sequential_sum(result.slot_unmapped)
-        if not (
-            np.isfinite(result.traffic).all() and np.isfinite(result.slot_total).all()
-            and np.isfinite(total) and np.isfinite(unmapped)
-        ):
-            message = _overflow_message(path, bytes(data), n_slots + 1, commune_of_tile)
-            raise TrafficFileError(message)
+    # (a read-only memory map instead of this copy was tried: no measurable gain,
+    # benchmarks/mmap_vs_read.py)
+    data = read_traffic_bytes(path)
+    problem = _signature_problem(path, data)
+    if problem:
+        raise TrafficFileError(problem)
+    try:
+        result = parse(data, n_slots + 1, commune_of_tile, n_communes)
+    except _ParseError as error:
+        raise TrafficFileError(_error_message(path, day, n_slots, error, bytes(data))) from None
+    total = _sequential_sum(result.slot_total)
+    unmapped = _sequential_sum(result.slot_unmapped)
+    if not (
+        np.isfinite(result.traffic).all() and np.isfinite(result.slot_total).all()
+        and np.isfinite(total) and np.isfinite(unmapped)
+    ):
+        raise TrafficFileError(_overflow_message(path, bytes(data), n_slots + 1, commune_of_tile))
     counts = result.counts
     qc = {
         "lines": counts["lines"],
