@@ -44,10 +44,10 @@ rule association_tests:
         f"{RESULTS}/logs/association/{{direction}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/association_tests/{{direction}}.tsv"
-    conda:
-        "../envs/analysis.yaml"
     # the figures wait for it: start it before the other analysis jobs
     priority: 5
+    conda:
+        "../envs/analysis.yaml"
     resources:
         mem_mb=1000,
         runtime=10,

@@ -64,10 +64,10 @@ rule figures:
         f"{RESULTS}/logs/figures/{{direction}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/figures/{{direction}}.tsv"
-    conda:
-        "../envs/analysis.yaml"
     # the longest job of the analysis stage: start it as soon as it can
     priority: 5
+    conda:
+        "../envs/analysis.yaml"
     resources:
         mem_mb=1000,
         runtime=10,

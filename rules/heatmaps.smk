@@ -22,10 +22,10 @@ rule heatmaps:
         f"{RESULTS}/logs/heatmaps/{{direction}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/heatmaps/{{direction}}.tsv"
-    conda:
-        "../envs/analysis.yaml"
     # the figures wait for it: start it before the other analysis jobs
     priority: 5
+    conda:
+        "../envs/analysis.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
