@@ -17,7 +17,7 @@ def main(snakemake):
         for city in params.cities
         for role, app in params.apps.items()
         for row in qc_rows(city, params.direction, app,
-                           [day for path in batches[city][role] for day in load_batch(path)])
+                           [day for path in batches[city][role] for day in load_batch(path, traffic=False)])
     ])
     with atomic_path(snakemake.output[0]) as tmp:
         report.to_csv(tmp, index=False)

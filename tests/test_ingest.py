@@ -597,6 +597,9 @@ def test_ingested_batch_layout(parse, tmp_path):
         assert saved["slot_minutes"].dtype == np.int16
         assert saved["qc_parser"].dtype.kind == "U"
     loaded = traffic_files.load_batch(out)
+    qc_only = traffic_files.load_batch(out, traffic=False)
+    assert [set(day) for day in qc_only] == [{"date", *quality.QC_FIELDS}] * 2
+    assert [{k: v for k, v in day.items() if k in qc_only[0]} for day in loaded] == qc_only
     assert [day["date"] for day in loaded] == [20190512, 20190331]
     assert loaded[0]["traffic"][1, 0] == 2.5 and loaded[1]["traffic"][1, 91] == 4
     assert loaded[1]["slot_minutes"][8] == 180 and len(loaded[1]["slot_minutes"]) == 92

@@ -118,13 +118,12 @@ def correlation_table(codes, keys, porn, tor, zero_replacement):
     """correlations.parquet's table for the communes `codes` (key k is codes[k], each with
     hours), rows in code order."""
     if len(codes) == 0:
-        return pd.DataFrame({"code_com": pd.Series(dtype=str), "pearson_log": pd.Series(dtype=float),
-                             "spearman_log": pd.Series(dtype=float), "n_hours": pd.Series(dtype=np.int64)})
-    pearson, spearman, n_hours = correlations_by_key(keys, len(codes), porn, tor, zero_replacement)
-    return pd.DataFrame(
-        {"code_com": np.asarray(codes).astype(str), "pearson_log": pearson, "spearman_log": spearman,
-         "n_hours": n_hours}
-    ).sort_values("code_com", kind="stable", ignore_index=True)
+        empty = [np.zeros(0, dtype=str), np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)]
+        return pd.DataFrame(dict(zip(CORRELATION_COLUMNS, empty)))
+    columns = (np.asarray(codes).astype(str), *correlations_by_key(keys, len(codes), porn, tor, zero_replacement))
+    return pd.DataFrame(dict(zip(CORRELATION_COLUMNS, columns))).sort_values(
+        "code_com", kind="stable", ignore_index=True
+    )
 
 
 def commune_correlations(hourly, zero_replacement):

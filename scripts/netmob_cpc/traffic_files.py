@@ -725,20 +725,16 @@ def _sequential_sum(values):
     return total
 
 
-def _unreadable(path, error):
-    return TrafficFileError(
-        f"{path}: cannot read the file ({error.strerror or error}); check that it "
-        "exists and that its permissions let this user read it"
-    )
-
-
 def read_traffic_bytes(path):
     """The bytes of a traffic file; an unreadable one is a TrafficFileError naming it."""
     try:
         with open(path, "rb") as handle:
             return handle.read()
     except OSError as error:
-        raise _unreadable(path, error) from None
+        raise TrafficFileError(
+            f"{path}: cannot read the file ({error.strerror or error}); check that it "
+            "exists and that its permissions let this user read it"
+        ) from None
 
 
 def _overflow_message(path, data, n_fields, commune_of_tile):
@@ -895,20 +891,23 @@ def write_batch(path, dates, days, qc_fields):
             np.savez(handle, **arrays)
 
 
-def load_batch(path):
+def load_batch(path, traffic=True):
     """An ingested batch as a list of day dicts (`traffic`, `tiles`, `slot_minutes`, and
-    each QC field by name), in date order, with the date under `date`."""
+    each QC field by name), in date order, with the date under `date`. traffic=False reads
+    only the dates and the QC fields (what qc.csv needs)."""
     with np.load(path, allow_pickle=False) as saved:
-        arrays = {key: saved[key] for key in saved.files}
-    offsets = arrays["slot_offsets"]
+        arrays = {key: saved[key] for key in saved.files
+                  if traffic or key == "dates" or key.startswith("qc_")}
     days = []
     for i, date in enumerate(arrays["dates"].tolist()):
-        day = {
-            "date": date,
-            "traffic": arrays["traffic"][:, offsets[i]:offsets[i + 1]],
-            "tiles": arrays["tiles"][i],
-            "slot_minutes": arrays["slot_minutes"][offsets[i]:offsets[i + 1]],
-        }
+        day = {"date": date}
+        if traffic:
+            offsets = arrays["slot_offsets"]
+            day.update(
+                traffic=arrays["traffic"][:, offsets[i]:offsets[i + 1]],
+                tiles=arrays["tiles"][i],
+                slot_minutes=arrays["slot_minutes"][offsets[i]:offsets[i + 1]],
+            )
         for key, values in arrays.items():
             if key.startswith("qc_"):
                 day[key[3:]] = values[i].item()
