@@ -7,12 +7,9 @@ def main(snakemake):
 
     import pandas as pd
 
-    from netmob_cpc.estimates import (
-        correction_methods_table,
-        estimate_table,
-        read_coverage,
-        usable_population,
-    )
+    from netmob_cpc.estimates import estimate_table, read_coverage
+    from netmob_cpc.rates import usable_population
+    from netmob_cpc.statistics import correction_methods_table
     from netmob_cpc.files import atomic_path
 
     params = snakemake.params

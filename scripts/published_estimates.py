@@ -6,7 +6,8 @@ people without a NetMob licence can replicate the statistics."""
 def main(snakemake):
     import sys
 
-    from netmob_cpc.estimates import published_rows, read_published_table, usable_population
+    from netmob_cpc.estimates import published_rows, read_published_table
+    from netmob_cpc.rates import usable_population
     from netmob_cpc.files import atomic_path
 
     params = snakemake.params

@@ -15,11 +15,11 @@ from scipy.stats import norm, t
 import association_tests
 from netmob_cpc.estimates import read_estimate_table
 from netmob_cpc.files import InputError
+from netmob_cpc.rankstats import spearman_pair
 from netmob_cpc.statistics import (
     dependent_corr_table,
     log_test_table,
     seed_dependent_corr_test,
-    spearman_pair,
     spearman_table,
     steiger_z_test,
     summary,

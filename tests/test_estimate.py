@@ -8,15 +8,15 @@ import pytest
 from scipy.stats import spearmanr
 
 from netmob_cpc.estimates import (
-    commune_correlations,
     correction_factor,
     correction_factors,
-    correction_methods_table,
     estimate_table,
-    per_1000,
     read_coverage,
     read_estimate_table,
 )
+from netmob_cpc.rankstats import commune_correlations
+from netmob_cpc.rates import per_1000
+from netmob_cpc.statistics import correction_methods_table
 from netmob_cpc.files import InputError
 
 APPS = {"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}

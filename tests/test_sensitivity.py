@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from netmob_cpc.estimates import METHODS, commune_correlations, correction_methods_table, estimate_table
+from netmob_cpc.estimates import METHODS, estimate_table
+from netmob_cpc.rankstats import commune_correlations
 from netmob_cpc.files import InputError
 from netmob_cpc.sensitivity import (
     bootstrap_indices,
@@ -34,7 +35,7 @@ from netmob_cpc.sensitivity import (
     spearman_ci_table,
     spearman_from_weights,
 )
-from netmob_cpc.statistics import log_test_table, spearman_table, summary
+from netmob_cpc.statistics import correction_methods_table, log_test_table, spearman_table, summary
 
 APPS = {"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}
 SHARES = {"tor_to_darknet_share": 0.011, "porn_in_darknet_share": 2267628 / 5437248, "csam_in_porn_share": 105 / 253}

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from netmob_cpc.estimates import commune_correlations
+from netmob_cpc.rankstats import commune_correlations
 from netmob_cpc.heatmaps import heatmaps, ranked_communes, weekday_names
 from netmob_cpc.qc import QC_FIELDS, QC_KEYS, qc_rows, qc_table
 from netmob_cpc.series import (

@@ -15,20 +15,16 @@ import pytest
 from scipy.stats import norm, rankdata, spearmanr, t
 
 from netmob_cpc.files import InputError
+from netmob_cpc.rankstats import average_ranks, normal_sf, partial_spearman, spearman_pair, t_sf
 from netmob_cpc.statistics import (
     adjusted_association_table,
-    average_ranks,
     cpc_on_sv_pvalue,
-    normal_sf,
-    partial_spearman,
     read_covariates,
     regression_table,
     seed_dependent_corr_test,
     select_tested,
-    spearman_pair,
     spearman_table,
     steiger_z_test,
-    t_sf,
     williams_test,
 )
 

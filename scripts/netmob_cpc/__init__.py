@@ -1,22 +1,26 @@
 """The workflow's code: plain functions by domain, imported by the thin entry scripts in
 scripts/ (one per rule) and by the tests.
 
-Modules, in the order the data flows:
-    files          atomic writes, input errors, delimiter sniffing
+Modules in one-way layers, lowest first (a module imports only its own layer or lower ones;
+tests/test_layers.py checks it):
+    files          atomic writes, input errors, delimiter sniffing, running a rule's main
     codes          INSEE commune codes (five characters)
-    synthetic      generator of synthetic inputs in the real formats
-    tile_map       tile -> commune map (given, or built from grid + communes)
     traffic_files  parsing and checks of the NetMob23 traffic files (ingest)
+    tile_map       tile -> commune map (given, or built from grid + communes)
     qc             data-quality fields and thresholds
-    series         commune x slot series, hourly series, totals
-    crime          recorded sexual-violence rates
+    crime          recorded crime rates per commune
+    synthetic      generator of synthetic inputs in the real formats
+    rates          per-capita rates and usable populations
+    rankstats      ranks, Spearman, partial and per-commune correlations
+    publication    the crime file's publication rule
+    series         hourly series, totals
     estimates      correction factors and the per-commune estimate table
+    heatmaps       day x hour heatmap tables
+    ranking        empirical-Bayes smoothed rankings
     statistics     association tests, adjusted analyses, regressions
     sensitivity    sensitivity and bootstrap intervals
-    ranking        empirical-Bayes smoothed rankings
-    heatmaps       day x hour heatmap tables
-    figures        PNG figures
     simulation     the simulation study
+    figures        PNG figures
 
 Every rule lists, through a content fingerprint in its params, the modules its entry
 script imports (rules/common.smk, `code_fingerprint`), so that editing a module reruns

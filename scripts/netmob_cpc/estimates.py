@@ -6,8 +6,8 @@ logged) are correlated; the correlation, scaled by the published shares, is the
 correction factor c, and the estimated consumption is cpc = Tor x c (ARCHITECTURE.md,
 "Definitions the notebook leaves open", fixes the four methods).
 
-Per-capita rates are written in one place, `per_1000`: a commune without a usable
-population (missing, zero or negative) gets NaN, never an infinite or negative rate.
+Per-capita rates come from `netmob_cpc.rates`; the per-commune correlations from
+`netmob_cpc.rankstats`.
 """
 
 import numpy as np
@@ -15,6 +15,7 @@ import pandas as pd
 
 from netmob_cpc.codes import department_of, normalise_codes
 from netmob_cpc.files import InputError, sniff_separator
+from netmob_cpc.rates import log_values, per_1000, usable_population
 
 METHODS = ("pearson_log", "pearson_log_squared", "pearson_log_centered", "spearman_log")
 SHARE_COLUMNS = {
@@ -34,105 +35,6 @@ EXTRA_COLUMNS = ["coverage", "c_floored"]
 
 
 # --- correction factors --------------------------------------------------------------------
-
-
-def _group_runs(keys, n_groups):
-    """(order, starts): a stable order of the rows by group key and the first position of
-    each group in it (every key 0..n_groups-1 has a row)."""
-    order = np.argsort(keys, kind="stable")
-    counts = np.bincount(keys, minlength=n_groups)
-    return order, np.concatenate([[0], np.cumsum(counts)[:-1]])
-
-
-def _grouped_pearson(keys, n_groups, x, y, runs=None):
-    """Pearson correlation of x and y within each group (NaN for a constant series), for
-    integer group keys 0..n_groups-1, each present. NaN values are skipped as pandas'
-    group-bys skip them: in each mean, minimum and maximum, and in each sum of products.
-    """
-    order, starts = runs if runs is not None else _group_runs(keys, n_groups)
-
-    def deviations(values):
-        valid = ~np.isnan(values)
-        counts = np.bincount(keys, weights=valid, minlength=n_groups)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = np.bincount(keys, weights=np.where(valid, values, 0.0), minlength=n_groups) / counts
-        ordered = values[order]
-        constant = np.fmin.reduceat(ordered, starts) == np.fmax.reduceat(ordered, starts)
-        return values - means[keys], constant
-
-    dx, constant_x = deviations(np.asarray(x, dtype=np.float64))
-    dy, constant_y = deviations(np.asarray(y, dtype=np.float64))
-    # A series whose values are all equal has no correlation; its computed deviations
-    # can be rounding noise (the mean of n equal values is not always that value).
-    constant = (constant_x | constant_y)[keys]
-    dx[constant], dy[constant] = 0.0, 0.0
-
-    def total(values):
-        return np.bincount(keys, weights=np.nan_to_num(values, nan=0.0), minlength=n_groups)
-
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = total(dx * dy) / np.sqrt(total(dx * dx) * total(dy * dy))
-    return np.clip(r, -1.0, 1.0)
-
-
-def _grouped_ranks(values, keys, runs):
-    """Average ranks (1-based, ties share their mean rank) of the values within each
-    group; NaN stays NaN and takes no rank (pandas' groupby rank, method 'average')."""
-    order, starts = runs
-    values = np.asarray(values, dtype=np.float64)
-    # within the groups' runs, by value (NaN last)
-    order = order[np.lexsort((values[order], keys[order]))]
-    ordered, group = values[order], keys[order]
-    position = np.arange(len(order)) - starts[group] + 1.0
-    new_run = np.ones(len(order), dtype=bool)
-    new_run[1:] = (group[1:] != group[:-1]) | (ordered[1:] != ordered[:-1])
-    run = np.cumsum(new_run) - 1
-    run_length = np.bincount(run)
-    ranks = np.empty(len(order))
-    ranks[order] = position[new_run][run] + (run_length[run] - 1) / 2.0
-    ranks[np.isnan(values)] = np.nan
-    return ranks
-
-
-def correlations_by_key(keys, n_groups, porn, tor, zero_replacement):
-    """Per group key 0..n_groups-1 (each with a row): the Pearson and Spearman correlation
-    of log porn with log Tor over the group's hours, 0 replaced by `zero_replacement`, and
-    the number of hours. Returns three arrays."""
-    logs = []
-    for values in (porn, tor):
-        values = np.array(values, dtype=np.float64)
-        values[values == 0] = zero_replacement
-        with np.errstate(invalid="ignore", divide="ignore"):
-            logs.append(np.log(values))
-    keys = np.asarray(keys, dtype=np.int64)
-    runs = _group_runs(keys, n_groups)
-    pearson = _grouped_pearson(keys, n_groups, *logs, runs)
-    spearman = _grouped_pearson(keys, n_groups, *(_grouped_ranks(log, keys, runs) for log in logs), runs)
-    return pearson, spearman, np.bincount(keys, minlength=n_groups)
-
-
-CORRELATION_COLUMNS = ["code_com", "pearson_log", "spearman_log", "n_hours"]
-
-
-def correlation_table(codes, keys, porn, tor, zero_replacement):
-    """correlations.parquet's table for the communes `codes` (key k is codes[k], each with
-    hours), rows in code order."""
-    if len(codes) == 0:
-        empty = [np.zeros(0, dtype=str), np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)]
-        return pd.DataFrame(dict(zip(CORRELATION_COLUMNS, empty)))
-    columns = (np.asarray(codes).astype(str), *correlations_by_key(keys, len(codes), porn, tor, zero_replacement))
-    return pd.DataFrame(dict(zip(CORRELATION_COLUMNS, columns))).sort_values(
-        "code_com", kind="stable", ignore_index=True
-    )
-
-
-def commune_correlations(hourly, zero_replacement):
-    """Per commune, Pearson and Spearman correlation of hourly log porn with log Tor, and
-    the commune's number of hours (an hourly table with code_com, porn, tor); rows in code
-    order."""
-    keys, codes = pd.factorize(hourly["code_com"], sort=True)
-    return correlation_table(np.asarray(codes, dtype=object), keys, hourly["porn"], hourly["tor"],
-                             zero_replacement)
 
 
 def correction_factors(correlations, method, shares, negative_factor_floor):
@@ -174,28 +76,6 @@ def correction_factor(correlations, method, shares, negative_factor_floor):
 # --- per-capita rates ----------------------------------------------------------------------
 
 
-def usable_population(pop):
-    """Boolean Series: the population is a finite number above zero."""
-    values = pd.to_numeric(pd.Series(pop), errors="coerce").astype("float64")
-    return pd.Series(np.isfinite(values.to_numpy()) & (values.to_numpy() > 0), index=values.index)
-
-
-def per_1000(amount, pop):
-    """amount x 1000 / pop, NaN where pop is missing, zero or negative (never inf or < 0 from
-    the population)."""
-    amount = pd.Series(amount).astype("float64")
-    pop = pd.to_numeric(pd.Series(pop), errors="coerce").astype("float64")
-    good = usable_population(pop).to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = amount.to_numpy() * 1000 / pop.to_numpy()
-    return pd.Series(np.where(good, rate, np.nan), index=amount.index)
-
-
-def _log(values):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log(pd.Series(values).astype("float64"))
-
-
 # --- the estimate table --------------------------------------------------------------------
 
 
@@ -230,14 +110,14 @@ def estimate_table(
     cpc = tor * c
     table["cpc"] = cpc
     table["cpc_per_1000"] = per_1000(cpc, pop)
-    table["log_cpc"] = _log(cpc)
-    table["log_cpc_per_1000"] = per_1000(_log(cpc), pop)
+    table["log_cpc"] = log_values(cpc)
+    table["log_cpc_per_1000"] = per_1000(log_values(cpc), pop)
     table["yt_per_1000"] = per_1000(control, pop)
     table["wa_per_1000"] = per_1000(porn, pop)
     table["tor_per_1000"] = per_1000(tor, pop)
-    table["log_yt_per_1000"] = per_1000(_log(control), pop)
-    table["log_wa_per_1000"] = per_1000(_log(porn), pop)
-    table["log_tor_per_1000"] = per_1000(_log(tor), pop)
+    table["log_yt_per_1000"] = per_1000(log_values(control), pop)
+    table["log_wa_per_1000"] = per_1000(log_values(porn), pop)
+    table["log_tor_per_1000"] = per_1000(log_values(tor), pop)
     table = table.merge(crime_rates[["code_com", *CRIME_COLUMNS]], on="code_com", how="left")
     table = table.drop_duplicates("code_com")
     if coverage is not None and len(coverage):
@@ -281,31 +161,6 @@ def read_coverage(paths):
             "polygons); min_coverage does not apply to their communes"
         )
     return table, note
-
-
-def correction_methods_table(
-    totals, correlations, crime_rates, *, shares, negative_factor_floor, coverage=None, min_coverage=0.0
-):
-    """correction_methods.csv: Spearman of log cpc_per_1000 under each method with
-    sv_com_17_21, over the communes with a published rate (and, when `min_coverage` > 0,
-    a coverage that is unknown or at least `min_coverage`, as in the other tests)."""
-    from netmob_cpc.statistics import spearman_pair
-
-    base = totals.merge(correlations, on="code_com", how="left").merge(
-        crime_rates[["code_com", "sv_com_17_21"]], on="code_com", how="left"
-    )
-    tested = base["sv_com_17_21"].notna()
-    if coverage is not None and len(coverage) and min_coverage > 0:
-        shares_inside = coverage[["cities", "code_com", "coverage"]].drop_duplicates(["cities", "code_com"])
-        known = base[["cities", "code_com"]].merge(shares_inside, on=["cities", "code_com"], how="left")["coverage"]
-        tested &= ~(known.to_numpy(dtype="float64", na_value=np.nan) < min_coverage)
-    rows = []
-    for method in METHODS:
-        c = correction_factor(base, method, shares, negative_factor_floor)
-        log_cpc_per_1000 = _log(per_1000(base["tor"] * c, base["pop"]))
-        rho, pvalue, n = spearman_pair(log_cpc_per_1000[tested], base.loc[tested, "sv_com_17_21"])
-        rows.append({"method": method, "rho": rho, "pvalue": pvalue, "n": n})
-    return pd.DataFrame(rows)
 
 
 # --- reading an estimate table -------------------------------------------------------------

@@ -58,9 +58,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from netmob_cpc.estimates import METHODS, correction_factors, per_1000
+from netmob_cpc.estimates import METHODS, correction_factors
 from netmob_cpc.files import InputError
-from netmob_cpc.statistics import CRIME, PER_1000, spearman_pair
+from netmob_cpc.rankstats import spearman_pair
+from netmob_cpc.rates import per_1000
+from netmob_cpc.statistics import CRIME, PER_1000
 
 ANALYSES = ("all", "without_floored", "outage_dates_dropped")
 SENSITIVITY_COLUMNS = [
@@ -200,7 +202,7 @@ def outage_dropped_inputs(hourly, outage_dates, zero_replacement):
     correlations.parquet, totals with code_com and the three roles summed over the kept
     hours, {date: hourly rows dropped}).
     """
-    from netmob_cpc.estimates import commune_correlations
+    from netmob_cpc.rankstats import commune_correlations
 
     dates = sorted({int(d) for d in outage_dates})
     date_column = hourly["date"].to_numpy()

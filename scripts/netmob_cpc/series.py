@@ -141,13 +141,13 @@ def combine_cities(cities, outage_dates, zero_replacement):
     cities: iterable of (city, tile index {code_com, code_dep, ...}, dates, days_by_role).
     Returns (hourly pyarrow Table with HOURLY_COLUMNS, sorted per city by commune, date
     and hour; totals DataFrame `cities, code_com, code_dep` + roles, one row per city and
-    commune with hours; correlations DataFrame (netmob_cpc.estimates.correlation_table)
+    commune with hours; correlations DataFrame (netmob_cpc.rankstats.correlation_table)
     of the same rows, in code order; {city: dropped outage slots}). A commune's
     correlation is computed over its hours in each city: a commune with hours in two
     cities is an error of the totals (commune_totals), so its hours are all in one."""
     import pyarrow as pa
 
-    from netmob_cpc.estimates import correlation_table
+    from netmob_cpc.rankstats import correlation_table
 
     taken, tables, totals, correlations, dropped = set(), [], [], [], {}
     for city, index, dates, days in cities:

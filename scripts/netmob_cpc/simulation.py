@@ -195,9 +195,9 @@ def replicate_pvalues(data):
     """
     import pandas as pd
 
+    from netmob_cpc.rankstats import partial_spearman, spearman_pair
     from netmob_cpc.statistics import (
-        cpc_on_sv_pvalue, partial_spearman, seed_dependent_corr_test, spearman_pair,
-        steiger_z_test, williams_test,
+        cpc_on_sv_pvalue, seed_dependent_corr_test, steiger_z_test, williams_test,
     )
 
     log_cpc = np.log(data["cpc_per_1000"])

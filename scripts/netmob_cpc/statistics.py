@@ -26,8 +26,10 @@ import math
 import numpy as np
 import pandas as pd
 
-from netmob_cpc.estimates import usable_population
+from netmob_cpc.estimates import METHODS, correction_factor
 from netmob_cpc.files import InputError
+from netmob_cpc.rankstats import PERFECT_TOLERANCE, as_float, average_ranks, normal_sf, partial_spearman, spearman_pair, t_sf
+from netmob_cpc.rates import log_values, per_1000, usable_population
 
 PER_1000 = ["yt_per_1000", "wa_per_1000", "tor_per_1000", "cpc_per_1000"]
 CRIME = "sv_com_17_21"
@@ -35,7 +37,6 @@ CRIME = "sv_com_17_21"
 COMPARISONS = [("CPC-YT", "yt_per_1000"), ("CPC-WA", "wa_per_1000"), ("CPC-Tor", "tor_per_1000")]
 SPEARMAN_COLUMNS = ["x", "y", "rho", "pvalue", "n"]
 # |rho| within this of 1 counts as a perfect correlation (np.corrcoef may return 0.9999999999999999)
-PERFECT_TOLERANCE = 1e-12
 DEPENDENT_COLUMNS = [
     "comparison", "r_ab", "r_ac", "r_bc", "n", "t_value", "p_value",
     "steiger_z", "steiger_p", "williams_t", "williams_p",
@@ -47,13 +48,9 @@ COV_TYPES = ["HC3", "cluster_dep"]
 BASE_TERMS = ["const", "sv_com_17_21", "log_cpc_rate", "log_pop"]
 
 
-def _as_float(values):
-    return pd.Series(values).to_numpy(dtype="float64", na_value=np.nan)
-
-
 def _log(values):
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log(_as_float(values))
+        return np.log(as_float(values))
 
 
 # --- which communes are tested -------------------------------------------------------------
@@ -73,9 +70,9 @@ def select_tested(estimates, min_coverage=0.0):
     `n_communes_without_published_rate` (no sv_com_17_21).
     Raises InputError when no commune can be tested, saying what to check.
     """
-    crime = np.isfinite(_as_float(estimates[CRIME]))
+    crime = np.isfinite(as_float(estimates[CRIME]))
     population = usable_population(estimates["pop"]).to_numpy()
-    coverage = _as_float(estimates["coverage"]) if "coverage" in estimates.columns else np.full(len(estimates), np.nan)
+    coverage = as_float(estimates["coverage"]) if "coverage" in estimates.columns else np.full(len(estimates), np.nan)
     below = (coverage < min_coverage) if min_coverage > 0 else np.zeros(len(estimates), bool)
     selected = crime & population & ~below
     sv_columns = [c for c in ("sv_19", "sv_17_21", "sv_com_19", "sv_com_17_21") if c in estimates.columns]
@@ -119,45 +116,6 @@ def select_tested(estimates, min_coverage=0.0):
 # --- ranks and survival functions ---------------------------------------------------------
 
 
-def average_ranks(values):
-    """1-based ranks of a 1-D array, ties given the mean of their positions (as
-    `scipy.stats.rankdata(values)`, method 'average'; exact in float64).
-
-    A stable sort; equal values (-0.0 and 0.0 included) tie. For finite values; a NaN sorts
-    last and ranks alone (scipy would give NaN everywhere).
-    """
-    values = np.asarray(values, dtype="float64")
-    n = len(values)
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    first = np.ones(n, dtype=bool)
-    first[1:] = ordered[1:] != ordered[:-1]
-    starts = np.flatnonzero(first)
-    counts = np.diff(np.append(starts, n))
-    # the first position of a tie run plus half the run's length less one: integers and
-    # halves, exact for any n below 2**52
-    midranks = (starts + 1).astype("float64") + (counts - 1).astype("float64") / 2
-    ranks = np.empty(n, dtype="float64")
-    ranks[order] = np.repeat(midranks, counts)
-    return ranks
-
-
-def t_sf(x, df):
-    """Survival function P(T > x) of Student's t with `df` degrees of freedom:
-    `scipy.special.stdtr(df, -x)`, what scipy.stats.t.sf(x, df) computes."""
-    from scipy.special import stdtr
-
-    return stdtr(df, np.negative(x))
-
-
-def normal_sf(z):
-    """Survival function P(Z > z) of the standard normal: `scipy.special.ndtr(-z)`, what
-    scipy.stats.norm.sf(z) computes."""
-    from scipy.special import ndtr
-
-    return ndtr(np.negative(z))
-
-
 # --- Spearman ------------------------------------------------------------------------------
 
 
@@ -175,35 +133,6 @@ def log_test_table(estimates):
     return test
 
 
-def spearman_pair(x, y):
-    """(rho, pvalue, n): Spearman's rho over the pairs where both are finite, and its
-    two-sided p-value.
-
-    rho is the Pearson correlation (np.corrcoef) of the average ranks of x and y; the
-    p-value is 2 P(T > |t|) for t = rho sqrt((n - 2) / ((1 + rho)(1 - rho))) with n - 2
-    degrees of freedom (rho = +-1 gives p = 0): scipy.stats.spearmanr's arithmetic, step
-    for step, so the same numbers. Fewer than 3 such pairs, or a constant series, give NaN
-    rho and p-value.
-    """
-    x, y = _as_float(x), _as_float(y)
-    if len(x) != len(y):
-        raise ValueError(f"spearman_pair: x has {len(x)} values, y has {len(y)}")
-    finite = np.isfinite(x) & np.isfinite(y)
-    n = int(finite.sum())
-    if n < 3:
-        return math.nan, math.nan, n
-    x, y = x[finite], y[finite]
-    if (x[0] == x).all() or (y[0] == y).all():
-        return math.nan, math.nan, n  # a constant series has no rank correlation
-    # as spearmanr: the whole 2 x 2 matrix of the column-stacked ranks, then its [1, 0]
-    rs = np.corrcoef(np.column_stack((average_ranks(x), average_ranks(y))), rowvar=False)
-    dof = n - 2
-    with np.errstate(divide="ignore"):  # the diagonal (and rho = +-1) divide by 0
-        t_values = rs * np.sqrt((dof / ((rs + 1.0) * (1.0 - rs))).clip(0))
-    pvalues = 2 * t_sf(np.abs(t_values), dof)
-    return float(rs[1, 0]), float(pvalues[1, 0]), n
-
-
 def spearman_table(estimates):
     """spearman.csv: each log per-1,000 measure against sv_com_17_21, then YouTube vs cpc."""
     test = log_test_table(estimates)
@@ -215,51 +144,17 @@ def spearman_table(estimates):
     return pd.DataFrame(rows, columns=SPEARMAN_COLUMNS)
 
 
-def partial_spearman(x, y, z):
-    """(rho, pvalue, n): rank-based partial correlation of x and y given z.
-
-    Over the triples where all three are finite: the Pearson correlation of the residuals
-    of rank(x) and rank(y), each regressed linearly (with an intercept) on rank(z); the
-    p-value two-sided from t = rho sqrt((n - 3) / (1 - rho^2)) with n - 3 degrees of
-    freedom. Fewer than 4 triples, or a constant residual, give NaN.
-    """
-    x, y, z = _as_float(x), _as_float(y), _as_float(z)
-    if not len(x) == len(y) == len(z):
-        raise ValueError(f"partial_spearman: {len(x)}, {len(y)} and {len(z)} values")
-    finite = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
-    n = int(finite.sum())
-    if n < 4:
-        return math.nan, math.nan, n
-    design = np.column_stack([np.ones(n), average_ranks(z[finite])])
-    residuals = []
-    for values in (x[finite], y[finite]):
-        ranks = average_ranks(values)
-        coef, *_ = np.linalg.lstsq(design, ranks, rcond=None)
-        residual = ranks - design @ coef
-        residuals.append(residual - residual.mean())
-    rx, ry = residuals
-    scale = math.sqrt(float((rx * rx).sum()) * float((ry * ry).sum()))
-    # a residual that is rounding noise (x or y a linear function of rank(z)) has no correlation
-    if scale <= 1e-9 * n**3:
-        return math.nan, math.nan, n
-    rho = float(np.clip((rx * ry).sum() / scale, -1.0, 1.0))
-    if abs(rho) > 1 - PERFECT_TOLERANCE:
-        return rho, 0.0, n
-    statistic = rho * math.sqrt((n - 3) / (1 - rho**2))
-    return rho, float(2 * t_sf(abs(statistic), n - 3)), n
-
-
 def adjusted_association_table(estimates):
     """association_adjusted.csv: each log per-1,000 measure against sv_com_17_21,
     `all` (as spearman.csv), `outcome_nonzero` (communes with sv_com_17_21 > 0) and
     `partial_population` (partial Spearman given population, `partial_spearman`)."""
     test = log_test_table(estimates)
-    crime = _as_float(test[CRIME])
-    pop = _as_float(estimates.loc[test.index, "pop"])
+    crime = as_float(test[CRIME])
+    pop = as_float(estimates.loc[test.index, "pop"])
     nonzero = crime > 0
     rows = []
     for x in PER_1000:
-        values = _as_float(test[x])
+        values = as_float(test[x])
         results = {
             "all": spearman_pair(values, crime),
             "outcome_nonzero": spearman_pair(values[nonzero], crime[nonzero]),
@@ -425,7 +320,7 @@ def _model_frame(estimates):
     """Per commune: the outcome and regressor variables of the regression models."""
     frame = pd.DataFrame(
         {
-            "sv_com_17_21": _as_float(estimates[CRIME]),
+            "sv_com_17_21": as_float(estimates[CRIME]),
             "log_cpc_rate": _log(estimates["cpc_per_1000"]),
             "log_pop": _log(estimates["pop"]),
             "code_dep": estimates["code_dep"].astype(str).to_numpy() if "code_dep" in estimates.columns else None,
@@ -546,7 +441,7 @@ def summary(estimates, tor_app, tor_to_darknet_share, porn_in_darknet_share, csa
     communes with a correction factor; n_tested = the communes in the tests (`tested`, the
     first value of `select_tested`; without it, the communes with a finite sv_com_17_21).
     """
-    crime = _as_float((estimates if tested is None else tested)[CRIME])
+    crime = as_float((estimates if tested is None else tested)[CRIME])
     with np.errstate(divide="ignore", invalid="ignore"):
         cpc_share_of_tor = np.float64(estimates["cpc"].sum(skipna=True)) / np.float64(estimates[tor_app].sum(skipna=True))
     return {
@@ -578,3 +473,26 @@ def quality_totals(qc):
         totals["parser"] = "vectorised" if vectorised else "native"
         totals["files_parsed_by_fallback"] = vectorised
     return totals
+
+
+def correction_methods_table(
+    totals, correlations, crime_rates, *, shares, negative_factor_floor, coverage=None, min_coverage=0.0
+):
+    """correction_methods.csv: Spearman of log cpc_per_1000 under each method with
+    sv_com_17_21, over the communes with a published rate (and, when `min_coverage` > 0,
+    a coverage that is unknown or at least `min_coverage`, as in the other tests)."""
+    base = totals.merge(correlations, on="code_com", how="left").merge(
+        crime_rates[["code_com", "sv_com_17_21"]], on="code_com", how="left"
+    )
+    tested = base["sv_com_17_21"].notna()
+    if coverage is not None and len(coverage) and min_coverage > 0:
+        shares_inside = coverage[["cities", "code_com", "coverage"]].drop_duplicates(["cities", "code_com"])
+        known = base[["cities", "code_com"]].merge(shares_inside, on=["cities", "code_com"], how="left")["coverage"]
+        tested &= ~(known.to_numpy(dtype="float64", na_value=np.nan) < min_coverage)
+    rows = []
+    for method in METHODS:
+        c = correction_factor(base, method, shares, negative_factor_floor)
+        log_cpc_per_1000 = log_values(per_1000(base["tor"] * c, base["pop"]))
+        rho, pvalue, n = spearman_pair(log_cpc_per_1000[tested], base.loc[tested, "sv_com_17_21"])
+        rows.append({"method": method, "rho": rho, "pvalue": pvalue, "n": n})
+    return pd.DataFrame(rows)

@@ -43,6 +43,7 @@ import zlib
 import numpy as np
 
 from netmob_cpc.files import atomic_path
+from netmob_cpc.publication import published
 
 # --- the NetMob23 cities --------------------------------------------------------------------
 # Grid dimensions (rows, cols) of the 100 m tiles per city, as used with the NetMob23 data
@@ -150,6 +151,7 @@ CRIME_CLASSES = {
     "Vols de véhicules": ("véhicule", 3.0, 0.4, 0.97, False),
 }
 PUBLISHED_MIN_FACTS = 5  # a value is published ('diff') unless it and the two years before are all below this
+PUBLISHED_WINDOW_YEARS = 3
 EXTRA_CRIME_COMMUNES = 3  # communes per city in the crime file but not in the communes layer
 
 
@@ -751,14 +753,15 @@ def crime_rows(truth):
         exposure = dwellings if per_dwelling else pop_year
         facts = rng.poisson(rate * exposure / 1000.0)
         department_rate = base * np.exp(rng.normal(0, 0.15)) * trend ** (years - 19)
+        published_years = published(facts, PUBLISHED_MIN_FACTS, PUBLISHED_WINDOW_YEARS)
         for year_index in range(2, len(years)):
             year = int(years[year_index])
             if year not in CRIME_YEARS:
                 continue
-            published = (facts[:, year_index - 2:year_index + 1] >= PUBLISHED_MIN_FACTS).any(axis=1)
+            published_now = published_years[:, year_index]
             for i in range(n):
                 base_count = exposure[i, year_index]
-                if published[i]:
+                if published_now[i]:
                     row = [codes[i], year, classe, unit, "diff", int(facts[i, year_index]),
                            facts[i, year_index] / base_count * 1000.0, None, None]
                 else:
