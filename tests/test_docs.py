@@ -278,3 +278,66 @@ def test_the_benchmark_report_holds_this_run_and_keeps_the_history(tmp_path):
     provenance = bench.provenance()
     assert provenance["machine"].split(",")[0] == subprocess.run(["uname", "-m"], capture_output=True,
                                                                    text=True).stdout.strip()
+
+
+# --- the package map of ARCHITECTURE.md ------------------------------------------------
+
+def architecture_layers():
+    """{module: (layer, position)} from the table of ARCHITECTURE.md "Package layers"."""
+    text = (REPO / "ARCHITECTURE.md").read_text().split("## Package layers", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (\d+) \| `(\w+)` \|", text, re.M)
+    return {module: (int(layer), position) for position, (layer, module) in enumerate(rows)}
+
+
+def layer_violations(package, layers):
+    """Imports of a package module that the layer table does not allow: only from a layer
+    above, or from a module listed before it in its own layer; and modules absent from
+    the table."""
+    import ast
+
+    problems = []
+    for path in sorted(package.glob("*.py")):
+        module = path.stem
+        if module == "__init__":
+            continue
+        if module not in layers:
+            problems.append(f"{module}: not in ARCHITECTURE.md")
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "netmob_cpc" and len(parts) > 1 and parts[1] in layers:
+                    if layers[parts[1]] >= layers[module]:
+                        problems.append(f"{module} imports {parts[1]}")
+    return sorted(set(problems))
+
+
+def test_the_package_layers_of_architecture_match_the_imports():
+    layers = architecture_layers()
+    assert {"files", "codes", "estimates", "statistics", "figures"} <= set(layers)
+    assert layer_violations(REPO / "scripts" / "netmob_cpc", layers) == []
+
+
+def test_the_layer_check_catches_an_upward_import(tmp_path):
+    (tmp_path / "files.py").write_text("from netmob_cpc.statistics import spearman\n")
+    (tmp_path / "statistics.py").write_text("def f():\n    import netmob_cpc.files\n")
+    (tmp_path / "stray.py").write_text("")
+    layers = {"files": (1, 0), "statistics": (4, 1)}
+    assert layer_violations(tmp_path, layers) == ["files imports statistics", "stray: not in ARCHITECTURE.md"]
+
+
+def test_every_make_command_the_docs_give_is_a_makefile_target():
+    makefile = (REPO / "Makefile").read_text()
+    targets = set(re.findall(r"^([\w-]+):", makefile, re.M))
+    named = {name for source, text in doc_texts().items() if source.endswith((".md", ".rst"))
+             for name in re.findall(r"`make ([\w-]+)", text)}
+    assert {"run", "test", "docs"} <= named
+    assert sorted(named - targets) == []
+    quick_start = (REPO / "README.md").read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"^make (\w+)", quick_start, re.M) == ["run", "test"]
+    assert "make test" in (REPO / ".ci" / "run").read_text()
