@@ -335,7 +335,7 @@ def test_every_make_command_the_docs_give_is_a_makefile_target():
     makefile = (REPO / "Makefile").read_text()
     targets = set(re.findall(r"^([\w-]+):", makefile, re.M))
     named = {name for source, text in doc_texts().items() if source.endswith((".md", ".rst"))
-             for name in re.findall(r"`make ([\w-]+)", text)}
+             for name in re.findall(r"(?:^|`)make ([\w-]+)", text, re.M)}
     assert {"run", "test", "docs"} <= named
     assert sorted(named - targets) == []
     quick_start = (REPO / "README.md").read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
