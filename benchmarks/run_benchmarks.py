@@ -348,14 +348,6 @@ def stage_rows(timeline, wall):
     return rows
 
 
-def after_ingest(timeline):
-    """The jobs that start after the last ingest job ends, in start order."""
-    ingest = timeline[timeline["rule"] == "ingest"]
-    if not len(ingest):
-        return timeline.iloc[0:0]
-    return timeline[timeline["start"] >= ingest["end"].max() - 0.05]
-
-
 def benchmark_files(results):
     """Per-rule sums of Snakemake's benchmark: files (no timeline: --report-only of an
     old bench folder)."""
@@ -790,8 +782,8 @@ def target_rows(f, full_scale):
     if "notebook_wall" in f:
         ratio = f["notebook_wall"] / f["workflow_wall"]
         rows += [
-            (">= 5x faster than the notebook's per-file approach: whole workflow (every default output, figures "
-             "included) vs the notebook's approach, same files and tile map, side by side in one run",
+            (">= 5x faster than the notebook's per-file approach (whole workflow, every default output, "
+             "vs the notebook's approach on the same files, in one run)",
              f"{f['notebook_wall']:.1f} s vs {f['workflow_wall']:.1f} s: {ratio:.2f}x", met(ratio >= 5)),
             ("identical numbers (commune x app traffic totals, notebook vs workflow)",
              f"largest relative difference {f['totals_max_relative_difference']:.1e} "
@@ -935,14 +927,6 @@ def write_report(path, f, timeline, args):
         f"Job-seconds {timeline['s'].sum():.1f} over 2 cores: {timeline['s'].sum() / 2:.1f} s if the cores never "
         f"waited, against {wall:.1f} s of wall time: {2 * wall - timeline['s'].sum():.1f} idle core-seconds "
         "(Snakemake's start-up, scheduling, and stages with fewer ready jobs than cores).",
-        "",
-        "Jobs after the ingest (the critical path: hourly series with the correlations, estimate",
-        "table, analysis jobs, figures):",
-        "",
-        "| job | start (s) | end (s) | s | CPU s | max RSS (MB) |",
-        "| --- | --- | --- | --- | --- | --- |",
-        *[f"| {row.job} | {row.start:.1f} | {row.end:.1f} | {row.s:.1f} | {row.cpu_time:.1f} | {row.max_rss:.0f} |"
-          for row in after_ingest(timeline).itertuples()],
     ]
     if "startup_s" in f:
         lines += [

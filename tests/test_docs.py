@@ -29,9 +29,9 @@ def tracked_files():
 def doc_texts():
     """{path: text} of the docs and of the comments of the rule files and the Makefile."""
     texts = {}
-    for pattern in ("README.md", "ARCHITECTURE.md", "BENCHMARKS.md", "config/README.md", "report/*.rst"):
-        for path in sorted(REPO.glob(pattern)):
-            texts[str(path.relative_to(REPO))] = path.read_text()
+    for path in tracked_files():
+        if path.endswith((".md", ".rst")):
+            texts[path] = (REPO / path).read_text()
     for pattern in ("Snakefile", "Makefile", "rules/*.smk"):
         for path in sorted(REPO.glob(pattern)):
             comments = [line.split("#", 1)[1] for line in path.read_text().splitlines() if "#" in line]
