@@ -225,6 +225,10 @@ def test_the_docs_leave_the_fallback_parser_to_its_start_up_warning():
     docs = {source: text for source, text in doc_texts().items()
             if source.endswith((".md", ".rst")) and source != "BENCHMARKS.md"}
     assert [source for source, text in docs.items() if FALLBACK_PARSER_DETAILS.search(text)] == []
+    speed = re.compile(r"\btimes (slower|faster)\b|\d\s*x (slower|faster)", re.I)
+    other_rules = [path.name for path in (REPO / "rules").glob("*.smk")
+                   if path.name != "common.smk" and speed.search(path.read_text())]
+    assert other_rules == []
     common = (REPO / "rules" / "common.smk").read_text()
     assert re.search(r"logger\.warning\([^)]*parser", common, re.S)
     assert "warning" in docs["README.md"].lower() and "parser" in docs["README.md"]
