@@ -147,7 +147,7 @@ def render(schema_text=None):
     schema_text = SCHEMA.read_text() if schema_text is None else schema_text
     schema = yaml.safe_load(schema_text)
     properties = schema["properties"]
-    groups = sections(schema_text)
+    groups = [(title, [key for key in keys if key in properties]) for title, keys in sections(schema_text)]
     placed = {key for _, keys in groups for key in keys}
     loose = [key for key in properties if key not in placed]
     if loose:
