@@ -99,7 +99,7 @@ def values_cell(schema, node, values):
     if values:
         return text(values)
     if "enum" in node:
-        if len(node["enum"]) > 6:
+        if len(node["enum"]) > 20:
             return f"one of {len(node['enum'])} names"
         return "one of " + ", ".join(f"`{literal(item)}`" for item in node["enum"])
     if "oneOf" in node:
