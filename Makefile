@@ -7,6 +7,7 @@
 #   make report      HTML report of the run that exists (same ARGS as that run; runs nothing)
 #   make simulation  the simulation study (results/simulation.csv)
 #   make bench       benchmarks (BENCHMARKS.md)
+#   make docs        config/README.md from config/schema.yaml (tests/test_docs.py checks it)
 #   make install | clean
 # ARGS passes options to Snakemake, e.g. make run ARGS="--configfile my_netmob.yaml"
 
@@ -17,7 +18,7 @@ ARGS ?=
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test test-fast lint report simulation bench clean
+.PHONY: install run test test-fast lint report simulation bench docs clean
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +47,8 @@ report: install
 simulation: install
 	$(BIN)/snakemake --cores $(CORES) simulation $(ARGS)
 
-# BENCH_ARGS: options of benchmarks/run_benchmarks.py (--help). The default is issue 13's
-# workload: Paris, Lyon, Marseille, Toulouse x 26 days x 3 apps, DL, ~5 GB of files and a
+# BENCH_ARGS: options of benchmarks/run_benchmarks.py (--help). The default workload:
+# Paris, Lyon, Marseille, Toulouse x 26 days x 3 apps, DL, ~5 GB of files and a
 # given tile map, generated once into bench/ (git-ignored) and reused while the settings stay;
 # each timed run waits (up to 30 min) for a quiet machine (fewer than 0.3 cores in use).
 BENCH_ARGS ?= --out bench --wait-busy 0.3
@@ -60,6 +61,9 @@ BENCH_ARGS ?= --out bench --wait-busy 0.3
 
 bench: install .bench-packages/.installed
 	$(BIN)/python benchmarks/run_benchmarks.py $(BENCH_ARGS)
+
+docs: install
+	$(BIN)/python config/make_readme.py
 
 clean:
 	rm -rf results .snakemake report.html

@@ -1,6 +1,7 @@
 """The ingest's per-file read: reading the whole file into a bytes object (what
 aggregate_file does) against a read-only memory map that the C kernel reads in place, on
-the same cold files. (The map was tried for issue 13 and not kept: no measurable gain.)
+the same cold files. (The map was tried and not kept: no measurable gain; BENCHMARKS.md,
+"History".)
 
     python benchmarks/mmap_vs_read.py --data bench/data --tile-maps bench/workflow/results/tile_map
 

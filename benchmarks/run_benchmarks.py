@@ -2,12 +2,12 @@
 same files, timed side by side in one run, on synthetic files at the real grid sizes with a
 given tile map. Writes BENCHMARKS.md and prints the ratio and the per-rule table.
 
-    python benchmarks/run_benchmarks.py --out /work/bench     # issue 13's workload: Paris, Lyon,
+    python benchmarks/run_benchmarks.py --out bench           # the default workload: Paris, Lyon,
                                         # Marseille, Toulouse x 26 days x 3 apps, DL: 312 files, ~5 GB
-    python benchmarks/run_benchmarks.py --out /big/bench --cities all --start 2019-03-16 \
+    python benchmarks/run_benchmarks.py --out bench-full --cities all --start 2019-03-16 \
         --days 77 --area-scale 0.65 --zero-share 0.3          # the seed's workload, ~46 GB
-    python benchmarks/run_benchmarks.py --out /work/bench_tiny/check --cities Nice Nancy \
-        --days 3 --area-scale 0.3 --report /work/bench_tiny/check/BENCHMARKS.md
+    python benchmarks/run_benchmarks.py --out bench-tiny --cities Nice Nancy \
+        --days 3 --area-scale 0.3 --report bench-tiny/BENCHMARKS.md
                                                               # a check of the script: ~2 min
 
 Steps (peak RSS from getrusage of the child processes and Snakemake's benchmark: files;
@@ -33,8 +33,10 @@ the machine's memory in use sampled from /proc/meminfo):
    pyarrow.csv and, if installed, polars with explicit schemas, 2 processes).
 
 It prints, and writes to --report, the ratio of the notebook's approach to the whole
-workflow, the job-seconds of each rule and the stage timeline. --report-only rewrites the
-report from a finished bench's figures.json and timeline.csv.
+workflow, the job-seconds of each rule and the stage timeline: only what this run measured,
+with its date, commit and machine. Everything below the history line of an existing report
+(HISTORY_MARKER) is kept verbatim. --report-only rewrites the report from a finished
+bench's figures.json and timeline.csv.
 """
 
 import argparse
@@ -59,174 +61,8 @@ ALL_CITIES = [
 ]
 APPS = ["Web_Adult", "Tor", "YouTube"]
 
-# The full workload is measured by hand with its own command (about 8 minutes, 46 GB of
-# bench data); written into every report as measured.
-FULL_WORKLOAD = """## Full workload (46 GB)
-
-The seed's whole workload (2026-11-30, commit 82ca324): 20 cities at their real grid
-sizes, 77 days, 3 apps, DL, 4,620 files, 46,360 MB (`--area-scale 0.65 --zero-share 0.3`),
-the tile map given as a GeoPackage of 487,912 tiles, every file read once (primed, 145 s:
-320 MB/s, so the host does not hold the 46 GB) and evicted before the run:
-
-    python benchmarks/run_benchmarks.py --out /work/fullscale --cities all --start 2019-03-16 --days 77 \\
-        --area-scale 0.65 --zero-share 0.3 --skip-notebook --skip-series --wait-busy 0.3
-
-(stopped after the workflow's run: the figures below are its `workflow:` line and
-`timeline.csv`; kept in /work/fullscale as `timeline.s2final.csv`).
-
-| measure | value |
-| --- | --- |
-| whole workflow, `--cores 2` | 235.5 s wall (3.9 min); previous measurement 370.1 s |
-| ingest | 60 jobs, 377.6 job-seconds (217.1 CPU seconds: the rest waits for the disk), peak 77 MB |
-| largest job | 640 MB (heatmaps); hourly series 480 MB (was 798 MB, and the correlations job 788 MB); every job under 1 GB |
-
-| rule | jobs | job-seconds | max RSS (MB) |
-| --- | --- | --- | --- |
-| ingest | 60 | 377.6 | 77 |
-| tile_map | 20 | 26.6 | 147 |
-| hourly | 1 | 7.6 | 480 |
-| bootstrap_intervals | 1 | 5.5 | 217 |
-| sensitivity | 1 | 5.4 | 569 |
-| figures | 1 | 5.4 | 195 |
-| association_tests | 1 | 3.1 | 191 |
-| qc_report | 1 | 3.0 | 120 |
-| robust_ranking | 1 | 2.8 | 518 |
-| heatmaps | 1 | 2.0 | 640 |
-| estimate_table | 1 | 1.8 | 180 |
-| crime_rates | 1 | 1.1 | 154 |
-| parser_library | 1 | 0.7 | 47 |
-
-The previous measurement (370.1 s: 180 ingest jobs, 562.7 job-seconds; 20 series jobs, 34.6;
-hourly 11.5; correlations 7.9) was taken without the priming read, on the files of the same
-command. On this workload the ingest waits for the disk: 46 GB at about 200 MB/s.
-"""
-
-
-# What each change of the figure stage bought (issue 13), measured on the default synthetic
-# run; written into every report because a bench run does not re-measure the old layout.
-CHANGES = """## What each change bought
-
-### Second step of issue 13: fewer interpreters between the files and the tables
-
-Same workload and command as the baseline below (`make bench`), 2 cores, files evicted
-before each timed run, every file read once before them (new in this step). The runs of
-this step (their `figures.json` and `timeline.csv` kept in /work/bench under the names
-given):
-
-| run | code | whole workflow | notebook's approach | ratio | ingest job-s | all job-s | Snakemake start / exit |
-| --- | --- | --- | --- | --- | --- | --- | --- |
-| s2run0 | c898873 (before this step; no priming read) | 52.8 s | 91.3 s | 1.73x | 48.2 | 86.1 | 3.2 / 1.5 s |
-| s2run2 | ingest, hourly series, scipy.special, priorities | 24.2 s | 87.6 s | 3.62x | 15.4 | 38.8 | 2.1 / 1.5 s |
-| s2final1 | 82ca324 + the exit-timer release | 31.7 s | 82.6 s | 2.60x | 22.8 | 51.7 | 2.7 / 0.6 s |
-| s2final2 (this report) | the same | 29.8 s | 83.8 s | 2.81x | 18.8 | 47.3 | 3.7 / 0.4 s |
-
-Between s2run2 and the two final runs the code of most jobs did not change, yet nearly
-every job took longer (tile maps 1.4 -> 1.8-2.0 s each, association tests 2.0 -> 2.4-2.6 s,
-the figures 4.9 -> 5.6-5.8 s, Snakemake's start 2.1 -> 2.7-3.7 s) while the one-core
-notebook run did not: the VM ran slower with two busy cores in the later runs. The
-per-change figures below compare s2run0 / the baseline's run 2 with s2run2.
-
-| change | before | after |
-| --- | --- | --- |
-| one ingest job per city x direction x batch reads the three apps' files (was one per app) | 24 jobs, 21.7 job-s | 8 jobs, 15.4 job-s |
-| `hourly_series` builds the hourly series straight from the ingested batches in NumPy and computes the correlations while the hours are in memory; the per-city slot tables (`commune_time_series`, 4 jobs) and `commune_correlations` are gone; `qc_report` reads the batches' QC arrays | 6 jobs, 9.7 job-s (series 5.7, hourly 2.5, correlations 1.5) | 1 job, 1.8 job-s |
-| Spearman test, t and normal survival functions on `scipy.special` instead of `scipy.stats` (same numbers bit for bit; tests/test_statistics.py) | estimate table 2.5, sensitivity 3.1, bootstrap 4.0 job-s | 1.4, 1.9, 2.6 |
-| priorities: the parser build and the tile maps first, then the ingest; association tests, heatmap tables and figures before the other analysis jobs | parser built at 6.5 s, after every tile map | at 2.1 s, beside the first tile maps |
-| polars (parse floor only) installed outside the venv: Snakemake imports it, when it can, in its main process | +0.25 s per Snakemake start | 0 |
-| `onsuccess`/`onerror` cancel Snakemake's pending one-second scheduler timer, which the interpreter otherwise waits for before exiting | "Snakemake exit" 1.5 s | 0.4-0.6 s |
-| tried, not kept: the C kernel reading a read-only memory map of each file instead of a copy (`python benchmarks/mmap_vs_read.py --data /work/bench/data --tile-maps /work/bench/workflow/results/tile_map --rounds N`, three runs, N = 2, 2, 4, 13.4 GB of cold files each way in all) | copy: 71.9 s wall, 51.0 s CPU | map: 69.2 s wall, 53.5 s CPU (within the runs' spread) |
-| whole workflow | 36.2 s (2.38x, baseline run 2) | 24.2-31.7 s (3.62x-2.60x, table above) |
-
-The notebook's approach is the same code in every run; its time varies with the machine
-(78-91 s in the runs of this round). What remains (s2run2): Snakemake's start and exit
-about 3.6 s; the ingest about 9 s of wall time for 15 job-seconds, of which the C
-kernel's parsing and the reads are most (raw reads alone: 1 GB/s on 2 cores); after the
-ingest about 10 s on 2 busy cores: hourly series, estimate table, five analysis jobs and
-the figures, half of it interpreter start-up and imports (pandas 0.6 s in each job,
-Matplotlib 1.1 s, statsmodels with scipy.stats 1.4 s). For 5x the whole run would have to
-end within 16.5-17.5 s: the ingest and Snakemake's fixed costs alone are about 12.5 s in
-the fastest run, and the jobs after the ingest need both cores for about 7 s more.
-
-### Baseline of issue 13 (before its changes)
-
-The issue's workload as `make bench` runs it (Paris, Lyon, Marseille, Toulouse x 26 days
-from 2019-04-01 x 3 apps, DL: 312 files, 5,134 MB; given tile map of 261,661 tiles), the
-workflow of commit 97bfd2d, 2 cores, cold page cache, three bench runs on 2026-11-30
-(figures.json and timeline.csv of each kept in /work/bench as `*.run1.*` .. `*.run3.*`):
-
-| run | whole workflow | notebook's approach | ratio | Snakemake start-up | first job -> ingest | ingest (wall / job-s) | after the ingest | Snakemake exit | job-s | other processes' CPU (workflow / notebook) |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
-| 1 | 48.5 s | 110.3 s | 2.27x | 2.6 s | 3.9 s | 21.0 s / 41.0 | 19.5 s | 1.5 s | 79.7 | 2.3 s / 69.7 s |
-| 2 | 36.2 s | 86.2 s | 2.38x | 2.5 s | 3.3 s | 11.2 s / 21.7 | 17.7 s | 1.5 s | 55.6 | 0.8 s / 3.9 s |
-| 3 | 38.8 s | 78.0 s | 2.01x | 2.8 s | 4.0 s | 12.7 s / 24.8 | 17.9 s | 1.5 s | 60.3 | 1.6 s / 1.1 s |
-
-Commands: run 1 `python benchmarks/run_benchmarks.py --out /work/bench --wait-busy 0.3`
-(the data generated just before by the same command with `--prepare-only`); runs 2 and 3
-the same with `--skip-generate`. Commune totals identical in all three (largest relative
-difference 0 over 971 communes x 3 apps).
-
-- Run 1 apparently read the files from the disk itself: the bench evicts them from the
-  guest's page cache before each timed step in every run, but in run 1 they had not been
-  read since they were written, so the VM's host most likely had no copy in memory
-  either (the ingest logs' per-file time: 32.0 s for the 312 files, 160 MB/s per core).
-  In runs 2 and 3 the per-file time fell to 14.3 s (run 2: 359 MB/s per core, the C
-  kernel's speed). Run 1's notebook step also shared the machine with other processes
-  (69.7 CPU seconds). Runs 2 and 3 are the reference.
-- Where the wall time goes (run 2): Snakemake start-up 2.5 s; tile maps (4 jobs, 5.4
-  job-s: pandas start-up and one read of the GeoPackage each), crime rates, and the C
-  kernel's build, which the scheduler starts only after the tile maps (ingest waits for
-  it): 3.3 s; ingest 11.2 s (21.7 job-s: 14.3 s of files, 7.4 of job start-up and
-  output); after the ingest 17.7 s: the series (4 jobs, 5.7 job-s), then hourly series,
-  correlations and estimate table one after another with one core idle (6.1 s), then 5
-  analysis jobs and the figures (14.8 job-s, 8.7 s wall); Snakemake's exit 1.5 s.
-- Snakemake itself: start-up plus exit 4.0 s of the 36.2 s (a rerun with nothing to do:
-  2.4 s); the gaps between one job's end and the next one's start are under 0.05 s. The
-  2 cores sit idle 16.8 core-seconds (2 x 36.2 - 55.6): the start-up and exit (8 core-s),
-  the single-job stretch after the series (6 core-s), the wait for the parser build.
-- Every `script:` job starts an interpreter and imports before any work (table "Start-up
-  of a job's interpreter" above): pandas 0.6 s, pandas + SciPy stats + statsmodels 1.7 s
-  (2.5 s with a cold page cache), Matplotlib 1.1 s. About half of the 26 job-seconds after
-  the ingest are such start-ups.
-- For 5x on these files the whole workflow must end within the notebook's time / 5:
-  17.2 s (run 2), 15.6 s (run 3); the ingest alone takes 11-13 s, everything after it
-  18 s.
-
-### Figure stage
-
-Figure stage, default synthetic run (`make run`: 3 cities, 52 days), the layout before
-(commit 717ab7c: one job per heatmap PNG, one for the scatter, one for the distribution of
-c) against the current one, run back to back 3 times each on the same 2-core machine
-(other work running: load about 2), medians of Snakemake's `benchmark:` files:
-
-| stage | before | after |
-| --- | --- | --- |
-| the 7 PNGs without polygons (5 heatmaps, scatter, distribution of c) | 7 jobs, 20.3 job-s | 1 job (`figures`), 5.1 job-s (4.0x) |
-| heatmap tables (`heatmaps`) | 1.05 job-s | 0.94 job-s |
-| choropleth maps (`figure_maps`, 3 cities + all cities) | 3.7 job-s | 2.8 job-s |
-| whole figure stage | 11 jobs, 25.2 job-s, 18.3 s wall | 3 jobs, 8.8 job-s, 10.2 s wall |
-
-- One process per direction draws every PNG that needs no commune polygons: Matplotlib,
-  pandas and NumPy are imported once instead of once per PNG (about 1.5 s each time).
-- Fixed axes positions instead of Matplotlib's constrained layout, which draws a figure
-  twice (once to measure it) and measures every tick label; the heatmap cell grid as two
-  line collections instead of minor ticks; no minor ticks on logarithmic axes; histograms
-  as one filled step outline per layer instead of one rectangle per bar; 110 dpi. One
-  heatmap PNG: about 1.5 s of CPU before, 0.4 s after (in one warm process).
-- Heatmap tables: sums over the 168 weekday x hour bins with `numpy.bincount` instead of a
-  pandas group-by on a per-row column of weekday-name strings: 0.16 s -> 0.02 s on the
-  default; on an hourly series of the full workload's size (2,117 communes x 77 days x 24
-  hours, 3.9 million rows, `heatmaps()` alone) 3.4 s -> 0.6 s and 394 MB -> 138 MB of
-  memory above the input (the job peaked at 853 MB at full scale). Only the six columns of
-  the hourly series it needs are read.
-- Maps: the same fixed layout (about 40 % less CPU per map); they stay a job of their own
-  because they need geopandas and the commune polygons.
-
-Reproduce: `git archive 717ab7c | tar -x -C /tmp/before`, run `snakemake --cores 2` in
-both folders, then in each
-`snakemake --cores 2 --forcerun heatmaps figures figure_maps results/DL/figures/{heatmap,heatmap_10,heatmap_rank1,heatmap_rank2,heatmap_rank3,scatter_cpc_sv,correction_factors,map_Nice,map_Lyon,map_Nancy,maps_all_cities}.png`
-(before: `--forcerun heatmaps figure_heatmap figure_scatter figure_correction_factors
-figure_maps`) and sum `results/benchmarks/<rule>/**/*.tsv` (column `s`).
-"""
+# The line of the report below which a hand-written, dated history is kept verbatim.
+HISTORY_MARKER = "<!-- history: everything below this line is kept verbatim by benchmarks/run_benchmarks.py -->"
 
 
 def timed(command, **kwargs):
@@ -512,14 +348,6 @@ def stage_rows(timeline, wall):
     return rows
 
 
-def after_ingest(timeline):
-    """The jobs that start after the last ingest job ends, in start order."""
-    ingest = timeline[timeline["rule"] == "ingest"]
-    if not len(ingest):
-        return timeline.iloc[0:0]
-    return timeline[timeline["start"] >= ingest["end"].max() - 0.05]
-
-
 def benchmark_files(results):
     """Per-rule sums of Snakemake's benchmark: files (no timeline: --report-only of an
     old bench folder)."""
@@ -703,6 +531,38 @@ def full_scale_dry_run(out):
     return timed(snakemake_command(stub, "--dry-run"))
 
 
+def provenance():
+    """When, at which commit and on what this run measures: the date, the commit (marked
+    when the work tree has uncommitted changes), and the machine (`uname -m`, cores,
+    memory, Python)."""
+    def git(*args):
+        result = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+        return result.stdout.strip() if result.returncode == 0 else None
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if commit and git("status", "--porcelain", "--untracked-files=no"):
+        commit += " with uncommitted changes"
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "date": str(datetime.date.today()),
+        "commit": commit or "unknown (not a git checkout)",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {memory_gib:.0f} GiB RAM, "
+        f"Python {platform.python_version()}",
+    }
+
+
+def kept_history(path):
+    """The hand-written history of an existing report: its history line and everything
+    below it, verbatim ([] when there is none)."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return []
+    if HISTORY_MARKER not in text:
+        return []
+    return [HISTORY_MARKER + text.split(HISTORY_MARKER, 1)[1].rstrip("\n")]
+
+
 def measuring_options(argv):
     """The command-line options without --report PATH (where the report goes changes no
     figure), for the command the report says reproduces it."""
@@ -755,9 +615,7 @@ def main(argv=None):
     end = (datetime.date.fromisoformat(args.start) + datetime.timedelta(days=args.days - 1)).isoformat()
     figures = {
         "command": " ".join(["python", "benchmarks/run_benchmarks.py", *measuring_options(argv or sys.argv[1:])]),
-        "date": str(datetime.date.today()),
-        "machine": f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB "
-        f"RAM, {platform.platform()}, Python {platform.python_version()}",
+        **provenance(),
     }
     if args.report_only:
         import pandas as pd
@@ -919,13 +777,13 @@ def met(ok):
 
 
 def target_rows(f, full_scale):
-    """(target, measured, verdict) rows: issue 13's first, then the earlier ones."""
+    """(target, measured, verdict) rows: the end-to-end comparison first, then the others."""
     rows = []
     if "notebook_wall" in f:
         ratio = f["notebook_wall"] / f["workflow_wall"]
         rows += [
-            (">= 5x faster than the notebook's per-file approach: whole workflow (every default output, figures "
-             "included) vs the notebook's approach, same files and tile map, side by side in one run",
+            (">= 5x faster than the notebook's per-file approach (whole workflow, every default output, "
+             "vs the notebook's approach on the same files, in one run)",
              f"{f['notebook_wall']:.1f} s vs {f['workflow_wall']:.1f} s: {ratio:.2f}x", met(ratio >= 5)),
             ("identical numbers (commune x app traffic totals, notebook vs workflow)",
              f"largest relative difference {f['totals_max_relative_difference']:.1e} "
@@ -985,7 +843,8 @@ def write_report(path, f, timeline, args):
     lines = [
         "# Benchmarks",
         "",
-        f"Measured {f['date']} on {f['machine']}. Reproduce with `make bench` or:",
+        f"Measured {f['date']} at commit {f.get('commit', 'unknown (not recorded)')} on {f['machine']}. "
+        "Reproduce with `make bench` or:",
         "",
         f"    {f['command']}",
         "",
@@ -1068,14 +927,6 @@ def write_report(path, f, timeline, args):
         f"Job-seconds {timeline['s'].sum():.1f} over 2 cores: {timeline['s'].sum() / 2:.1f} s if the cores never "
         f"waited, against {wall:.1f} s of wall time: {2 * wall - timeline['s'].sum():.1f} idle core-seconds "
         "(Snakemake's start-up, scheduling, and stages with fewer ready jobs than cores).",
-        "",
-        "Jobs after the ingest (the critical path: hourly series with the correlations, estimate",
-        "table, analysis jobs, figures):",
-        "",
-        "| job | start (s) | end (s) | s | CPU s | max RSS (MB) |",
-        "| --- | --- | --- | --- | --- | --- |",
-        *[f"| {row.job} | {row.start:.1f} | {row.end:.1f} | {row.s:.1f} | {row.cpu_time:.1f} | {row.max_rss:.0f} |"
-          for row in after_ingest(timeline).itertuples()],
     ]
     if "startup_s" in f:
         lines += [
@@ -1092,41 +943,20 @@ def write_report(path, f, timeline, args):
     lines += [
         "",
         "Reading the figures:",
-        "- The notebook's approach: tests/notebook_reference.py's loop (the notebook's cells",
-        "  transcribed: per file read_csv, left merge with the city's map, groupby sum, concat,",
-        "  melt, merge across apps), after the notebook's `gpd.read_file` of the same given",
-        "  GeoPackage (its polygons then dropped; keeping them in the merges, as the notebook does,",
-        "  made no measurable difference: Paris x Tor x 7 days 2.3-2.5 s either way). It runs on one",
-        "  core, right after the workflow in the same bench run, and ends at the commune time",
-        "  series; its commune x app totals (after the notebook's own outage filter, untimed) are",
-        "  checked against the workflow's `hourly/DL_totals.parquet` (\"identical numbers\"). The",
-        "  whole workflow also builds the estimates, tests, bootstrap resamples, robustness tables",
-        "  and figures, and is still held against that loop alone.",
-        "- Cold page cache: before each timed run (workflow, notebook's approach, series alone, each",
-        "  parse floor) the bench evicts the traffic files and the tile map from the page cache",
-        "  (posix_fadvise DONTNEED), so every run reads them from disk, the same for both sides.",
-        "  Before the first timed run it reads every file once, untimed (`primed` in its output):",
-        "  the VM's host may hold the files in its own cache or not, and without that read the",
-        "  first timed run (the workflow) alone paid for a host that had never seen them. On",
-        "  the bench machine (a VM) DAMON reclaim pages out whatever was not read for about a",
-        "  minute, so a warm cache is not reproducible there; the same goes for the venv's files",
-        "  that the jobs' imports read (see the cold column above).",
-        "- On a small bench set the workflow's fixed costs (one interpreter per job, the analysis",
-        "  and figure jobs) dominate and the ratio says nothing; it is meant for data at the real",
-        "  file sizes.",
-        "- Parse floor: the stock readers only parse (no aggregation) the same bytes on the same",
-        "  2 cores; the ingest jobs parse and sum per commune in one pass (a C kernel built at",
-        "  install), and their job-seconds include each job's Python start-up.",
-        "- Memory: the per-rule peaks come from Snakemake's `benchmark:` files; the machine",
-        "  figure samples /proc/meminfo every 0.25 s (page cache excluded).",
-        "- The bench files are synthetic at the real grid dimensions; `--area-scale` shrinks each",
-        "  city's area inside its rectangle and `--zero-share` sets the share of lone `0` fields.",
-        "  The data stays in `--out` (data/) and is reused when the settings are the same.",
-        "",
-        FULL_WORKLOAD.rstrip(),
-        "",
-        CHANGES.rstrip(),
+        "- The notebook's approach is tests/notebook_reference.py's loop (per file read_csv, merge",
+        "  with the city's map, groupby, concat, melt) after `gpd.read_file` of the same tile map,",
+        "  on one core; its commune x app totals are checked against the workflow's",
+        "  `hourly/DL_totals.parquet`. The whole workflow also builds every table and figure.",
+        "- Every timed run starts with the traffic files and the tile map evicted from the page",
+        "  cache (posix_fadvise DONTNEED), after one untimed read of every file (`primed`).",
+        "- Parse floor: stock readers that only parse the same bytes on 2 cores; the ingest jobs",
+        "  parse and sum per commune, their job-seconds include each job's start-up.",
+        "- Per-rule peaks come from Snakemake's `benchmark:` files; the machine's memory is",
+        "  sampled from /proc/meminfo every 0.25 s (page cache excluded).",
     ]
+    history = kept_history(path)
+    if history:
+        lines += ["", *history]
     Path(path).write_text("\n".join(lines) + "\n")
 
 

@@ -1,6 +1,8 @@
 """The seed notebook, transcribed into plain pandas, as the reference for the workflow.
 
-This module follows the cells of `reference/000_9777c2708cf46f3a.txt` one by one:
+This module follows the cells of the authors' analysis notebook (Koebe et al. 2024,
+*Unveiling local patterns of child pornography consumption in France using Tor*; the
+notebooks are in the authors' public repository Societal-Computing/netmob_tor) one by one:
 the same loop over cities / apps / days reading each traffic file with
 `pd.read_csv(sep=" ", names=...)`, the same left merge with the city's tile map,
 `groupby(["code_dep", "code_com"]).sum()`, concat, melt, merge across apps,
@@ -208,7 +210,8 @@ def hourly_series(df, app_names, zero_replacement):
 
 
 def _undefined(x):
-    # DEPARTURE (ARCHITECTURE "open points"): a constant log series has no correlation.
+    # DEPARTURE (ARCHITECTURE.md, "Definitions the notebook leaves open"): a constant log
+    # series has no correlation.
     return x["Web_Adult_log"].nunique() <= 1 or x["Tor_log"].nunique() <= 1
 
 

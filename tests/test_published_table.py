@@ -1,4 +1,4 @@
-"""Replication from the authors' published per-commune table (README: Inputs, the published table)."""
+"""Replication from the authors' published per-commune table (README: Table mode)."""
 
 import math
 
