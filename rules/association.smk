@@ -56,5 +56,7 @@ rule association_tests:
         apps=APPS,
         shares=SHARES,
         min_coverage=config["min_coverage"],
+        inference=config["inference"],
+        size_adjustment=config["size_adjustment"],
     script:
         "../scripts/association_tests.py"
