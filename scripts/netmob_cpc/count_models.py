@@ -233,13 +233,16 @@ def count_model_rows(frame, note="", min_clusters=10):
         if city_effects:
             model_note = "; ".join(filter(None, [note, f"{X.shape[1] - len(names)} city fixed effects not listed"]))
         enough = len(data) > X.shape[1] + 1 and np.linalg.matrix_rank(X) == X.shape[1]
+        why = f"not estimable on {len(data)} communes"
         if kind == "nb2":
             def make(y=y, X=X, offset=offset):
                 return NegativeBinomial(y, X, loglike_method="nb2", offset=offset)
         elif kind == "logit":
             def make(y=y, X=X):
                 return Logit((y > 0).astype(float), X)
-            enough = enough and 0 < (y > 0).sum() < len(y)
+            both = 0 < (y > 0).sum() < len(y)
+            if enough and not both:
+                enough, why = False, "every commune has at least one offence (or none has): no zero part to model"
         else:
             def make(y=y, X=X, offset=offset):
                 return TruncatedLFNegativeBinomialP(y, X, offset=offset, truncation=0, p=2)
@@ -255,7 +258,7 @@ def count_model_rows(frame, note="", min_clusters=10):
             alpha = float(fit.params[-1]) if fit is not None and kind != "logit" else math.nan
             text = model_note if fit is not None or not enough else "; ".join(filter(None, [model_note, "fit failed"]))
             if not enough:
-                text = "; ".join(filter(None, [model_note, f"not estimable on {len(data)} communes"]))
+                text = "; ".join(filter(None, [model_note, why]))
             rows += _rows(model, names, fit, se_type, len(data), alpha, text, clusters, min_clusters)
     return rows
 
