@@ -29,7 +29,9 @@ import numpy as np
 import pandas as pd
 
 from netmob_cpc.rankstats import t_sf
-from netmob_cpc.statistics import CRIME, MODELS, REGRESSION_COLUMNS as BASE_COLUMNS, fit_ols, model_data, regression_table as base_regression_table
+from netmob_cpc.statistics import MODELS, fit_ols, model_data
+from netmob_cpc.statistics import REGRESSION_COLUMNS as BASE_COLUMNS
+from netmob_cpc.statistics import regression_table as base_regression_table
 
 REGRESSION_COLUMNS = [*BASE_COLUMNS, "wild_pvalue", "clusters", "note"]
 CLUSTER_COLUMNS = {"cluster_dep": "code_dep", "cluster_city": "cities"}
@@ -207,12 +209,16 @@ def leave_one_city_out_rows(test_table, min_clusters):
             continue
         for city in sorted(cities.unique()):
             keep = (cities != city).to_numpy()
-            fit = fit_ols(data[outcome][keep], X[keep], "HC3")
+            values = (math.nan,) * 4
+            if keep.sum() > X.shape[1] and np.linalg.matrix_rank(X[keep]) == X.shape[1]:
+                fit = fit_ols(data[outcome][keep], X[keep], "HC3")
+                values = (fit.params[column], fit.bse[column], fit.tvalues[column], fit.pvalues[column])
+            coef, se, t_value, pvalue = map(float, values)
             rows.append(
                 {
-                    **common, "model": f"{model}_without_city", "coef": float(fit.params[column]),
-                    "se": float(fit.bse[column]), "t": float(fit.tvalues[column]), "pvalue": float(fit.pvalues[column]),
-                    "n": int(keep.sum()), "cov_type": "HC3", "clusters": g - 1, "note": f"without {city}",
+                    **common, "model": f"{model}_without_city", "coef": coef, "se": se, "t": t_value,
+                    "pvalue": pvalue, "n": int(keep.sum()), "cov_type": "HC3", "clusters": g - 1,
+                    "note": f"without {city}",
                 }
             )
         _, cv3 = jackknife(data[outcome], X, cities, column)

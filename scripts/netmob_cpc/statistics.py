@@ -157,7 +157,9 @@ def city_dummies(cities):
     """Indicator columns of every city but the first (sorted): city fixed effects."""
     names = sorted(pd.unique(pd.Series(cities).astype(str)))
     labels = pd.Series(cities).astype(str).to_numpy()
-    return np.column_stack([labels == name for name in names[1:]]).astype(float) if len(names) > 1 else np.empty((len(labels), 0))
+    if len(names) < 2:
+        return np.empty((len(labels), 0))
+    return np.column_stack([labels == name for name in names[1:]]).astype(float)
 
 
 def partial_spearman_design(x, y, design):
