@@ -56,5 +56,45 @@ rule association_tests:
         apps=APPS,
         shares=SHARES,
         min_coverage=config["min_coverage"],
+        inference=config["inference"],
+        size_adjustment=config["size_adjustment"],
     script:
         "../scripts/association_tests.py"
+
+
+# Recorded offences as counts: NB2 and hurdle models with the population as exposure; in
+# traffic mode from the crime file's commune-year counts (published years summed, and a
+# censored commune-year model), in table mode reconstructed from the rate (approximate).
+rule count_models:
+    input:
+        **(
+            {}
+            if FROM_TABLE
+            else {"years": f"{RESULTS}/crime/sexual_violence_years.parquet"}
+        ),
+        estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
+    output:
+        count_models=report(
+            f"{RESULTS}/{{direction}}/count_models.csv",
+            caption="../report/count_models.rst",
+            category="What the association survives",
+            subcategory="{direction}",
+        ),
+    log:
+        f"{RESULTS}/logs/association/{{direction}}_count_models.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/count_models/{{direction}}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        code=code_fingerprint("count_models.py"),
+        apps=APPS,
+        min_coverage=config["min_coverage"],
+        inference=config["inference"],
+        # the crime file's publication threshold (schema key crime_publication.min_count)
+        min_count=config.get("crime_publication", {}).get("min_count", 5),
+    script:
+        "../scripts/count_models.py"

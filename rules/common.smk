@@ -611,6 +611,7 @@ def direction_outputs(direction):
         "summary.json",
         "association_adjusted.csv",
         "regression.csv",
+        "count_models.csv",
         "sensitivity.csv",
         "spearman_ci.csv",
         "difference_ci.csv",

@@ -11,6 +11,7 @@ def main(snakemake):
 
     from netmob_cpc.estimates import read_estimate_table
     from netmob_cpc.files import atomic_path
+    from netmob_cpc.inference import regression_table
     from netmob_cpc.statistics import (
         PER_1000,
         adjusted_association_table,
@@ -18,7 +19,6 @@ def main(snakemake):
         log_test_table,
         quality_totals,
         read_covariates,
-        regression_table,
         spearman_table,
         summary,
         select_tested,
@@ -39,8 +39,19 @@ def main(snakemake):
         )
     spearman = spearman_table(tested)
     dependent = dependent_corr_table(tested)
-    adjusted = adjusted_association_table(tested)
-    regression = regression_table(tested, covariates)
+    adjusted = adjusted_association_table(tested, spline_df=params.size_adjustment["spline_df"])
+    inference = params.inference
+    regression = regression_table(
+        tested, covariates, min_clusters=inference["min_clusters"], draws=inference["wild_bootstrap_draws"],
+        seed=inference["seed"],
+    )
+    print(
+        f"wild cluster restricted bootstrap: {inference['wild_bootstrap_draws']} draws (seed {inference['seed']}); "
+        f"{tested['cities'].nunique() if 'cities' in tested.columns else 0} cities, "
+        f"{tested['code_dep'].nunique() if 'code_dep' in tested.columns else 0} departments; cluster inference on "
+        f"fewer than {inference['min_clusters']} clusters withheld",
+        file=sys.stderr,
+    )
     shares = params.shares
     headline = summary(
         estimates, params.apps["tor"], shares["tor_to_darknet_share"], shares["porn_in_darknet_share"],

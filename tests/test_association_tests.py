@@ -218,7 +218,10 @@ def run_main(tmp_path, estimates_path, min_coverage=0.0, **inputs):
     shares = {"tor_to_darknet_share": 0.011, "porn_in_darknet_share": 0.5, "csam_in_porn_share": 0.5}
     smk = SimpleNamespace(
         input=Files(estimates=str(estimates_path), **{k: str(v) for k, v in inputs.items()}),
-        params=SimpleNamespace(apps=APPS, shares=shares, min_coverage=min_coverage),
+        params=SimpleNamespace(
+            apps=APPS, shares=shares, min_coverage=min_coverage, size_adjustment={"spline_df": 6},
+            inference={"min_clusters": 10, "wild_bootstrap_draws": 99, "seed": 1},
+        ),
         output=Files(**{name.split(".")[0]: str(out / name) for name in OUTPUTS}),
         log=[str(tmp_path / "association.log")],
     )
@@ -311,7 +314,7 @@ def test_main_writes_the_new_tables_and_counts(tmp_path):
     spearman = pd.read_csv(out / "spearman.csv")
     assert spearman.loc[spearman["x"] == "wa_per_1000", "n"].item() == 5
     adjusted = pd.read_csv(out / "association_adjusted.csv")
-    assert list(adjusted.columns) == ["x", "y", "analysis", "rho", "pvalue", "n"] and len(adjusted) == 12
+    assert list(adjusted.columns) == ["x", "y", "analysis", "rho", "pvalue", "n"] and len(adjusted) == 20
     regression = pd.read_csv(out / "regression.csv")
     assert "cpc_on_sv_controls" in set(regression["model"]) and "density" in set(regression["term"])
     dependent = pd.read_csv(out / "dependent_corr.csv")

@@ -15,11 +15,14 @@ from netmob_cpc.crime import (
     HEADER_2023,
     HEADER_CURRENT,
     communes_without_crime_rows,
+    commune_years,
     crime_rates,
+    crime_tables,
     normalise_year,
     read_crime_csv,
     select_rows,
     sexual_violence_rates,
+    years_published,
 )
 from netmob_cpc.files import InputError, run_rule
 
@@ -97,7 +100,7 @@ def rates_of(path, years=YEARS, year=19, crime_class=SV):
 def test_read_keeps_codes_and_parses_decimal_commas(crime_file):
     crime = read_crime_csv(crime_file)
     assert crime.attrs["layout"] == "2023" and crime.attrs["columns"]["code"] == "CODGEO_2023"
-    assert list(crime.columns) == ["code_com", "annee", "classe", "published", "rate", "estimate"]
+    assert list(crime.columns) == ["code_com", "annee", "classe", "published", "rate", "estimate", "count", "pop"]
     assert crime["code_com"].tolist()[:2] == ["06088", "06088"]
     assert "2A004" in set(crime["code_com"])
     assert crime["rate"].tolist()[:4] == [100.0, 1.5, 2.5, 3.0]
@@ -458,7 +461,7 @@ def run_script(tmp_path, crime_csv, crime_class=SV, years=YEARS, year=19):
     smk = SimpleNamespace(
         input=SimpleNamespace(crime_csv=str(crime_csv)),
         params=SimpleNamespace(code="x", crime_class=crime_class, crime_years=years, crime_year=year),
-        output=SimpleNamespace(rates=str(out)),
+        output=SimpleNamespace(rates=str(out), years=str(out.with_name("sexual_violence_years.parquet"))),
         log=[str(tmp_path / "crime.log")],
         rule="crime_rates",
     )
@@ -477,7 +480,11 @@ def test_main_writes_parquet(any_layout, tmp_path):
     rates = pd.read_parquet(out)
     assert list(rates.columns) == ["code_com", "sv_19", "sv_17_21", "sv_com_19", "sv_com_17_21"]
     assert rates["code_com"].tolist() == ["06088", "2A004", "54395"]
-    assert [p.name for p in out.parent.iterdir()] == ["sexual_violence.parquet"]  # no temporary left
+    names = sorted(p.name for p in out.parent.iterdir())
+    assert names == ["sexual_violence.parquet", "sexual_violence_years.parquet"]  # no temporary left
+    years = pd.read_parquet(out.with_name("sexual_violence_years.parquet"))
+    assert list(years.columns) == ["code_com", "year", "published", "count", "pop", "rate"]
+    assert len(years) == 12 and years["published"].sum() == 7
     log = (tmp_path / "crime.log").read_text()
     assert "5 without a published commune rate use the department estimate" in log
     assert "3 communes with rows in 2019; 2 with a published commune rate (sv_com_17_21), 1 without" in log
@@ -501,3 +508,58 @@ def test_flags_that_contradict_the_rate_are_counted(tmp_path):
     )
     commune = rates.set_index("code_com").loc["06029"]
     assert commune["sv_com_19"] == pytest.approx(4.0) and commune["sv_17_21"] == pytest.approx((4.0 + 0.5) / 2)
+
+
+def test_commune_year_detail_by_hand(any_layout):
+    """One row per commune x crime year of the class (16 is outside the years, the theft
+    row another class); count and rate only where the year is published."""
+    rates, years, _ = crime_tables(any_layout, SV, YEARS, 19)
+    pd.testing.assert_frame_equal(rates, rates_of(any_layout))
+    assert years["code_com"].str.len().eq(5).all() and years["year"].dtype == "int64"
+    got = {(r.code_com, r.year): (r.published, r.count, r.rate) for r in years.itertuples()}
+    nan = float("nan")
+    expected = {
+        ("06088", 2017): (True, 3.0, 1.5),
+        ("06088", 2018): (True, 3.0, 2.5),
+        ("06088", 2019): (True, 3.0, 3.0),
+        ("06088", 2020): (False, nan, nan),
+        ("06088", 2021): (True, 3.0, 4.0),
+        ("2A004", 2017): (False, nan, nan),
+        ("2A004", 2019): (False, nan, nan),
+        ("2A004", 2021): (False, nan, nan),
+        ("54395", 2018): (True, 3.0, 2.0),
+        ("54395", 2019): (False, nan, nan),
+        ("69123", 2017): (True, 3.0, 5.0),
+        ("69123", 2018): (True, 3.0, 6.0),
+    }
+    assert set(got) == set(expected)
+    for key, (flag, count, rate) in expected.items():
+        assert got[key][0] == flag, key
+        assert (math.isnan(count) and math.isnan(got[key][1])) or got[key][1] == count, key
+        assert (math.isnan(rate) and math.isnan(got[key][2])) or got[key][2] == pytest.approx(rate), key
+    assert (years["pop"] == 1000.0).all()
+    assert years_published(years).to_dict() == {"06088": 4, "2A004": 0, "54395": 1, "69123": 2}
+
+
+def test_commune_year_detail_rejects_a_year_twice(tmp_path):
+    path = write(tmp_path / "crime.csv", [HEADER, row("06088", 19, "3"), row("06088", 19, "2,0")])
+    selected, _ = select_rows(read_crime_csv(path), SV, YEARS, path)
+    with pytest.raises(InputError, match=r"2 rows share a commune and a year of the class, e.g. commune 06088 in 2019"):
+        commune_years(selected, YEARS, path)
+
+
+def test_count_and_population_columns_are_read(tmp_path):
+    """faits / nombre and POP / insee_pop reach the frame as numbers (decimal commas)."""
+    lines = [HEADER, "06088;19;Violences sexuelles;victime;diff;12;3,5;;;3428,0;19;500;19"]
+    crime = read_crime_csv(write(tmp_path / "crime.csv", lines))
+    assert crime.loc[0, "count"] == 12.0 and crime.loc[0, "pop"] == 3428.0
+    assert crime.attrs["columns"]["count"] == "faits" and crime.attrs["columns"]["pop"] == "POP"
+    current = read_crime_csv(write(tmp_path / "current.csv", [HEADER_CURRENT, *CURRENT_ROWS]))
+    assert current.attrs["columns"]["count"] == "nombre" and current.attrs["columns"]["pop"] == "insee_pop"
+    assert current["pop"].eq(1000.0).all() and current["count"].isin([3.0]).sum() == 9
+
+
+def test_a_decimal_point_in_the_population_column(tmp_path):
+    path = write(tmp_path / "crime.csv", [HEADER, "06088;19;Violences sexuelles;victime;diff;12;3,5;;;3428.5;19;500;19"])
+    with pytest.raises(InputError, match=r"column POP holds decimal points \(1 values, first '3428.5' on line 2\)"):
+        read_crime_csv(path)

@@ -693,7 +693,7 @@ def test_entry_scripts_write_the_tables(tmp_path):
     assert list(table.columns) == SENSITIVITY_COLUMNS and len(table) == 36
     outputs = Files(**{name: str(tmp_path / f"{name}.csv") for name in ("spearman_ci", "difference_ci", "correction_methods_ci")})
     bootstrap_intervals.main(SimpleNamespace(
-        input=inputs, output=outputs, params=SimpleNamespace(**params, bootstrap={"resamples": 50, "seed": 1}),
+        input=inputs, output=outputs, params=SimpleNamespace(**params, bootstrap={"resamples": 50, "seed": 1}, inference={"min_clusters": 10}),
     ))
     spearman_ci = pd.read_csv(tmp_path / "spearman_ci.csv")
     assert len(spearman_ci) == 5 and spearman_ci["resamples"].max() <= 50
@@ -793,8 +793,11 @@ def test_rules_agree_with_the_association_outputs(robustness_runs):
 
     spearman, spearman_ci = read(results, "spearman.csv"), read(results, "spearman_ci.csv")
     assert list(spearman_ci.columns) == [
-        "x", "y", "rho", "ci_low", "ci_high", "resamples", "ci_low_city", "ci_high_city", "resamples_city",
+        "x", "y", "rho", "ci_low", "ci_high", "resamples", "ci_low_city", "ci_high_city", "resamples_city", "note",
     ]
+    # three cities, fewer than inference.min_clusters: no city interval, the note says why
+    assert spearman_ci[["ci_low_city", "ci_high_city"]].isna().all().all()
+    assert spearman_ci["note"].str.startswith("3 cities, fewer than inference.min_clusters = 10").all()
     assert spearman_ci["rho"].to_numpy() == pytest.approx(spearman["rho"].to_numpy(), rel=1e-12)
     assert (spearman_ci["ci_low"] < spearman_ci["ci_high"]).all()
     assert (spearman_ci["resamples"] <= 2000).all() and (spearman_ci["resamples"] > 1900).all()

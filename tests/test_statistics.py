@@ -192,8 +192,11 @@ def test_adjusted_association_table():
     table = estimates(n=30)
     adjusted = adjusted_association_table(table)
     assert list(adjusted.columns) == ["x", "y", "analysis", "rho", "pvalue", "n"]
-    assert len(adjusted) == 12 and set(adjusted["y"]) == {"sv_com_17_21"}
+    assert len(adjusted) == 20 and set(adjusted["y"]) == {"sv_com_17_21"}
     rows = adjusted.set_index(["x", "analysis"])
+    # no cities column: no city fixed effects (the spline partials: tests/test_inference.py)
+    assert rows.xs("partial_population_city", level="analysis")["rho"].isna().all()
+    assert rows.xs("partial_population_spline", level="analysis")["n"].eq(30).all()
     spearman = spearman_table(table).set_index(["x", "y"])
     nonzero = table["sv_com_17_21"] > 0
     for x in ["yt_per_1000", "wa_per_1000", "tor_per_1000", "cpc_per_1000"]:

@@ -49,6 +49,8 @@ LAYOUTS = {
         "published": "valeur.publiée",
         "rate": "tauxpourmille",
         "estimate": "complementinfotaux",
+        "count": "faits",
+        "pop": "POP",
     },
     "current": {
         "year": "annee",
@@ -56,12 +58,15 @@ LAYOUTS = {
         "published": "est_diffuse",
         "rate": "taux_pour_mille",
         "estimate": "complement_info_taux",
+        "count": "nombre",
+        "pop": "insee_pop",
     },
 }
 EXPECTED_HEADERS = {"2023": HEADER_2023, "current": HEADER_CURRENT}
 CODE_COLUMN = re.compile(r"^CODGEO_(\d{4})$")
 PUBLISHED_VALUES = {"diff": True, "ndiff": False}  # published commune value / not published
 RATES_COLUMNS = ["code_com", "sv_19", "sv_17_21", "sv_com_19", "sv_com_17_21"]
+YEARS_COLUMNS = ["code_com", "year", "published", "count", "pop", "rate"]
 ENCODING_HINT = (
     "the file must be UTF-8 (a spreadsheet re-save often writes Latin-1 / Windows-1252): "
     "re-save it as 'CSV UTF-8', or convert it with `iconv -f latin1 -t utf-8 IN > OUT` "
@@ -139,7 +144,7 @@ def _read_header(path):
 def detect_layout(fields, path):
     """('2023' | 'current', {role: column name}) from the header's fields.
 
-    Roles: code, year, class, published, rate, estimate. The commune code column is the one
+    Roles: code, year, class, published, rate, estimate, count, pop. The commune code column is the one
     CODGEO_<four digits> column (the geography vintage changes with each release)."""
     if "classe" in fields or "tauxpourmille" in fields:
         layout = "2023"
@@ -188,7 +193,7 @@ def _read_columns(path, columns, dtype, decimal="."):
 
 def _diagnose(text, path, columns):
     """Find, in the file read as text, the value the typed read could not take; raise on it."""
-    for role in ("rate", "estimate"):
+    for role in ("rate", "estimate", "count", "pop"):
         column = columns[role]
         values = text[column].str.strip()
         with_point = values.str.contains(".", regex=False, na=False)
@@ -258,7 +263,9 @@ def read_crime_csv(path):
     Returns a frame in one layout whatever the file's: `code_com` (text as in the file,
     stripped; None when empty), `annee` (four-digit int), `classe` (text), `published`
     (the raw `valeur.publiée` / `est_diffuse` text), `rate` and `estimate` (float64, the
-    published rate per 1,000 and the department estimate). attrs: "layout", "columns"
+    published rate per 1,000 and the department estimate), `count` and `pop` (float64, the
+    published yearly count `faits` / `nombre` and the row's population `POP` /
+    `insee_pop`). attrs: "layout", "columns"
     (role -> the file's column name). Raises InputError naming the file for an unknown
     header, a wrong separator, a wrong encoding, missing columns, decimal points where
     commas are expected, or unreadable numbers / years. A gzip-compressed file is read.
@@ -272,6 +279,8 @@ def read_crime_csv(path):
         columns["year"]: "float64",
         columns["rate"]: "float64",
         columns["estimate"]: "float64",
+        columns["count"]: "float64",
+        columns["pop"]: "float64",
     }
     try:
         table = _read_columns(path, columns, typed, decimal=",")
@@ -290,6 +299,8 @@ def read_crime_csv(path):
             "published": _stripped(table[columns["published"]]),
             "rate": table[columns["rate"]].astype("float64"),
             "estimate": table[columns["estimate"]].astype("float64"),
+            "count": table[columns["count"]].astype("float64"),
+            "pop": table[columns["pop"]].astype("float64"),
         }
     )
     crime.attrs["layout"] = layout
@@ -393,14 +404,60 @@ def sexual_violence_rates(selected, crime_years, crime_year):
     return rates[RATES_COLUMNS].sort_values("code_com", kind="stable").reset_index(drop=True)
 
 
+def commune_years(selected, crime_years, path=None):
+    """The commune-year detail behind the rates: one row per commune x crime year of the
+    class that has a row in the file (an absent year has no row: it was not published).
+
+    Columns: `code_com`, `year` (four digits), `published` (True for a `diff` row, False for
+    `ndiff`), `count` and `rate` (the published yearly count and rate per 1,000; NaN when the
+    year is not published), `pop` (the row's population). Raises InputError when a commune
+    has two rows in one year of the class."""
+    years = [normalise_year(year, "crime_years") for year in crime_years]
+    rows = selected[selected["annee"].isin(years)]
+    flag = rows["published"].str.lower().map(PUBLISHED_VALUES).astype(bool)
+    table = pd.DataFrame(
+        {
+            "code_com": rows["code_com"].astype(str),
+            "year": rows["annee"].astype("int64"),
+            "published": flag,
+            "count": rows["count"].where(flag).astype("float64"),
+            "pop": rows["pop"].astype("float64"),
+            "rate": rows["rate"].where(flag).astype("float64"),
+        }
+    )
+    twice = table.duplicated(["code_com", "year"], keep=False)
+    if twice.any():
+        first = table[twice].iloc[0]
+        raise InputError(
+            f"{_source(path)}: {int(twice.sum())} rows share a commune and a year of the class, e.g. "
+            f"commune {first['code_com']} in {first['year']}; expected one row per commune, year and class"
+        )
+    table = table.sort_values(["code_com", "year"], kind="stable").reset_index(drop=True)
+    return table[YEARS_COLUMNS]
+
+
+def years_published(years_table):
+    """Per commune (index code_com): how many crime years have a published value."""
+    return years_table.groupby("code_com")["published"].sum().astype("int64").rename("n_years_published")
+
+
 def crime_rates(path, crime_class, crime_years, crime_year):
-    """The per-commune rates of a crime file and the lines to log.
+    """The per-commune rates of a crime file and the lines to log (crime_tables without
+    the commune-year detail)."""
+    rates, _, lines = crime_tables(path, crime_class, crime_years, crime_year)
+    return rates, lines
+
+
+def crime_tables(path, crime_class, crime_years, crime_year):
+    """The per-commune rates of a crime file, its commune-year detail (commune_years) and
+    the lines to log.
 
     Raises InputError when no commune has a published rate over the years (every row of
     the class is `ndiff`): no commune could be tested."""
     crime = read_crime_csv(path)
     selected, report = select_rows(crime, crime_class, crime_years, path)
     rates = sexual_violence_rates(selected, crime_years, crime_year)
+    detail = commune_years(selected, crime_years, path)
     years = [normalise_year(year, "crime_years") for year in crime_years]
     columns = crime.attrs["columns"]
     lines = [
@@ -429,7 +486,14 @@ def crime_rates(path, crime_class, crime_years, crime_year):
             "row is ndiff or empty, so no commune can be tested. Check crime_class and crime_years, "
             "or use a file that publishes commune rates."
         )
-    return rates, lines
+    unpublished = int((~detail["published"]).sum())
+    absent = detail["code_com"].nunique() * len(years) - len(detail)
+    lines.append(
+        f"commune-year detail: {len(detail)} rows of {detail['code_com'].nunique()} communes, "
+        f"{unpublished} not published (ndiff) and {absent} commune-year(s) without a row "
+        "(neither is a zero)"
+    )
+    return rates, detail, lines
 
 
 def communes_without_crime_rows(tile_map_codes, rates):

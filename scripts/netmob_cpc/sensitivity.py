@@ -564,3 +564,17 @@ def bootstrap_weights(cities, resamples, seed):
     city_weights, names, _ = city_bootstrap_weights(cities, resamples, seed)
     return weights, city_weights, names
 
+
+
+def withhold_city_intervals(table, n_cities, min_clusters):
+    """The table with a `note` column; with fewer than `min_clusters` cities the city
+    intervals (ci_low_city, ci_high_city) are NaN and the note says why: a percentile
+    interval over resamples of a handful of cities does not cover as it claims."""
+    table = table.copy()
+    table["note"] = ""
+    if n_cities < min_clusters:
+        table[["ci_low_city", "ci_high_city"]] = np.nan
+        table["note"] = (
+            f"{n_cities} cities, fewer than inference.min_clusters = {min_clusters}: city intervals not reported"
+        )
+    return table

@@ -41,10 +41,10 @@ DEPENDENT_COLUMNS = [
     "comparison", "r_ab", "r_ac", "r_bc", "n", "t_value", "p_value",
     "steiger_z", "steiger_p", "williams_t", "williams_p",
 ]
-ANALYSES = ["all", "outcome_nonzero", "partial_population"]
+ANALYSES = ["all", "outcome_nonzero", "partial_population", "partial_population_spline", "partial_population_city"]
 ADJUSTED_COLUMNS = ["x", "y", "analysis", "rho", "pvalue", "n"]
 REGRESSION_COLUMNS = ["model", "outcome", "term", "coef", "se", "t", "pvalue", "n", "cov_type"]
-COV_TYPES = ["HC3", "cluster_dep"]
+COV_TYPES = ["HC3", "cluster_dep", "cluster_city"]
 BASE_TERMS = ["const", "sv_com_17_21", "log_cpc_rate", "log_pop"]
 
 
@@ -144,14 +144,76 @@ def spearman_table(estimates):
     return pd.DataFrame(rows, columns=SPEARMAN_COLUMNS)
 
 
-def adjusted_association_table(estimates):
+def population_spline(log_pop, spline_df):
+    """The design [1, cr(ln pop, df=spline_df)]: patsy's natural cubic regression spline
+    (knots at quantiles of ln pop; its spline_df basis functions sum to one, so next to
+    the intercept the design has rank spline_df)."""
+    from patsy import dmatrix  # a dependency of statsmodels
+
+    return np.asarray(dmatrix(f"1 + cr(log_pop, df={int(spline_df)})", {"log_pop": as_float(log_pop)}))
+
+
+def city_dummies(cities):
+    """Indicator columns of every city but the first (sorted): city fixed effects."""
+    names = sorted(pd.unique(pd.Series(cities).astype(str)))
+    labels = pd.Series(cities).astype(str).to_numpy()
+    if len(names) < 2:
+        return np.empty((len(labels), 0))
+    return np.column_stack([labels == name for name in names[1:]]).astype(float)
+
+
+def partial_spearman_design(x, y, design):
+    """(rho, pvalue, n): the Pearson correlation of rank(x) and rank(y) (average ranks over
+    the rows where both are finite), each residualised by least squares on `design`
+    (rows as x, with an intercept column; only the finite rows of x and y are used).
+
+    p two-sided from t = rho sqrt((n - 2 - k) / (1 - rho^2)) with n - 2 - k degrees of
+    freedom, k = rank(design) - 1 (the regressors besides the intercept). Fewer than
+    k + 4 rows, or a constant residual, give NaN.
+    """
+    x, y = as_float(x), as_float(y)
+    design = np.asarray(design, float)
+    finite = np.isfinite(x) & np.isfinite(y) & np.isfinite(design).all(axis=1)
+    n = int(finite.sum())
+    design = design[finite]
+    k = int(np.linalg.matrix_rank(design)) - 1 if n else 0
+    if n < k + 4:
+        return math.nan, math.nan, n
+    residuals = []
+    for values in (x[finite], y[finite]):
+        ranks = average_ranks(values)
+        coef, *_ = np.linalg.lstsq(design, ranks, rcond=None)
+        residual = ranks - design @ coef
+        residuals.append(residual - residual.mean())
+    rx, ry = residuals
+    scale = math.sqrt(float((rx * rx).sum()) * float((ry * ry).sum()))
+    if scale <= 1e-9 * n**3:
+        return math.nan, math.nan, n
+    rho = float(np.clip((rx * ry).sum() / scale, -1.0, 1.0))
+    if abs(rho) > 1 - PERFECT_TOLERANCE:
+        return rho, 0.0, n
+    dof = n - 2 - k
+    statistic = rho * math.sqrt(dof / (1 - rho**2))
+    return rho, float(2 * t_sf(abs(statistic), dof)), n
+
+
+def adjusted_association_table(estimates, spline_df=6):
     """association_adjusted.csv: each log per-1,000 measure against sv_com_17_21,
-    `all` (as spearman.csv), `outcome_nonzero` (communes with sv_com_17_21 > 0) and
-    `partial_population` (partial Spearman given population, `partial_spearman`)."""
+    `all` (as spearman.csv), `outcome_nonzero` (communes with sv_com_17_21 > 0),
+    `partial_population` (partial Spearman given population, `partial_spearman`: ranks
+    residualised linearly on rank(pop)), `partial_population_spline` (ranks residualised
+    on a natural cubic regression spline of ln pop with `spline_df` degrees of freedom,
+    `population_spline`) and `partial_population_city` (the spline plus city fixed
+    effects, when the table has a cities column)."""
     test = log_test_table(estimates)
     crime = as_float(test[CRIME])
     pop = as_float(estimates.loc[test.index, "pop"])
     nonzero = crime > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spline = population_spline(np.log(pop), spline_df)
+    with_city = None
+    if "cities" in estimates.columns:
+        with_city = np.column_stack([spline, city_dummies(estimates.loc[test.index, "cities"])])
     rows = []
     for x in PER_1000:
         values = as_float(test[x])
@@ -159,6 +221,10 @@ def adjusted_association_table(estimates):
             "all": spearman_pair(values, crime),
             "outcome_nonzero": spearman_pair(values[nonzero], crime[nonzero]),
             "partial_population": partial_spearman(values, crime, pop),
+            "partial_population_spline": partial_spearman_design(values, crime, spline),
+            "partial_population_city": (
+                partial_spearman_design(values, crime, with_city) if with_city is not None else (math.nan, math.nan, 0)
+            ),
         }
         for analysis in ANALYSES:
             rho, pvalue, n = results[analysis]
@@ -317,13 +383,18 @@ def read_covariates(path):
 
 
 def _model_frame(estimates):
-    """Per commune: the outcome and regressor variables of the regression models."""
+    """Per commune: the outcome and regressor variables of the regression models, and the
+    clusters (department, city)."""
+    def labels(column):
+        return estimates[column].astype(str).to_numpy() if column in estimates.columns else None
+
     frame = pd.DataFrame(
         {
             "sv_com_17_21": as_float(estimates[CRIME]),
             "log_cpc_rate": _log(estimates["cpc_per_1000"]),
             "log_pop": _log(estimates["pop"]),
-            "code_dep": estimates["code_dep"].astype(str).to_numpy() if "code_dep" in estimates.columns else None,
+            "code_dep": labels("code_dep"),
+            "cities": labels("cities"),
         },
         index=estimates["code_com"].astype(str).to_numpy() if "code_com" in estimates.columns else estimates.index,
     )
@@ -335,19 +406,20 @@ MODELS = {
     "cpc_on_sv": ("log_cpc_rate", ["sv_com_17_21", "log_pop"]),
     "sv_on_cpc": ("sv_com_17_21", ["log_cpc_rate", "log_pop"]),
 }
+CLUSTERS = {"cluster_dep": "code_dep", "cluster_city": "cities"}
 
 
 def fit_ols(y, X, cov_type, groups=None):
-    """statsmodels OLS fit with HC3 (`HC3`) or cluster-robust (`cluster_dep`, by `groups`)
-    covariance; inference from t (HC3: n - k degrees of freedom, as R's coeftest with
-    vcovHC; clusters: G - 1)."""
+    """statsmodels OLS fit with HC3 (`HC3`) or cluster-robust CR1 (`cluster_dep`,
+    `cluster_city`: by `groups`) covariance; inference from t (HC3: n - k degrees of
+    freedom, as R's coeftest with vcovHC; clusters: G - 1)."""
     # (statsmodels.api would import the whole library: about 2 s more per job)
     from statsmodels.regression.linear_model import OLS
 
     model = OLS(np.asarray(y, float), np.asarray(X, float))
     if cov_type == "HC3":
         return model.fit(cov_type="HC3", use_t=True)
-    if cov_type == "cluster_dep":
+    if cov_type in CLUSTERS:
         codes = pd.factorize(pd.Series(groups).astype(str))[0]
         return model.fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
     raise ValueError(f"cov_type {cov_type!r} is not one of {', '.join(COV_TYPES)}")
@@ -360,9 +432,10 @@ def _fit_rows(model, outcome, data, terms, cov_types=COV_TYPES):
     rows = []
     n = len(data)
     for cov_type in cov_types:
-        estimable = n > len(names) and (cov_type != "cluster_dep" or data["code_dep"].nunique() > 1)
+        groups = data[CLUSTERS[cov_type]] if cov_type in CLUSTERS else None
+        estimable = n > len(names) and (groups is None or (groups.notna().all() and groups.nunique() > 1))
         if estimable and np.linalg.matrix_rank(X) == len(names):
-            fit = fit_ols(data[outcome], X, cov_type, groups=data["code_dep"])
+            fit = fit_ols(data[outcome], X, cov_type, groups=groups)
             values = zip(fit.params, fit.bse, fit.tvalues, fit.pvalues)
         else:
             values = [(math.nan,) * 4] * len(names)
@@ -376,30 +449,21 @@ def _fit_rows(model, outcome, data, terms, cov_types=COV_TYPES):
     return rows
 
 
-def regression_table(test_table, covariates=None):
-    """regression.csv: the models `cpc_on_sv` (ln cpc_per_1000 ~ const + sv_com_17_21 +
-    ln pop) and `sv_on_cpc` (sv_com_17_21 ~ const + ln cpc_per_1000 + ln pop), each over the
-    communes with finite values, and each again over the communes with sv_com_17_21 > 0
-    (`*_outcome_nonzero`); with `covariates` (DataFrame indexed by code_com, numeric
-    columns) also `*_controls` (and `*_controls_outcome_nonzero`), the covariates
-    standardised (mean 0, sd 1 over the model's communes). Each model with HC3 and
-    department-clustered (code_dep) standard errors.
-
-    `test_table` holds the tested communes: code_com, code_dep, pop, cpc_per_1000 and
-    sv_com_17_21 as in cpc_com.csv (not logged).
-    """
+def model_datasets(test_table, covariates=None):
+    """[(model, outcome, terms, data)] of regression.csv, in its order: data holds the
+    model's communes (complete cases), outcome, terms, code_dep and cities."""
     frame = _model_frame(test_table)
     covariate_names = []
     if covariates is not None:
         covariate_names = list(covariates.columns)
         frame = frame.join(covariates, how="left")
-    rows = []
+    datasets = []
     variants = [("", [])] + ([("_controls", covariate_names)] if covariate_names else [])
     for suffix, extra in variants:
         for base, (outcome, regressors) in MODELS.items():
             for subset in ("", "_outcome_nonzero"):
                 terms = [*regressors, *extra]
-                data = frame[[outcome, *terms, "code_dep"]]
+                data = frame[[outcome, *terms, "code_dep", "cities"]]
                 data = data[np.isfinite(data[[outcome, *terms]].to_numpy(float)).all(axis=1)]
                 if subset:  # both models hold sv_com_17_21 (outcome or regressor)
                     data = data[data["sv_com_17_21"] > 0]
@@ -409,7 +473,34 @@ def regression_table(test_table, covariates=None):
                     data[column] = (data[column] - data[column].mean()) / spread if spread > 0 else np.nan
                 if extra:
                     data = data[np.isfinite(data[extra].to_numpy(float)).all(axis=1)]
-                rows += _fit_rows(f"{base}{suffix}{subset}", outcome, data, terms)
+                datasets.append((f"{base}{suffix}{subset}", outcome, terms, data))
+    return datasets
+
+
+def model_data(test_table, covariates, model):
+    """(data, design matrix with a leading constant, outcome) of one model of regression.csv."""
+    for name, outcome, terms, data in model_datasets(test_table, covariates):
+        if name == model:
+            return data, np.column_stack([np.ones(len(data)), data[terms].to_numpy(float)]), outcome
+    raise ValueError(f"no regression model {model!r}")
+
+
+def regression_table(test_table, covariates=None):
+    """regression.csv: the models `cpc_on_sv` (ln cpc_per_1000 ~ const + sv_com_17_21 +
+    ln pop) and `sv_on_cpc` (sv_com_17_21 ~ const + ln cpc_per_1000 + ln pop), each over the
+    communes with finite values, and each again over the communes with sv_com_17_21 > 0
+    (`*_outcome_nonzero`); with `covariates` (DataFrame indexed by code_com, numeric
+    columns) also `*_controls` (and `*_controls_outcome_nonzero`), the covariates
+    standardised (mean 0, sd 1 over the model's communes). Each model with HC3, and
+    department-clustered (code_dep) and city-clustered (cities) CR1 standard errors
+    (the wild bootstrap p-values and leave-one-city-out rows: netmob_cpc.inference).
+
+    `test_table` holds the tested communes: code_com, code_dep, cities, pop, cpc_per_1000
+    and sv_com_17_21 as in cpc_com.csv (not logged).
+    """
+    rows = []
+    for model, outcome, terms, data in model_datasets(test_table, covariates):
+        rows += _fit_rows(model, outcome, data, terms)
     return pd.DataFrame(rows, columns=REGRESSION_COLUMNS)
 
 
@@ -418,7 +509,7 @@ def cpc_on_sv_pvalue(test_table, cov_type="HC3"):
     `test_table` needs sv_com_17_21, cpc_per_1000 and pop (code_dep for `cluster_dep`)."""
     frame = _model_frame(test_table)
     outcome, terms = MODELS["cpc_on_sv"]
-    data = frame[[outcome, *terms, "code_dep"]]
+    data = frame[[outcome, *terms, "code_dep", "cities"]]
     data = data[np.isfinite(data[[outcome, *terms]].to_numpy(float)).all(axis=1)]
     rows = _fit_rows("cpc_on_sv", outcome, data, terms, cov_types=[cov_type])
     return next(r["pvalue"] for r in rows if r["term"] == "sv_com_17_21")
