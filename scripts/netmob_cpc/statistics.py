@@ -26,8 +26,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from netmob_cpc.estimates import METHODS, correction_factor
-from netmob_cpc.files import InputError
+from netmob_cpc.codes import normalise_codes
+from netmob_cpc.estimates import METHODS, correction_factor, missing_counts_line, numeric_column, read_table_text
+from netmob_cpc.files import InputError, bad_value, data_lines, first_row, log, repeated_keys, sniff_separator
 from netmob_cpc.rankstats import PERFECT_TOLERANCE, as_float, average_ranks, normal_sf, partial_spearman, spearman_pair, t_sf
 from netmob_cpc.rates import log_values, per_1000, usable_population
 
@@ -271,49 +272,54 @@ def read_covariates(path):
     """A covariate table: CSV (',' or ';') keyed by `code_com`, every other column numeric.
 
     Returns a DataFrame indexed by the five-character code. An InputError names the file,
-    the column and the first bad value (non-numeric, duplicated code, reserved name).
+    the line, the column and the value: a value that is not a number ('.' decimals; a
+    missing value is an empty field, NA or NaN, counted per column in the log), a row
+    without a code, a commune on two rows with other values, a reserved column name. An
+    exact repeat of a row is dropped and counted in the log.
     """
-    from netmob_cpc.codes import normalise_codes
-    from netmob_cpc.files import sniff_separator
-
     with open(path, encoding="utf-8-sig") as handle:
         header = handle.readline().rstrip("\r\n")
     sep = sniff_separator(header) or ","
-    table = pd.read_csv(path, sep=sep, dtype={"code_com": str}, encoding="utf-8-sig")
+    source = f"{path} (config key 'covariates')"
+    table = read_table_text(path, sep, dtype={"code_com": str})
+    lines = []
+
+    def line_of(row):
+        if not lines:
+            lines.extend(data_lines(path, sep))
+        return lines[row] if row < len(lines) else row + 2
+
     if "code_com" not in table.columns:
         raise InputError(
-            f"{path} (config key 'covariates'): no code_com column; found {', '.join(map(str, table.columns))}. "
+            f"{source}: no code_com column; found {', '.join(map(str, table.columns))}. "
             "The covariate table is keyed by the commune's INSEE code in a column named code_com"
         )
     columns = [column for column in table.columns if column != "code_com"]
     if not columns:
-        raise InputError(f"{path} (config key 'covariates'): no column besides code_com; add numeric covariates")
+        raise InputError(f"{source}: no column besides code_com; add numeric covariates")
     reserved = [column for column in columns if column in BASE_TERMS]
     if reserved:
         raise InputError(
-            f"{path} (config key 'covariates'): column name(s) {', '.join(reserved)} are the regression's own "
-            "terms; rename them"
+            f"{source}: column name(s) {', '.join(reserved)} are the regression's own terms; rename them"
         )
-    table["code_com"] = normalise_codes(table["code_com"], path, "code_com")
-    duplicated = table["code_com"].duplicated() & table["code_com"].notna()
-    if duplicated.any():
-        row = int(np.flatnonzero(duplicated.to_numpy())[0])
-        raise InputError(
-            f"{path} (config key 'covariates'): line {row + 2}: code_com {table['code_com'].iloc[row]} appears "
-            "twice; keep one row per commune"
+    table["code_com"] = normalise_codes(table["code_com"], source, "code_com")
+    row = first_row(table["code_com"].isna())
+    if row is not None:
+        raise bad_value(
+            source, line_of(row), "code_com", None, "a commune code", "every row of the covariate table is one commune",
+            int(table["code_com"].isna().sum()),
         )
     for column in columns:
-        values = table[column]
-        numbers = pd.to_numeric(values, errors="coerce")
-        bad = numbers.isna() & values.notna() & (values.astype(str).str.strip() != "")
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"{path} (config key 'covariates'): line {row + 2}, column {column}: {values.iloc[row]!r} is "
-                "not a number; covariates must be numeric ('.' decimals), empty for missing"
-            )
-        table[column] = numbers.astype("float64")
-    return table.dropna(subset=["code_com"]).set_index("code_com")[columns]
+        table[column] = numeric_column(
+            table, column, source, line_of, fix="covariates must be numbers with '.' decimals"
+        )
+    table, repeats = repeated_keys(table, ["code_com"], columns, source, line_of, "commune")
+    if repeats:
+        log(f"{source}: {repeats} row(s) repeat another row exactly: dropped, each commune counted once")
+    note = missing_counts_line(table, columns, source)
+    if note:
+        log(f"{note}; a commune without a value is left out of the *_controls models")
+    return table.set_index("code_com")[columns]
 
 
 def _model_frame(estimates):
@@ -376,6 +382,25 @@ def _fit_rows(model, outcome, data, terms, cov_types=COV_TYPES):
     return rows
 
 
+def _independent_covariates(data, regressors, covariates):
+    """The covariates (standardised; NaN when constant) that add a dimension to the design
+    matrix [1, regressors, covariates kept so far], in their order: a constant covariate
+    or one that is a linear combination of the others would leave the model without
+    estimates (a rank-deficient matrix gives NaN rows)."""
+    kept = []
+    X = np.column_stack([np.ones(len(data)), data[regressors].to_numpy(float)])
+    rank = np.linalg.matrix_rank(X) if len(data) else 0
+    for column in covariates:
+        values = data[column].to_numpy(float)
+        if not len(values) or not np.isfinite(values).all():
+            continue
+        candidate = np.column_stack([X, values])
+        if np.linalg.matrix_rank(candidate) > rank:
+            X, rank = candidate, rank + 1
+            kept.append(column)
+    return kept
+
+
 def regression_table(test_table, covariates=None):
     """regression.csv: the models `cpc_on_sv` (ln cpc_per_1000 ~ const + sv_com_17_21 +
     ln pop) and `sv_on_cpc` (sv_com_17_21 ~ const + ln cpc_per_1000 + ln pop), each over the
@@ -408,7 +433,14 @@ def regression_table(test_table, covariates=None):
                     spread = data[column].std(ddof=1)
                     data[column] = (data[column] - data[column].mean()) / spread if spread > 0 else np.nan
                 if extra:
-                    data = data[np.isfinite(data[extra].to_numpy(float)).all(axis=1)]
+                    kept = _independent_covariates(data, regressors, extra)
+                    dropped = [column for column in extra if column not in kept]
+                    if dropped:
+                        log(
+                            f"regression {base}{suffix}{subset}: covariate(s) {', '.join(dropped)} left out: constant "
+                            f"or collinear with the other terms over the model's {len(data)} communes"
+                        )
+                    terms = [*regressors, *kept]
                 rows += _fit_rows(f"{base}{suffix}{subset}", outcome, data, terms)
     return pd.DataFrame(rows, columns=REGRESSION_COLUMNS)
 
