@@ -185,9 +185,12 @@ def test_dependent_corr_table_over_complete_cases():
 def test_summary_by_hand():
     result = summary(estimates_frame(), "Tor", 0.011, 2267628 / 5437248, 105 / 253)
     assert result["n_communes"] == 8 and result["n_tested"] == 7
-    cpc_sum = 2.0 + 1.0 + 4.0 + 3.0 + 5.0 + 1.5
-    tor_sum = 100.0 + 50.0 + 80.0 + 70.0 + 60.0 + 40.0 + 30.0
+    # both sums over the communes with cpc and Tor: 06088, 2A004, 75056, 33063, 31555 (69123 has cpc
+    # but no Tor, 54395 and 13055 Tor but no cpc: the seed would count them on one side only)
+    cpc_sum = 2.0 + 1.0 + 3.0 + 5.0 + 1.5
+    tor_sum = 100.0 + 50.0 + 70.0 + 40.0 + 30.0
     assert result["cpc_share_of_tor"] == pytest.approx(cpc_sum / tor_sum)
+    assert result["cpc_share_of_tor_rows"] == 5 and result["cpc_share_of_tor_rows_left_out"] == 3
     assert result["global_csam_share"] == pytest.approx(0.011 * 0.4170544 * 0.4150198, rel=1e-6)
     c = [0.001, 0.0005, 0.0008, 0.0012, 0.0009, 0.0004]
     assert result["mean_c"] == pytest.approx(sum(c) / 6)
@@ -200,7 +203,8 @@ def test_summary_nan_becomes_null():
     estimates = estimates_frame().assign(c=np.nan, cpc=np.nan)
     result = summary(estimates, "Tor", 0.011, 0.5, 0.5)
     assert result["mean_c"] is None and result["median_c"] is None
-    assert result["cpc_share_of_tor"] == 0.0  # sum of no values is 0
+    assert result["cpc_share_of_tor"] is None  # no commune with both: 0 / 0
+    assert result["cpc_share_of_tor_rows"] == 0 and result["cpc_share_of_tor_rows_left_out"] == 8
 
 
 class Files(SimpleNamespace):

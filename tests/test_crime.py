@@ -579,3 +579,37 @@ def test_na_is_a_missing_value_in_both_layouts(tmp_path):
     path = write(tmp_path / "na.csv", [HEADER, row("06088", 19, "NA", "0,5", published="ndiff")])
     crime = read_crime_csv(path)
     assert math.isnan(crime["rate"].iloc[0]) and crime["estimate"].iloc[0] == 0.5
+
+
+@pytest.mark.workflow
+def test_a_conflicting_repeat_stops_the_workflow_before_any_result(tmp_path):
+    """The tiny synthetic run with one commune-year of the class repeated with another rate:
+    exit 1, one line naming the file, the key and both lines, and no spearman.csv."""
+    from workflow_runner import TINY, load_default_config, snakemake, write_config
+
+    write_config(tmp_path, TINY)
+    snakemake(tmp_path, "results/synthetic/crime.csv")
+    crime = tmp_path / "results" / "synthetic" / "crime.csv"
+    lines = crime.read_text(encoding="utf-8").splitlines()
+    config = load_default_config()
+    year = str(config["crime_year"])[-2:]
+    number, original = next(
+        (number, line) for number, line in enumerate(lines, start=1)
+        if line.split(";")[1:3] == [year, config["crime_class"]] and line.split(";")[4] == "diff"
+    )
+    fields = original.split(";")
+    fields[6] = "99,5"
+    crime.write_text("\n".join([*lines, ";".join(fields)]) + "\n", encoding="utf-8")
+
+    result = snakemake(tmp_path, check=False)
+    assert result.returncode == 1
+    expected = (
+        f"Error in rule crime_rates: results/synthetic/crime.csv: CODGEO_2023 {fields[0]}, annee 20{year}, classe "
+        f"{config['crime_class']}, unité.de.compte {fields[3]} appears on line {number} and line {len(lines) + 1} "
+        f"with different tauxpourmille ({float(original.split(';')[6].replace(',', '.')):.15g} and 99.5); 1 commune, "
+        "year, class and unit key(s) repeated with other values in all. Keep one row per commune, year, class and "
+        "unit (a repeated row would be averaged or counted twice)."
+    )
+    assert expected in result.stderr.splitlines()
+    assert not list((tmp_path / "results").glob("*/spearman.csv"))
+    assert not list((tmp_path / "results").glob("*/summary.json"))

@@ -121,7 +121,7 @@ def by_hand(totals, correlations, crime, share, method, drop_floored=False):
     use = ~np.isnan(sv) & np.isfinite(log_rate)
     result = spearmanr(log_rate[use], sv[use])
     return {
-        "cpc_share_of_tor": np.nansum(cpc) / np.nansum(tor),
+        "cpc_share_of_tor": cpc[~np.isnan(cpc) & ~np.isnan(tor)].sum() / tor[~np.isnan(cpc) & ~np.isnan(tor)].sum(),
         "mean_c": np.nanmean(c),
         "median_c": np.nanmedian(c),
         "floored": 0 if drop_floored else int(floored.sum()),

@@ -87,7 +87,7 @@ def _shown_value(value):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "an empty field"
     if isinstance(value, float):
-        return f"{value:g}"
+        return f"{value:.15g}"
     return repr(value)
 
 

@@ -465,21 +465,41 @@ def _plain(value):
     return value if math.isfinite(value) else None
 
 
+def share_of_tor(cpc, tor):
+    """(sum of cpc / sum of Tor, rows used, rows left out): over the rows where both have a
+    finite value, so that no commune enters the numerator without entering the denominator
+    (a commune without a correction factor has Tor but no cpc). The seed sums each column
+    over its own rows; the two agree when every row has both."""
+    cpc, tor = as_float(cpc), as_float(tor)
+    both = np.isfinite(cpc) & np.isfinite(tor)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.float64(cpc[both].sum()) / np.float64(tor[both].sum())
+    return share, int(both.sum()), int((~both).sum())
+
+
 def summary(estimates, tor_app, tor_to_darknet_share, porn_in_darknet_share, csam_in_porn_share, tested=None):
     """The headline numbers of summary.json; NaN becomes None (JSON null).
 
-    cpc_share_of_tor = sum of cpc / sum of the Tor column (each NaN skipped);
-    global_csam_share = the product of the three shares; mean_c / median_c over the
-    communes with a correction factor; n_tested = the communes in the tests (`tested`, the
-    first value of `select_tested`; without it, the communes with a finite sv_com_17_21).
+    cpc_share_of_tor = sum of cpc / sum of the Tor column over the communes that have both
+    (`share_of_tor`; `cpc_share_of_tor_rows` communes, `cpc_share_of_tor_rows_left_out`
+    left out, said in the log); global_csam_share = the product of the three shares;
+    mean_c / median_c over the communes with a correction factor; n_tested = the communes
+    in the tests (`tested`, the first value of `select_tested`; without it, the communes
+    with a finite sv_com_17_21).
     """
     crime = as_float((estimates if tested is None else tested)[CRIME])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cpc_share_of_tor = np.float64(estimates["cpc"].sum(skipna=True)) / np.float64(estimates[tor_app].sum(skipna=True))
+    cpc_share_of_tor, rows, left_out = share_of_tor(estimates["cpc"], estimates[tor_app])
+    if left_out:
+        log(
+            f"cpc_share_of_tor over the {rows} communes with both cpc and {tor_app}: {left_out} commune(s) "
+            "without one of them left out of both sums"
+        )
     return {
         "n_communes": int(len(estimates)),
         "n_tested": int(np.isfinite(crime).sum()),
         "cpc_share_of_tor": _plain(cpc_share_of_tor),
+        "cpc_share_of_tor_rows": rows,
+        "cpc_share_of_tor_rows_left_out": left_out,
         "global_csam_share": _plain(tor_to_darknet_share * porn_in_darknet_share * csam_in_porn_share),
         "mean_c": _plain(estimates["c"].mean(skipna=True)),
         "median_c": _plain(estimates["c"].median(skipna=True)),
