@@ -98,7 +98,8 @@ def repeated_keys(table, key, values, path, line_of, what):
     repeat, dropped (the caller logs the count); two rows that disagree are an InputError
     naming the file, the key, both lines (`line_of(position)` gives the file line of a row
     position, None where the file has no lines) and the first column that differs with both
-    values. Missing values count as equal to each other. `what` names a key's entity in the
+    values (or "on two rows" for a format without lines). Missing values count as equal to
+    each other. `what` names a key's entity in the
     message ("commune", "commune, year, class and unit")."""
     import numpy as np
 
@@ -115,13 +116,11 @@ def repeated_keys(table, key, values, path, line_of, what):
         column = next(
             c for c in values if not (a[c] == b[c] or (_shown_value(a[c]) == _shown_value(b[c]) == "an empty field"))
         )
-        where = []
-        for row in (row_a, row_b):
-            line = line_of(int(positions[row]))
-            where.append(f"line {line}" if line is not None else f"row {int(positions[row]) + 1}")
+        lines = [line_of(int(positions[row])) for row in (row_a, row_b)]
+        where = f"on line {lines[0]} and line {lines[1]}" if None not in lines else "on two rows"
         named = ", ".join(f"{c} {a[c]}" for c in key)
         raise InputError(
-            f"{path}: {named} appears on {where[0]} and {where[1]} with different {column} "
+            f"{path}: {named} appears {where} with different {column} "
             f"({_shown_value(a[column])} and {_shown_value(b[column])}); {len(conflicting)} {what} key(s) "
             f"repeated with other values in all. Keep one row per {what} (a repeated row would be "
             "averaged or counted twice)."
