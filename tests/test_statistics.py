@@ -492,7 +492,7 @@ s.spearman_pair(rng.normal(size=n), rng.normal(size=n))
 s.partial_spearman(rng.normal(size=n), rng.normal(size=n), rng.normal(size=n))
 s.spearman_table(frame), s.dependent_corr_table(frame), s.adjusted_association_table(frame)
 s.williams_test(0.4, 0.5, 0.1, 103), s.steiger_z_test(0.4, 0.5, 0.1, 103)
-netmob_cpc.sensitivity.bootstrap_spearman(rng.normal(size=n), rng.normal(size=n), rng.integers(0, n, (5, n)))
+netmob_cpc.sensitivity.spearman_from_weights(rng.normal(size=n), rng.normal(size=n), netmob_cpc.sensitivity.resample_weights(rng.integers(0, n, (5, n)), n))
 print("scipy.stats" in sys.modules, "statsmodels" in sys.modules, "scipy.special" in sys.modules)
 """
     environment = {**os.environ, "PYTHONPATH": str(SCRIPTS)}

@@ -243,8 +243,8 @@ def read_estimate_table(path, apps):
     absent). A commune (per traffic_dir) on two rows is an InputError naming both lines;
     an exact repeat of a row is dropped and counted in the log. A population that is
     missing, zero or negative makes every per-capita column of that commune NaN (the
-    published table may hold inf there). Every job reads the table here, so a bad table
-    stops each before it writes anything.
+    published table may hold inf there). attrs["file_columns"]: the columns the file has.
+    Every job reads the table here, so a bad table stops each before it writes anything.
     """
     with open(path, encoding="utf-8-sig") as handle:
         header = handle.readline().rstrip("\r\n")
@@ -255,6 +255,7 @@ def read_estimate_table(path, apps):
             "an estimate table (cpc_com.csv)"
         )
     table = read_table_text(path, sep, dtype={"code_com": str, "code_dep": str, "cities": str, "traffic_dir": str})
+    file_columns = [str(column) for column in table.columns]
     lines = []
 
     def line_of(row):
@@ -303,6 +304,7 @@ def read_estimate_table(path, apps):
     no_population = ~usable_population(table["pop"])
     per_capita = [column for column in PER_1000_COLUMNS if column in table.columns]
     table.loc[no_population, per_capita] = np.nan
+    table.attrs["file_columns"] = file_columns
     return table
 
 

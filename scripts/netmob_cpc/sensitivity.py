@@ -416,7 +416,7 @@ def spearman_from_weights(x, y, weights):
     """
     x, y = _float(x), _float(y)
     if len(x) != len(y) or weights.shape[1] != len(x):
-        raise ValueError(f"bootstrap_spearman: x has {len(x)} values, y {len(y)}, the resamples {weights.shape[1]} rows")
+        raise ValueError(f"spearman_from_weights: x has {len(x)} values, y {len(y)}, the resamples {weights.shape[1]} rows")
     finite = np.isfinite(x) & np.isfinite(y)
     rho = np.full(weights.shape[0], np.nan)
     if not finite.any():
@@ -444,11 +444,6 @@ def _block_spearman(x, y, weights):
     defined = (total >= 3) & (distinct_x >= 2) & (distinct_y >= 2)
     rho[defined] = np.clip(sxy[defined] / np.sqrt(sxx[defined] * syy[defined]), -1.0, 1.0)
     return rho
-
-
-def bootstrap_spearman(x, y, indices):
-    """Spearman's rho of x and y in each resample (rows of `indices`), NaN where undefined."""
-    return spearman_from_weights(x, y, resample_weights(indices, len(_float(x))))
 
 
 def percentile_interval(rhos, level=CI_LEVEL):
