@@ -185,8 +185,10 @@ def test_a_value_that_is_no_commune_code(tmp_path):
     path = write(tmp_path / "crime.csv", [HEADER_CURRENT, current_row("06088", 19, "3"), current_row("Nice", 19, "1")])
     with pytest.raises(InputError) as err:
         rates_of(path)
-    assert str(err.value).startswith(
-        f"{path}: column 'CODGEO_2025' holds 1 distinct value(s) that are not INSEE commune codes, e.g. 'Nice'"
+    assert str(err.value) == (
+        f"{path}, line 3, column CODGEO_2025: 'Nice' is not an INSEE commune code; expected five characters such "
+        "as '06088', '75056' or '2A004' (leading zeros may be missing). Fix the file, or point the configuration "
+        "at the right column"
     )
 
 

@@ -347,7 +347,10 @@ def select_rows(crime, crime_class, crime_years, path=None):
         "selected_without_code": int(without_code.sum()),
     }
     selected = selected[~without_code].copy()
-    selected["code_com"] = normalise_codes(selected["code_com"], source, columns["code"]).astype(str)
+    file_lines = selected.index.to_numpy()
+    selected["code_com"] = normalise_codes(
+        selected["code_com"], source, columns["code"], lambda row: int(file_lines[row]) + 2
+    ).astype(str)
     positions, distinct = pd.factorize(selected["published"])
     flags = np.array([PUBLISHED_VALUES.get(str(value).lower()) for value in distinct] + [None], dtype=object)
     flag = pd.Series(flags[positions], index=selected.index)  # -1 (empty) -> None

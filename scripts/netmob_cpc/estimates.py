@@ -269,7 +269,7 @@ def read_estimate_table(path, apps):
         raise InputError(
             f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, table.columns))}"
         )
-    table["code_com"] = normalise_codes(table["code_com"], path, "code_com")
+    table["code_com"] = normalise_codes(table["code_com"], path, "code_com", line_of)
     row = first_row(table["code_com"].isna())
     if row is not None:
         raise bad_value(
@@ -295,7 +295,6 @@ def read_estimate_table(path, apps):
     table, repeats = repeated_keys(table, key, values, path, line_of, "commune" if len(key) == 1 else "traffic_dir and commune")
     if repeats:
         log(f"{path}: {repeats} row(s) repeat another row exactly: dropped, each commune counted once")
-    table = table.reset_index(drop=True)
     note = missing_counts_line(table, numeric, path)
     if note:
         log(note)

@@ -302,7 +302,7 @@ def read_covariates(path):
         raise InputError(
             f"{source}: column name(s) {', '.join(reserved)} are the regression's own terms; rename them"
         )
-    table["code_com"] = normalise_codes(table["code_com"], source, "code_com")
+    table["code_com"] = normalise_codes(table["code_com"], source, "code_com", line_of)
     row = first_row(table["code_com"].isna())
     if row is not None:
         raise bad_value(

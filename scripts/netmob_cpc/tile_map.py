@@ -311,8 +311,9 @@ def _standard_layout(rows, path, city):
 
     rows = rows.reset_index(drop=True)
     tile_id = _integer_tile_ids(rows["tile_id"], path, f"row(s) of {city}", line_of)
-    code_com = normalise_codes(rows["code_com"], path, "code_com")
-    code_dep = normalise_departments(rows["code_dep"], path, "code_dep")
+    located = line_of if csv is not None else None
+    code_com = normalise_codes(rows["code_com"], path, "code_com", located)
+    code_dep = normalise_departments(rows["code_dep"], path, "code_dep", located)
     pop = pd.to_numeric(rows["pop"], errors="coerce")
     bad_pop = pop.isna() & rows["pop"].notna() & (rows["pop"].astype("string").str.strip() != "")
     row = first_row(bad_pop)
