@@ -4,6 +4,7 @@ implementation, and published values."""
 
 import json
 import math
+import re
 import sys
 from types import SimpleNamespace
 
@@ -258,6 +259,27 @@ def test_main_reads_published_semicolon_table(tmp_path):
     assert json.loads((out / "summary.json").read_text())["n_communes"] == 8
     table = read_estimate_table(tmp_path / "published.csv", APPS)
     assert table["code_com"].tolist()[:2] == ["06088", "2A004"]
+
+
+@pytest.mark.parametrize("fault", ["repeated commune", "covariate repeated", "word in Tor"])
+def test_a_bad_input_stops_the_job_before_any_output(tmp_path, fault):
+    estimates = estimates_frame()
+    inputs = {}
+    if fault == "repeated commune":
+        estimates = pd.concat([estimates, estimates.iloc[[2]].assign(cpc=7.0)], ignore_index=True)
+        expected = "code_com 54395 appears on line 4 and line 10 with different cpc (an empty field and 7)"
+    elif fault == "word in Tor":
+        estimates = estimates.astype({"Tor": object})
+        estimates.loc[1, "Tor"] = "n/a"
+        expected = "line 3, column Tor: 'n/a' is not a number"
+    else:
+        (tmp_path / "covariates.csv").write_text("code_com,density\n06088,1\n6088,2\n")
+        inputs["covariates"] = tmp_path / "covariates.csv"
+        expected = "code_com 06088 appears on line 2 and line 3 with different density (1 and 2)"
+    estimates.to_csv(tmp_path / "cpc_com.csv", index=False)
+    with pytest.raises(InputError, match=re.escape(expected)):
+        run_main(tmp_path, tmp_path / "cpc_com.csv", **inputs)
+    assert not (tmp_path / "DL").exists()
 
 
 def test_missing_columns_name_the_file(tmp_path):
