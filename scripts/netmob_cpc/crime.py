@@ -317,7 +317,10 @@ def select_rows(crime, crime_class, crime_years, path=None):
     `crime_years` (two- or four-digit), with their commune codes normalised; rows without a
     code are left out. Returns (rows, report) with report counts for the log.
     Raises InputError if the class or the years have no row (listing what the file has),
-    for codes that are not INSEE codes, and for publication flags other than diff / ndiff."""
+    for codes that are not INSEE codes, for publication flags other than diff / ndiff, for
+    a class counted in two units, and for a commune, year, class and unit on two rows that
+    disagree (rate, estimate or flag: the seed would average them), naming both lines.
+    Exact repeats are dropped (report["exact_repeats"], and a log line)."""
     source = _source(path)
     columns = crime.attrs.get("columns", {"class": "classe", "published": "published", "code": "code_com"})
     years = [normalise_year(year, "crime_years") for year in crime_years]
