@@ -81,13 +81,25 @@ def data_lines(path, sep, encoding="utf-8-sig"):
     return lines[1:]
 
 
-def _shown_value(value):
-    import math
+def _differ(x, y):
+    """Two cells differ (missing values equal each other, as pandas' duplicated has it)."""
+    missing = [_shown_value(v) == "an empty field" for v in (x, y)]
+    if any(missing):
+        return not all(missing)
+    return bool(x != y)
 
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+
+def _shown_value(value):
+    """A value as an error message quotes it: numbers plainly, text quoted, missing values
+    as 'an empty field'."""
+    import numbers
+
+    import pandas as pd
+
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return "an empty field"
-    if isinstance(value, float):
-        return f"{value:.15g}"
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return f"{float(value):.15g}"
     return repr(value)
 
 
@@ -110,12 +122,10 @@ def repeated_keys(table, key, values, path, line_of, what):
     if second.any():
         conflicting = kept[kept.duplicated(subset=key, keep=False)].drop_duplicates(subset=key)
         row_b = int(np.flatnonzero(second)[0])
-        same_key = (kept[key] == kept[key].iloc[row_b]).all(axis=1).to_numpy()
-        row_a = int(np.flatnonzero(same_key)[0])
+        groups = kept.groupby(key, dropna=False, sort=False).ngroup().to_numpy()
+        row_a = int(np.flatnonzero(groups == groups[row_b])[0])
         a, b = kept.iloc[row_a], kept.iloc[row_b]
-        column = next(
-            c for c in values if not (a[c] == b[c] or (_shown_value(a[c]) == _shown_value(b[c]) == "an empty field"))
-        )
+        column = next((c for c in values if _differ(a[c], b[c])), values[0])
         lines = [line_of(int(positions[row])) for row in (row_a, row_b)]
         where = f"on line {lines[0]} and line {lines[1]}" if None not in lines else "on two rows"
         named = ", ".join(f"{c} {a[c]}" for c in key)
