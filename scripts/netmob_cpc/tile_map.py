@@ -358,9 +358,11 @@ def read_tile_map(path, city):
     Returns [tile_id, cities, code_dep, code_com, pop] with codes normalised (five-character
     commune codes, two- or three-character departments), one row per tile, sorted by
     tile_id. Rows without a code_com (tiles of no commune) are left out and counted in the
-    log. Errors (InputError, naming the file): missing columns, no row for the city, bad
-    codes or tile ids, a tile twice or in two communes, tiles of one commune that disagree
-    on pop or code_dep. A missing, zero or negative pop is kept and counted in the log.
+    log. Errors (InputError, naming the file, and for a CSV the line): missing columns, no
+    row for the city, bad codes, tile ids or populations, a tile on two rows that disagree
+    (in two communes), tiles of one commune that disagree on pop or code_dep. A tile
+    repeated exactly is dropped and counted in the log. A missing (an empty field, NA or
+    NaN), zero or negative pop is kept and counted in the log.
     """
     rows = _read_city_rows(path, city)
     result = _standard_layout(rows, path, city)
