@@ -19,7 +19,6 @@ from netmob_cpc.rankstats import commune_correlations
 from netmob_cpc.files import InputError
 from netmob_cpc.sensitivity import (
     bootstrap_indices,
-    bootstrap_spearman,
     bootstrap_weights,
     city_bootstrap_weights,
     correction_methods_ci_table,
@@ -121,7 +120,7 @@ def by_hand(totals, correlations, crime, share, method, drop_floored=False):
     use = ~np.isnan(sv) & np.isfinite(log_rate)
     result = spearmanr(log_rate[use], sv[use])
     return {
-        "cpc_share_of_tor": np.nansum(cpc) / np.nansum(tor),
+        "cpc_share_of_tor": cpc[~np.isnan(cpc) & ~np.isnan(tor)].sum() / tor[~np.isnan(cpc) & ~np.isnan(tor)].sum(),
         "mean_c": np.nanmean(c),
         "median_c": np.nanmedian(c),
         "floored": 0 if drop_floored else int(floored.sum()),
@@ -405,6 +404,11 @@ def city_rows(cities, resamples, seed):
     draws = np.random.default_rng(seed).integers(0, len(names), size=(resamples, len(names)))
     members = [np.flatnonzero(np.asarray(cities) == name) for name in names]
     return [np.concatenate([members[k] for k in draw]) for draw in draws], draws
+
+
+def bootstrap_spearman(x, y, indices):
+    """Spearman's rho of x and y in each resample (rows of `indices`), through the weights."""
+    return spearman_from_weights(x, y, resample_weights(indices, len(x)))
 
 
 def test_bootstrap_spearman_equals_a_loop_over_resamples():

@@ -13,6 +13,11 @@ apart by the header (both `;`-separated with decimal commas, UTF-8):
   `est_diffuse`, `complement_info_nombre`, `complement_info_taux`, `insee_pop`,
   `insee_pop_millesime`, `insee_log`, `insee_log_millesime`; `NA` for missing values.
 
+A commune, year, class and unit of count on two rows is refused when the rows disagree
+(the seed would average them into the rate); exact repeats are dropped and counted. Missing
+values are spelled as an empty field, NA or NaN; any other word in a numeric column is an
+error naming its line and column.
+
 The seed averages, per commune, the rate filled with the estimate (`sv_19`, `sv_17_21`)
 and the published rate alone (`sv_com_19`, `sv_com_17_21`) over one year and over several
 years. The column names stay `sv_19` ... whatever years are configured.
@@ -22,13 +27,12 @@ import codecs
 import csv
 import gzip
 import re
-import sys
 
 import numpy as np
 import pandas as pd
 
 from netmob_cpc.codes import normalise_codes
-from netmob_cpc.files import InputError
+from netmob_cpc.files import MISSING_SPELLED, MISSING_VALUES, InputError, bad_value, first_row, log, repeated_keys
 
 SEPARATOR = ";"
 HEADER_2023 = (
@@ -46,6 +50,7 @@ LAYOUTS = {
     "2023": {
         "year": "annee",
         "class": "classe",
+        "unit": "unité.de.compte",
         "published": "valeur.publiée",
         "rate": "tauxpourmille",
         "estimate": "complementinfotaux",
@@ -55,6 +60,7 @@ LAYOUTS = {
     "current": {
         "year": "annee",
         "class": "indicateur",
+        "unit": "unite_de_compte",
         "published": "est_diffuse",
         "rate": "taux_pour_mille",
         "estimate": "complement_info_taux",
@@ -178,6 +184,8 @@ def _read_columns(path, columns, dtype, decimal="."):
             decimal=decimal,
             encoding="utf-8-sig",
             skip_blank_lines=False,
+            keep_default_na=False,
+            na_values=list(MISSING_VALUES),
             compression="gzip" if _is_gzip(path) else None,
         )
     except UnicodeDecodeError:
@@ -197,20 +205,20 @@ def _diagnose(text, path, columns):
         column = columns[role]
         values = text[column].str.strip()
         with_point = values.str.contains(".", regex=False, na=False)
-        if with_point.any():
-            row = int(np.flatnonzero(with_point.to_numpy())[0])
-            raise InputError(
-                f"{path}: column {column} holds decimal points ({int(with_point.sum())} values, "
-                f"first {values.iloc[row]!r} on line {row + 2}); expected decimal commas such as '1,25'. "
-                "Re-export with ',' as decimal mark, or convert the file."
+        row = first_row(with_point)
+        if row is not None:
+            raise bad_value(
+                path, row + 2, column, values.iloc[row], "a number with a decimal comma such as '1,25'",
+                "re-export with ',' as decimal mark, or convert the file", int(with_point.sum()),
             )
         numbers = pd.to_numeric(values.str.replace(",", ".", regex=False), errors="coerce")
-        unreadable = numbers.isna() & values.notna() & (values != "")
-        if unreadable.any():
-            row = int(np.flatnonzero(unreadable.to_numpy())[0])
-            raise InputError(
-                f"{path}: column {column} holds {int(unreadable.sum())} value(s) that are not numbers, "
-                f"first {values.iloc[row]!r} on line {row + 2}; expected numbers with a decimal comma or empty fields"
+        unreadable = numbers.isna() & values.notna() & ~values.isin(MISSING_VALUES)
+        row = first_row(unreadable)
+        if row is not None:
+            raise bad_value(
+                path, row + 2, column, values.iloc[row], "a number",
+                f"expected numbers with a decimal comma; a missing value is {MISSING_SPELLED}",
+                int(unreadable.sum()),
             )
     _parse_years(text[columns["year"]], path, columns["year"])
 
@@ -235,12 +243,12 @@ def _parse_years(values, path, column):
         | (years != years.round())
         | ~(((years >= 0) & (years <= 99)) | ((years >= 1900) & (years <= 2099)))
     )
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(
-            f"{path}: column {column} holds {int(bad.sum())} value(s) that are not years, "
-            f"first {_shown(values.iloc[row])} on line {row + 2}; expected two-digit (19) "
-            "or four-digit (2019) years"
+    row = first_row(bad)
+    if row is not None:
+        value = values.iloc[row]
+        raise bad_value(
+            path, row + 2, column, None if pd.isna(value) else value, "a year",
+            "expected two-digit (19) or four-digit (2019) years", int(bad.sum()),
         )
     years = years.astype("int64")
     return years.where(years >= 100, years + 2000)
@@ -262,10 +270,11 @@ def read_crime_csv(path):
 
     Returns a frame in one layout whatever the file's: `code_com` (text as in the file,
     stripped; None when empty), `annee` (four-digit int), `classe` (text), `published`
-    (the raw `valeur.publiée` / `est_diffuse` text), `rate` and `estimate` (float64, the
-    published rate per 1,000 and the department estimate), `count` and `pop` (float64, the
-    published yearly count `faits` / `nombre` and the row's population `POP` /
-    `insee_pop`). attrs: "layout", "columns"
+    (the raw `valeur.publiée` / `est_diffuse` text), `unit` (the unit of count), `rate` and
+    `estimate` (float64, the published rate per 1,000 and the department estimate), `count`
+    and `pop` (float64, the published yearly count `faits` / `nombre` and the row's
+    population `POP` / `insee_pop`); the index is the row's line in the file minus 2.
+    attrs: "layout", "columns"
     (role -> the file's column name). Raises InputError naming the file for an unknown
     header, a wrong separator, a wrong encoding, missing columns, decimal points where
     commas are expected, or unreadable numbers / years. A gzip-compressed file is read.
@@ -275,6 +284,7 @@ def read_crime_csv(path):
     typed = {
         columns["code"]: str,
         columns["class"]: str,
+        columns["unit"]: str,
         columns["published"]: str,
         columns["year"]: "float64",
         columns["rate"]: "float64",
@@ -296,6 +306,7 @@ def read_crime_csv(path):
             "code_com": code.where(code.notna() & (code != ""), None),
             "annee": _parse_years(table[columns["year"]], path, columns["year"]),
             "classe": _stripped(table[columns["class"]]),
+            "unit": _stripped(table[columns["unit"]]),
             "published": _stripped(table[columns["published"]]),
             "rate": table[columns["rate"]].astype("float64"),
             "estimate": table[columns["estimate"]].astype("float64"),
@@ -317,7 +328,10 @@ def select_rows(crime, crime_class, crime_years, path=None):
     `crime_years` (two- or four-digit), with their commune codes normalised; rows without a
     code are left out. Returns (rows, report) with report counts for the log.
     Raises InputError if the class or the years have no row (listing what the file has),
-    for codes that are not INSEE codes, and for publication flags other than diff / ndiff."""
+    for codes that are not INSEE codes, for publication flags other than diff / ndiff, for
+    a class counted in two units, and for a commune, year, class and unit on two rows that
+    disagree (rate, estimate or flag: the seed would average them), naming both lines.
+    Exact repeats are dropped (report["exact_repeats"], and a log line)."""
     source = _source(path)
     columns = crime.attrs.get("columns", {"class": "classe", "published": "published", "code": "code_com"})
     years = [normalise_year(year, "crime_years") for year in crime_years]
@@ -347,7 +361,10 @@ def select_rows(crime, crime_class, crime_years, path=None):
         "selected_without_code": int(without_code.sum()),
     }
     selected = selected[~without_code].copy()
-    selected["code_com"] = normalise_codes(selected["code_com"], source, columns["code"]).astype(str)
+    file_lines = selected.index.to_numpy()
+    selected["code_com"] = normalise_codes(
+        selected["code_com"], source, columns["code"], lambda row: int(file_lines[row]) + 2
+    ).astype(str)
     positions, distinct = pd.factorize(selected["published"])
     flags = np.array([PUBLISHED_VALUES.get(str(value).lower()) for value in distinct] + [None], dtype=object)
     flag = pd.Series(flags[positions], index=selected.index)  # -1 (empty) -> None
@@ -360,11 +377,51 @@ def select_rows(crime, crime_class, crime_years, path=None):
             "diff (commune value published) or ndiff (not published: department estimate)"
         )
     flag = flag.astype(bool)
+    selected = _without_repeats(selected, flag, crime_class, columns, source, report)
+    flag = flag.loc[selected.index]
     report["ndiff_with_rate"] = int((~flag & selected["rate"].notna()).sum())
     report["diff_without_rate"] = int((flag & selected["rate"].isna()).sum())
     report["estimated"] = int((selected["rate"].isna() & selected["estimate"].notna()).sum())
     report["neither"] = int((selected["rate"].isna() & selected["estimate"].isna()).sum())
     return selected, report
+
+
+def _without_repeats(selected, flag, crime_class, columns, source, report):
+    """The selected rows without exact repeats (counted in `report` and the log); an
+    InputError for a commune, year, class and unit of count on two rows that disagree on
+    the rate, the estimate or the publication flag, and for a class counted in two units."""
+    unit_column = columns.get("unit", "unit")
+    units = selected["unit"].dropna().unique().tolist() if "unit" in selected.columns else []
+    if len(units) > 1:
+        raise InputError(
+            f"{source}: the rows of class {crime_class!r} are counted in {len(units)} units in column "
+            f"{unit_column} ({', '.join(map(repr, sorted(units)))}); a rate per 1,000 cannot mix units. "
+            "Keep the rows of one unit of count (or point crime_class at a class with one unit)."
+        )
+    keyed = pd.DataFrame(
+        {
+            columns.get("code", "code_com"): selected["code_com"],
+            columns.get("year", "annee"): selected["annee"],
+            columns["class"]: str(crime_class).strip(),
+            unit_column: selected["unit"] if "unit" in selected.columns else None,
+            columns.get("rate", "rate"): selected["rate"],
+            columns.get("estimate", "estimate"): selected["estimate"],
+            columns["published"]: flag.map({True: "diff", False: "ndiff"}),
+        },
+        index=selected.index,
+    )
+    key, values = list(keyed.columns[:4]), list(keyed.columns[4:])
+    lines = selected.index.to_numpy()
+    kept, repeats = repeated_keys(
+        keyed, key, values, source, lambda row: int(lines[row]) + 2, "commune, year, class and unit"
+    )
+    report["exact_repeats"] = repeats
+    if repeats:
+        log(
+            f"{source}: {repeats} row(s) of class {crime_class!r} repeat another row exactly (same commune, "
+            "year, unit and values): dropped, each commune-year counted once"
+        )
+    return selected.loc[kept.index]
 
 
 def sexual_violence_rates(selected, crime_years, crime_year):
@@ -496,14 +553,6 @@ def crime_tables(path, crime_class, crime_years, crime_year):
     return rates, detail, lines
 
 
-def communes_without_crime_rows(tile_map_codes, rates):
-    """Commune codes of the tile map (any iterable of five-character codes) that have no
-    row in the rates table (no row of the class in crime_year): sorted, distinct."""
-    known = set(pd.Series(rates["code_com"]).astype(str))
-    codes = {str(code) for code in tile_map_codes if code is not None and not pd.isna(code)}
-    return sorted(codes - known)
-
-
 def log_lines(lines):
     for line in lines:
-        print(line, file=sys.stderr)
+        log(line)

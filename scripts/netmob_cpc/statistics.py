@@ -26,8 +26,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from netmob_cpc.estimates import METHODS, correction_factor
-from netmob_cpc.files import InputError
+from netmob_cpc.codes import normalise_codes
+from netmob_cpc.estimates import METHODS, correction_factor, missing_counts_line, numeric_column, read_table_text
+from netmob_cpc.files import InputError, bad_value, data_lines, first_row, log, repeated_keys, sniff_separator
 from netmob_cpc.rankstats import PERFECT_TOLERANCE, as_float, average_ranks, normal_sf, partial_spearman, spearman_pair, t_sf
 from netmob_cpc.rates import log_values, per_1000, usable_population
 
@@ -337,49 +338,54 @@ def read_covariates(path):
     """A covariate table: CSV (',' or ';') keyed by `code_com`, every other column numeric.
 
     Returns a DataFrame indexed by the five-character code. An InputError names the file,
-    the column and the first bad value (non-numeric, duplicated code, reserved name).
+    the line, the column and the value: a value that is not a number ('.' decimals; a
+    missing value is an empty field, NA or NaN, counted per column in the log), a row
+    without a code, a commune on two rows with other values, a reserved column name. An
+    exact repeat of a row is dropped and counted in the log.
     """
-    from netmob_cpc.codes import normalise_codes
-    from netmob_cpc.files import sniff_separator
-
     with open(path, encoding="utf-8-sig") as handle:
         header = handle.readline().rstrip("\r\n")
     sep = sniff_separator(header) or ","
-    table = pd.read_csv(path, sep=sep, dtype={"code_com": str}, encoding="utf-8-sig")
+    source = f"{path} (config key 'covariates')"
+    table = read_table_text(path, sep, dtype={"code_com": str})
+    lines = []
+
+    def line_of(row):
+        if not lines:
+            lines.extend(data_lines(path, sep))
+        return lines[row] if row < len(lines) else row + 2
+
     if "code_com" not in table.columns:
         raise InputError(
-            f"{path} (config key 'covariates'): no code_com column; found {', '.join(map(str, table.columns))}. "
+            f"{source}: no code_com column; found {', '.join(map(str, table.columns))}. "
             "The covariate table is keyed by the commune's INSEE code in a column named code_com"
         )
     columns = [column for column in table.columns if column != "code_com"]
     if not columns:
-        raise InputError(f"{path} (config key 'covariates'): no column besides code_com; add numeric covariates")
+        raise InputError(f"{source}: no column besides code_com; add numeric covariates")
     reserved = [column for column in columns if column in BASE_TERMS]
     if reserved:
         raise InputError(
-            f"{path} (config key 'covariates'): column name(s) {', '.join(reserved)} are the regression's own "
-            "terms; rename them"
+            f"{source}: column name(s) {', '.join(reserved)} are the regression's own terms; rename them"
         )
-    table["code_com"] = normalise_codes(table["code_com"], path, "code_com")
-    duplicated = table["code_com"].duplicated() & table["code_com"].notna()
-    if duplicated.any():
-        row = int(np.flatnonzero(duplicated.to_numpy())[0])
-        raise InputError(
-            f"{path} (config key 'covariates'): line {row + 2}: code_com {table['code_com'].iloc[row]} appears "
-            "twice; keep one row per commune"
+    table["code_com"] = normalise_codes(table["code_com"], source, "code_com", line_of)
+    row = first_row(table["code_com"].isna())
+    if row is not None:
+        raise bad_value(
+            source, line_of(row), "code_com", None, "a commune code", "every row of the covariate table is one commune",
+            int(table["code_com"].isna().sum()),
         )
     for column in columns:
-        values = table[column]
-        numbers = pd.to_numeric(values, errors="coerce")
-        bad = numbers.isna() & values.notna() & (values.astype(str).str.strip() != "")
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"{path} (config key 'covariates'): line {row + 2}, column {column}: {values.iloc[row]!r} is "
-                "not a number; covariates must be numeric ('.' decimals), empty for missing"
-            )
-        table[column] = numbers.astype("float64")
-    return table.dropna(subset=["code_com"]).set_index("code_com")[columns]
+        table[column] = numeric_column(
+            table, column, source, line_of, fix="covariates must be numbers with '.' decimals"
+        )
+    table, repeats = repeated_keys(table, ["code_com"], columns, source, line_of, "commune")
+    if repeats:
+        log(f"{source}: {repeats} row(s) repeat another row exactly: dropped, each commune counted once")
+    note = missing_counts_line(table, columns, source)
+    if note:
+        log(f"{note}; a commune without a value is left out of the *_controls models")
+    return table.set_index("code_com")[columns]
 
 
 def _model_frame(estimates):
@@ -449,6 +455,25 @@ def _fit_rows(model, outcome, data, terms, cov_types=COV_TYPES):
     return rows
 
 
+def _independent_covariates(data, regressors, covariates):
+    """The covariates (standardised; NaN when constant) that add a dimension to the design
+    matrix [1, regressors, covariates kept so far], in their order: a constant covariate
+    or one that is a linear combination of the others would leave the model without
+    estimates (a rank-deficient matrix gives NaN rows)."""
+    kept = []
+    X = np.column_stack([np.ones(len(data)), data[regressors].to_numpy(float)])
+    rank = np.linalg.matrix_rank(X) if len(data) else 0
+    for column in covariates:
+        values = data[column].to_numpy(float)
+        if not len(values) or not np.isfinite(values).all():
+            continue
+        candidate = np.column_stack([X, values])
+        if np.linalg.matrix_rank(candidate) > rank:
+            X, rank = candidate, rank + 1
+            kept.append(column)
+    return kept
+
+
 def model_datasets(test_table, covariates=None):
     """[(model, outcome, terms, data)] of regression.csv, in its order: data holds the
     model's communes (complete cases), outcome, terms, code_dep and cities."""
@@ -472,7 +497,14 @@ def model_datasets(test_table, covariates=None):
                     spread = data[column].std(ddof=1)
                     data[column] = (data[column] - data[column].mean()) / spread if spread > 0 else np.nan
                 if extra:
-                    data = data[np.isfinite(data[extra].to_numpy(float)).all(axis=1)]
+                    kept = _independent_covariates(data, regressors, extra)
+                    dropped = [column for column in extra if column not in kept]
+                    if dropped:
+                        log(
+                            f"regression {base}{suffix}{subset}: covariate(s) {', '.join(dropped)} left out: constant "
+                            f"or collinear with the other terms over the model's {len(data)} communes"
+                        )
+                    terms = [*regressors, *kept]
                 datasets.append((f"{base}{suffix}{subset}", outcome, terms, data))
     return datasets
 
@@ -524,21 +556,41 @@ def _plain(value):
     return value if math.isfinite(value) else None
 
 
+def share_of_tor(cpc, tor):
+    """(sum of cpc / sum of Tor, rows used, rows left out): over the rows where both have a
+    finite value, so that no commune enters the numerator without entering the denominator
+    (a commune without a correction factor has Tor but no cpc). The seed sums each column
+    over its own rows; the two agree when every row has both."""
+    cpc, tor = as_float(cpc), as_float(tor)
+    both = np.isfinite(cpc) & np.isfinite(tor)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.float64(cpc[both].sum()) / np.float64(tor[both].sum())
+    return share, int(both.sum()), int((~both).sum())
+
+
 def summary(estimates, tor_app, tor_to_darknet_share, porn_in_darknet_share, csam_in_porn_share, tested=None):
     """The headline numbers of summary.json; NaN becomes None (JSON null).
 
-    cpc_share_of_tor = sum of cpc / sum of the Tor column (each NaN skipped);
-    global_csam_share = the product of the three shares; mean_c / median_c over the
-    communes with a correction factor; n_tested = the communes in the tests (`tested`, the
-    first value of `select_tested`; without it, the communes with a finite sv_com_17_21).
+    cpc_share_of_tor = sum of cpc / sum of the Tor column over the communes that have both
+    (`share_of_tor`; `cpc_share_of_tor_rows` communes, `cpc_share_of_tor_rows_left_out`
+    left out, said in the log); global_csam_share = the product of the three shares;
+    mean_c / median_c over the communes with a correction factor; n_tested = the communes
+    in the tests (`tested`, the first value of `select_tested`; without it, the communes
+    with a finite sv_com_17_21).
     """
     crime = as_float((estimates if tested is None else tested)[CRIME])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cpc_share_of_tor = np.float64(estimates["cpc"].sum(skipna=True)) / np.float64(estimates[tor_app].sum(skipna=True))
+    cpc_share_of_tor, rows, left_out = share_of_tor(estimates["cpc"], estimates[tor_app])
+    if left_out:
+        log(
+            f"cpc_share_of_tor over the {rows} communes with both cpc and {tor_app}: {left_out} commune(s) "
+            "without one of them left out of both sums"
+        )
     return {
         "n_communes": int(len(estimates)),
         "n_tested": int(np.isfinite(crime).sum()),
         "cpc_share_of_tor": _plain(cpc_share_of_tor),
+        "cpc_share_of_tor_rows": rows,
+        "cpc_share_of_tor_rows_left_out": left_out,
         "global_csam_share": _plain(tor_to_darknet_share * porn_in_darknet_share * csam_in_porn_share),
         "mean_c": _plain(estimates["c"].mean(skipna=True)),
         "median_c": _plain(estimates["c"].median(skipna=True)),
