@@ -7,6 +7,11 @@
 rule association_tests:
     input:
         **({} if FROM_TABLE else {"qc": f"{RESULTS}/{{direction}}/qc.csv"}),
+        **(
+            {}
+            if FROM_TABLE
+            else {"crime_years": f"{RESULTS}/crime/sexual_violence_years.parquet"}
+        ),
         **({"covariates": INPUTS["covariates"]} if INPUTS["covariates"] else {}),
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
     output:
@@ -56,5 +61,6 @@ rule association_tests:
         apps=APPS,
         shares=SHARES,
         min_coverage=config["min_coverage"],
+        crime_years=CRIME_YEARS,
     script:
         "../scripts/association_tests.py"

@@ -218,7 +218,7 @@ def run_main(tmp_path, estimates_path, min_coverage=0.0, **inputs):
     shares = {"tor_to_darknet_share": 0.011, "porn_in_darknet_share": 0.5, "csam_in_porn_share": 0.5}
     smk = SimpleNamespace(
         input=Files(estimates=str(estimates_path), **{k: str(v) for k, v in inputs.items()}),
-        params=SimpleNamespace(apps=APPS, shares=shares, min_coverage=min_coverage),
+        params=SimpleNamespace(apps=APPS, shares=shares, min_coverage=min_coverage, crime_years=[17, 18, 19, 20, 21]),
         output=Files(**{name.split(".")[0]: str(out / name) for name in OUTPUTS}),
         log=[str(tmp_path / "association.log")],
     )
