@@ -354,3 +354,42 @@ def test_workflow_writes_falsification_and_negative_controls(tmp_path):
     assert list(detail.columns) == ["code_com", "year", "published", "count", "pop", "rate"]
     assert outcome["n_crime_years"] == 5 and outcome["n_commune_years_unpublished"] >= 0
     assert (out / "figures" / "falsification.png").stat().st_size > 10000
+
+
+def test_publication_counts_by_hand():
+    from netmob_cpc.statistics import publication_counts
+
+    estimates = pd.DataFrame({
+        "code_com": ["54001", "54002", "54003", "54004"],
+        "pop": [100.0, 200.0, 300.0, 400.0],
+        "sv_19": [0.0, 2.0, 1.0, np.nan], "sv_17_21": [0.0, 2.0, 1.0, np.nan],
+        "sv_com_19": [0.0, 2.0, np.nan, np.nan], "sv_com_17_21": [0.0, 2.0, np.nan, np.nan],
+    })
+    tested = estimates.iloc[:2]
+    years = [2017, 2018, 2019, 2020, 2021]
+    detail = pd.DataFrame(
+        [("54001", 2017, True, 0.0), ("54001", 2018, False, np.nan)]
+        + [("54002", year, True, 0.4) for year in years]
+        + [("54003", year, False, np.nan) for year in years],
+        columns=["code_com", "year", "published", "count"],
+    )
+    counts = publication_counts(estimates, tested, years, detail)
+    assert counts == {
+        "n_zero_rate": 1, "zero_rate_max_population": 100.0, "n_communes_never_published": 1,
+        "population_range_never_published": [300.0, 300.0], "n_crime_years": 5,
+        # 54001: one ndiff year and three without a row; 54003: five ndiff years
+        "n_commune_years_unpublished": 9, "n_commune_years_without_row": 3,
+        "n_zero_rate_with_unpublished_years": 1,
+    }
+    table_mode = publication_counts(estimates, tested, years)
+    assert table_mode["n_commune_years_unpublished"] is None and table_mode["n_zero_rate"] == 1
+
+
+def test_publication_counts_of_the_authors_table(authors):
+    from netmob_cpc.statistics import publication_counts
+
+    estimates, tested = authors
+    counts = publication_counts(estimates, tested, [17, 18, 19, 20, 21])
+    assert counts["n_zero_rate"] == 327 and counts["zero_rate_max_population"] == 5383.0
+    assert counts["n_communes_never_published"] == 609  # in the crime file, no published year
+    assert counts["population_range_never_published"] == [439.0, 21361.0]

@@ -519,7 +519,7 @@ def plot_references(table, references, path, *, title):
         ax.hist(values, bins=30, color="#3b528b", alpha=0.8)
         ax.axvline(row["observed"], color="#d95f02", linewidth=2, label="observed")
         ax.set_title(f"{key[0].replace('_', ' ')}\n{key[1]}", fontsize=8)
-        ax.text(0.02, 0.95, f"p_upper {row['p_upper']:.3f}", transform=ax.transAxes, fontsize=7, va="top")
+        ax.text(0.02, 0.95, f"p_upper {row['p_upper']:.2g}", transform=ax.transAxes, fontsize=7, va="top")
         ax.tick_params(labelsize=7)
         if number == 0:
             ax.legend(fontsize=7, loc="upper right")

@@ -476,8 +476,8 @@ def publication_counts(estimates, tested, crime_years, years_table=None):
     counts = {
         "n_zero_rate": int(zero.sum()),
         "zero_rate_max_population": _plain(as_float(tested["pop"])[zero].max()) if zero.any() else None,
-        "n_communes_without_published_rate": int(without.sum()),
-        "population_range_without_published_rate": (
+        "n_communes_never_published": int(without.sum()),
+        "population_range_never_published": (
             [_plain(pop[usable].min()), _plain(pop[usable].max())] if usable.any() else None
         ),
         "n_crime_years": len(crime_years),
