@@ -393,3 +393,18 @@ def test_publication_counts_of_the_authors_table(authors):
     assert counts["n_zero_rate"] == 327 and counts["zero_rate_max_population"] == 5383.0
     assert counts["n_communes_never_published"] == 609  # in the crime file, no published year
     assert counts["population_range_never_published"] == [439.0, 21361.0]
+
+
+def test_no_published_count_leaves_the_size_only_rows_without_reference():
+    estimates, detail, _ = planted_size_only(12, communes=80)
+    tested, _ = select_tested(estimates)
+    never = detail.assign(published=False, count=np.nan, rate=np.nan)
+    table, references, lines = falsification_table(
+        estimates, tested, tor_app="Tor", permutations=50, replicates=20, seed=1,
+        min_count=5, window_years=3, n_years=5, years_table=never,
+    )
+    size_only = table[table["test"] == "size_only"]
+    assert len(size_only) == 10 and (size_only["replicates"] == 0).all() and size_only["p_upper"].isna().all()
+    assert size_only["observed"].notna().all() and ("size_only", "rho_cpc") not in references
+    assert any("0 published count(s), 0 above zero" in line for line in lines)
+    assert (table.loc[table["test"] == "permuted_within_city", "replicates"] == 50).all()

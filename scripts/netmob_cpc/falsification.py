@@ -437,32 +437,39 @@ def falsification_table(estimates, tested, *, tor_app, permutations, replicates,
         rows.append(reference_row(test, "rho_cpc", observed_rho, reference, seed))
         references[(test, "rho_cpc")] = reference
     eligible = eligible_communes(estimates, min_coverage)
+    # the eligible communes with their real outcome are exactly the tested ones (NaN elsewhere)
+    every = commune_arrays(eligible, tor_app)
+    values = {**headline_statistics(every, every["sv"]), **outcome_moments(every, every["sv"])}
+    observed = {key: float(value[0]) for key, value in values.items()}
     pop = as_float(eligible["pop"])
     fit_data, note = size_only_fit_data(
         pop, eligible["code_com"], years_table=years_table, outcome=as_float(eligible[CRIME]),
         n_years=n_years, min_count=min_count,
     )
-    fit = fit_nb2(**fit_data, min_count=min_count)
-    lines.append(f"size-only reference: NB2 on ln pop {note}")
-    lines.append(
-        f"size-only fit: yearly mean = exp({fit['const']:.4f} + {fit['log_pop']:.4f} ln pop), alpha "
-        f"{fit['alpha']:.4f}, log-likelihood {fit['loglik']:.2f}, converged {fit['converged']}"
-    )
-    # the eligible communes with their real outcome are exactly the tested ones (NaN elsewhere)
-    every = commune_arrays(eligible, tor_app)
-    statistics = {**headline_statistics(every, every["sv"]), **outcome_moments(every, every["sv"])}
-    observed = {key: float(value[0]) for key, value in statistics.items()}
-    rng = np.random.default_rng([seed, len(PERMUTATION_TESTS)])
-    drawn = {key: [] for key in SIZE_ONLY_STATISTICS}
-    for start in range(0, replicates, CHUNK):
-        draws = min(CHUNK, replicates - start)
-        sv = simulate_size_only(fit, pop, n_years, draws, rng, min_count=min_count, window_years=window_years)
-        for key, value in {**headline_statistics(every, sv.T), **outcome_moments(every, sv.T)}.items():
-            drawn[key].append(value)
-    for key in SIZE_ONLY_STATISTICS:
-        reference = np.concatenate(drawn[key]) if drawn[key] else np.empty(0)
-        rows.append(reference_row("size_only", key, observed[key], reference, seed))
-        references[("size_only", key)] = reference
+    try:
+        fit = fit_nb2(**fit_data, min_count=min_count)
+    except InputError as err:  # too few published counts: no reference, the rest still stands
+        lines.append(f"{err}: the size_only rows have no reference distribution")
+        for key in SIZE_ONLY_STATISTICS:
+            rows.append(reference_row("size_only", key, observed[key], [], seed))
+        fit = None
+    if fit is not None:
+        lines.append(f"size-only reference: NB2 on ln pop {note}")
+        lines.append(
+            f"size-only fit: yearly mean = exp({fit['const']:.4f} + {fit['log_pop']:.4f} ln pop), alpha "
+            f"{fit['alpha']:.4f}, log-likelihood {fit['loglik']:.2f}, converged {fit['converged']}"
+        )
+        rng = np.random.default_rng([seed, len(PERMUTATION_TESTS)])
+        drawn = {key: [] for key in SIZE_ONLY_STATISTICS}
+        for start in range(0, replicates, CHUNK):
+            draws = min(CHUNK, replicates - start)
+            sv = simulate_size_only(fit, pop, n_years, draws, rng, min_count=min_count, window_years=window_years)
+            for key, value in {**headline_statistics(every, sv.T), **outcome_moments(every, sv.T)}.items():
+                drawn[key].append(value)
+        for key in SIZE_ONLY_STATISTICS:
+            reference = np.concatenate(drawn[key]) if drawn[key] else np.empty(0)
+            rows.append(reference_row("size_only", key, observed[key], reference, seed))
+            references[("size_only", key)] = reference
     table = pd.DataFrame(rows, columns=FALSIFICATION_COLUMNS)
     table["replicates"] = table["replicates"].astype(int)
     return table, references, lines

@@ -488,6 +488,8 @@ def publication_counts(estimates, tested, crime_years, years_table=None):
     if years_table is not None:
         codes = estimates.loc[in_file, "code_com"].astype(str)
         rows = years_table[years_table["code_com"].astype(str).isin(set(codes))]
+        # years published per commune (as crime.years_published; not imported, so that an edit
+        # of the crime reader does not rerun every statistics job)
         shown = rows.groupby("code_com")["published"].sum().reindex(codes, fill_value=0).to_numpy()
         present = rows.groupby("code_com").size().reindex(codes, fill_value=0).to_numpy()
         unpublished = len(crime_years) - shown
