@@ -257,6 +257,11 @@ def fit_nb2(ln_pop, counts, years, censored_ln_pop, censored_years, min_count):
             f"size-only reference: {len(counts)} published count(s), {int((counts > 0).sum())} above zero; "
             "too few to fit the outcome's dependence on population"
         )
+    if min_count <= 0 and censored_years.sum() > 0:
+        raise InputError(
+            f"config key 'crime_publication.min_count' is {min_count}: that rule publishes every year, but "
+            f"{int(censored_years.sum())} commune-years are unpublished; set it to the crime file's threshold"
+        )
     centre = float(np.concatenate([ln_pop, censored_ln_pop]).mean())
     x, cx = ln_pop - centre, censored_ln_pop - centre
     start = np.array([math.log(max(counts.sum() / years.sum(), 1e-3)), 1.0, 0.0])
