@@ -7,6 +7,11 @@
 rule association_tests:
     input:
         **({} if FROM_TABLE else {"qc": f"{RESULTS}/{{direction}}/qc.csv"}),
+        **(
+            {}
+            if FROM_TABLE
+            else {"crime_years": f"{RESULTS}/crime/sexual_violence_years.parquet"}
+        ),
         **({"covariates": INPUTS["covariates"]} if INPUTS["covariates"] else {}),
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
     output:
@@ -58,6 +63,7 @@ rule association_tests:
         min_coverage=config["min_coverage"],
         inference=config["inference"],
         size_adjustment=config["size_adjustment"],
+        crime_years=CRIME_YEARS,
     script:
         "../scripts/association_tests.py"
 
@@ -94,7 +100,6 @@ rule count_models:
         apps=APPS,
         min_coverage=config["min_coverage"],
         inference=config["inference"],
-        # the crime file's publication threshold (schema key crime_publication.min_count)
-        min_count=config.get("crime_publication", {}).get("min_count", 5),
+        min_count=config["crime_publication"]["min_count"],
     script:
         "../scripts/count_models.py"

@@ -616,8 +616,10 @@ def direction_outputs(direction):
         "spearman_ci.csv",
         "difference_ci.csv",
         "ranking.csv",
+        "falsification.csv",
+        "negative_controls.csv",
     ]
-    figures = ["scatter_cpc_sv.png", "correction_factors.png"]
+    figures = ["scatter_cpc_sv.png", "correction_factors.png", "falsification.png"]
     if not FROM_TABLE:
         tables += ["correction_methods.csv", "qc.csv", "correction_methods_ci.csv"]
         tables += [f"{name}.csv" for name in HEATMAPS + SMOOTHED_HEATMAPS]

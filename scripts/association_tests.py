@@ -17,6 +17,7 @@ def main(snakemake):
         adjusted_association_table,
         dependent_corr_table,
         log_test_table,
+        publication_counts,
         quality_totals,
         read_covariates,
         spearman_table,
@@ -58,6 +59,15 @@ def main(snakemake):
         shares["csam_in_porn_share"], tested=tested,
     )
     headline.update({key: value for key, value in counts.items() if key != "n_tested"})
+    years_table = None
+    if "crime_years" in snakemake.input.keys():
+        years_table = pd.read_parquet(snakemake.input.crime_years)
+    headline["crime_outcome"] = publication_counts(estimates, tested, params.crime_years, years_table)
+    print(
+        f"crime outcome: {json.dumps(headline['crime_outcome'])} (a zero rate means that every published "
+        "year recorded none; unpublished years are not zeros)",
+        file=sys.stderr,
+    )
     if "qc" in snakemake.input.keys():
         headline["data_quality"] = quality_totals(pd.read_csv(snakemake.input.qc))
 

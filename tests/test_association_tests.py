@@ -226,6 +226,7 @@ def run_main(tmp_path, estimates_path, min_coverage=0.0, **inputs):
         params=SimpleNamespace(
             apps=APPS, shares=shares, min_coverage=min_coverage, size_adjustment={"spline_df": 6},
             inference={"min_clusters": 10, "wild_bootstrap_draws": 99, "seed": 1},
+            crime_years=[17, 18, 19, 20, 21],
         ),
         output=Files(**{name.split(".")[0]: str(out / name) for name in OUTPUTS}),
         log=[str(tmp_path / "association.log")],

@@ -597,6 +597,55 @@ def summary(estimates, tor_app, tor_to_darknet_share, porn_in_darknet_share, csa
     }
 
 
+def publication_counts(estimates, tested, crime_years, years_table=None):
+    """The crime outcome's publication counts for summary.json ("crime_outcome").
+
+    A zero sv_com_17_21 means that every published year recorded no offence; unpublished
+    years are not zeros (they counted too few to be published, or the file has no row).
+    From the estimate table: the tested communes at zero and the largest population among
+    them; the communes in the crime file (some sv_* value) without a published rate and
+    their population range. With the crime stage's commune-year table (not in table
+    mode): the unpublished commune-years (ndiff rows and crime years without a row) of the
+    table's communes in the crime file, and the zero communes with such a year. None where
+    the table mode cannot know."""
+    sv_columns = [c for c in ("sv_19", "sv_17_21", "sv_com_19", "sv_com_17_21") if c in estimates.columns]
+    in_file = np.isfinite(estimates[sv_columns].to_numpy(dtype="float64", na_value=np.nan)).any(axis=1)
+    crime = as_float(estimates[CRIME])
+    pop = as_float(estimates["pop"])
+    without = in_file & ~np.isfinite(crime)
+    usable = without & np.isfinite(pop) & (pop > 0)
+    tested_crime = as_float(tested[CRIME])
+    zero = tested_crime == 0
+    counts = {
+        "n_zero_rate": int(zero.sum()),
+        "zero_rate_max_population": _plain(as_float(tested["pop"])[zero].max()) if zero.any() else None,
+        "n_communes_never_published": int(without.sum()),
+        "population_range_never_published": (
+            [_plain(pop[usable].min()), _plain(pop[usable].max())] if usable.any() else None
+        ),
+        "n_crime_years": len(crime_years),
+        "n_commune_years_unpublished": None,
+        "n_commune_years_without_row": None,
+        "n_zero_rate_with_unpublished_years": None,
+    }
+    if years_table is not None:
+        codes = estimates.loc[in_file, "code_com"].astype(str)
+        rows = years_table[years_table["code_com"].astype(str).isin(set(codes))]
+        # years published per commune (as crime.years_published; not imported, so that an edit
+        # of the crime reader does not rerun every statistics job)
+        shown = rows.groupby("code_com")["published"].sum().reindex(codes, fill_value=0).to_numpy()
+        present = rows.groupby("code_com").size().reindex(codes, fill_value=0).to_numpy()
+        unpublished = len(crime_years) - shown
+        zero_codes = set(tested.loc[zero, "code_com"].astype(str))
+        at_zero = np.array([code in zero_codes for code in codes])
+        counts.update(
+            n_commune_years_unpublished=int(unpublished.sum()),
+            n_commune_years_without_row=int((len(crime_years) - present).sum()),
+            n_zero_rate_with_unpublished_years=int((at_zero & (unpublished > 0)).sum()),
+        )
+    return counts
+
+
 def quality_totals(qc):
     """Totals of the per-file data-quality counts (qc.csv) for summary.json."""
     counts = [
