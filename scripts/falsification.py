@@ -24,7 +24,7 @@ def main(snakemake):
         estimates, tested, tor_app=params.apps["tor"], permutations=int(settings["permutations"]),
         replicates=int(settings["replicates"]), seed=int(settings["seed"]), min_count=int(rule["min_count"]),
         window_years=int(rule["window_years"]), n_years=len(params.crime_years), years_table=years_table,
-        min_coverage=params.min_coverage,
+        min_coverage=params.min_coverage, zeros_published=bool(rule["zeros_published"]),
     )
     for line in lines:
         print(line, file=sys.stderr)

@@ -727,10 +727,11 @@ def planted_truth(city, communes, model):
     }
 
 
-def crime_rows(truth, min_count=PUBLISHED_MIN_FACTS, window_years=PUBLISHED_WINDOW_YEARS):
+def crime_rows(truth, min_count=PUBLISHED_MIN_FACTS, window_years=PUBLISHED_WINDOW_YEARS, zeros_published=False):
     """data.gouv.fr rows (2023 layout) of one city's communes plus a few communes that are
     not in the communes layer: every class x year 16..22, 'diff' or 'ndiff' by the
-    publication rule (`min_count`, `window_years`: netmob_cpc.publication.published)."""
+    publication rule (`min_count`, `window_years`, `zeros_published`:
+    netmob_cpc.publication.published)."""
     rng = truth["rng"]
     department = truth["code_dep"][0]
     used = {int(code[2:]) for code in truth["code_com"]}
@@ -755,7 +756,7 @@ def crime_rows(truth, min_count=PUBLISHED_MIN_FACTS, window_years=PUBLISHED_WIND
         exposure = dwellings if per_dwelling else pop_year
         facts = rng.poisson(rate * exposure / 1000.0)
         department_rate = base * np.exp(rng.normal(0, 0.15)) * trend ** (years - 19)
-        published_years = published(facts, min_count, window_years)
+        published_years = published(facts, min_count, window_years, zeros_published)
         for year_index in range(len(years)):
             year = int(years[year_index])
             if year not in CRIME_YEARS:
@@ -823,7 +824,7 @@ def _dates(start, end):
 def generate(*, netmob_dir, tile_grid, communes, crime_csv, truth_csv, cities, apps, directions,
              start, end, seed, grid_scale, missing_rate=1e-5, outage_date="2019-05-12", zero_share=0.0,
              area_scale=1.0, publication_min_count=PUBLISHED_MIN_FACTS,
-             publication_window_years=PUBLISHED_WINDOW_YEARS):
+             publication_window_years=PUBLISHED_WINDOW_YEARS, publication_zeros_published=False):
     """Write the synthetic data set; returns a summary (files, bytes, communes, timings).
 
     area_scale (benchmarks) shrinks each city's area inside its real-size rectangle, so
@@ -875,7 +876,8 @@ def generate(*, netmob_dir, tile_grid, communes, crime_csv, truth_csv, cities, a
              f"{model.n_communes} communes, {outside} tiles in no commune")
     summary["bytes"] += write_communes(communes, communes_by_city)
     crime_records = [
-        row for truth in truths for row in crime_rows(truth, publication_min_count, publication_window_years)
+        row for truth in truths
+        for row in crime_rows(truth, publication_min_count, publication_window_years, publication_zeros_published)
     ]
     summary["bytes"] += write_crime_csv(crime_csv, crime_records)
     summary["bytes"] += write_truth_csv(truth_csv, truths)
