@@ -8,7 +8,7 @@ Three parsers implement the same rules and give bit-identical results (the tests
 - "native": one pass of the C kernel scripts/native/netmob_parse.c over the file's bytes,
   loaded with ctypes (built by the local rule `parser_library`);
 - "pyarrow": pyarrow's CSV reader and NumPy, the fallback when the kernel could not be
-  built or loaded (about FACTOR times slower, benchmarks/fallback_parser.py); a file it
+  built or loaded (slower: benchmarks/fallback_parser.py measures both); a file it
   cannot decide by itself (a byte outside the number alphabet, a lone CR, a field-count or
   number error) goes to the Python parser, which gives the same result or the same error
   message;
