@@ -544,7 +544,7 @@ def random_traffic_text(rng, n_tiles, n_slots, n_index, *, crlf=True, negatives=
 
 
 @pytest.mark.parametrize("day", [MAY12, CLOCK_CHANGE])
-def test_the_three_parsers_agree_exactly(library, portable_library, tmp_path, day):
+def test_the_three_parsers_agree_exactly(library, portable_library, tmp_path, day, monkeypatch):
     rng = np.random.default_rng(day.toordinal())
     n_index, n_communes = 5000, 40
     commune_of_tile = rng.integers(-1, n_communes, size=n_index).astype(np.int32)
@@ -560,6 +560,10 @@ def test_the_three_parsers_agree_exactly(library, portable_library, tmp_path, da
                                             parser="pyarrow")
     assert_same(fallback, python)
     assert pyarrow_decides(Path(path).read_bytes(), n_slots + 1, commune_of_tile, n_communes)
+    # read in batches of ~100 rows: sums, counts and first locations carry over batches
+    monkeypatch.setattr(traffic_files, "_BLOCK_BYTES", 1 << 15)
+    assert_same(traffic_files.aggregate_file(path, day, commune_of_tile, n_communes,
+                                             parser="pyarrow"), python)
     qc = python.qc
     assert qc["duplicate_tiles"] > 0 and qc["unmapped_tiles"] > 0 and qc["crlf_lines"] > 0
     assert qc["blank_lines"] > 0 and qc["empty_fields"] > 0 and qc["nan_fields"] > 0

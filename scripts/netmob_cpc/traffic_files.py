@@ -482,6 +482,7 @@ class _Undecided(Exception):
 
 
 def _parse_pyarrow(data, n_fields, commune_of_tile, n_communes):
+    """The pyarrow parser on a file's bytes; the Python parser for a file it cannot decide."""
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow: aggregate_file
             return _pyarrow(data, n_fields, commune_of_tile, n_communes)
