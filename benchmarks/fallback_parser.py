@@ -12,9 +12,7 @@ then times netmob_cpc.traffic_files.aggregate_file (read, parse, sums per commun
 slot, QC counts) with each parser on a random tile map of 150 communes over 70 % of the
 tiles, and two stock readers alone (no sums, no checks) as candidates for the fallback:
   pyarrow.csv   read_csv, space delimiter, explicit column types, one thread
-  pandas C      read_csv(sep=" ", header=None, float_precision="round_trip"): the C
-                engine's correctly rounded mode (its default "high" mode is not always
-                the correctly rounded double, which the sums must be bit for bit)
+  pandas C      read_csv(sep=" ", header=None, engine="c") with explicit dtypes
 The C kernel is compiled into the temporary folder with `${CC:-cc} -O3`. --compare OLD.py
 also times the parser named by --compare-parser (default "vectorised") of another version
 of traffic_files.py, e.g. one written with
@@ -99,7 +97,7 @@ def stock_readers():
         )
 
     def pandas_c(path):
-        pd.read_csv(path, sep=" ", header=None, engine="c", float_precision="round_trip",
+        pd.read_csv(path, sep=" ", header=None, engine="c",
                     dtype={0: "int64"} | {i: "float64" for i in range(1, 97)})
 
     return {"pyarrow.csv read alone": arrow, "pandas C read alone": pandas_c}
