@@ -661,7 +661,7 @@ if MODE != "table" and workflow.exec_mode.name == "DEFAULT":
     if _why:
         logger.warning(
             f"Warning: {_why}: the ingest will use the pyarrow parser (same numbers, "
-            "about 9 to 17 times slower per core than the C kernel, measured by "
+            "about 10 to 20 times slower per core than the C kernel, measured by "
             "benchmarks/fallback_parser.py). Install a C compiler and rerun with "
             "--forcerun parser_library."
         )
