@@ -313,6 +313,15 @@ ERRORS = [
     (line("", {}), MAY12, ", line 1, field 1: tile_id '' is not a non-negative integer (1 to 19 digits)"),
     (line("12345678901234567890", {}), MAY12,
      ", line 1, field 1: tile_id '12345678901234567890' is not a non-negative integer (1 to 19 digits)"),
+    # what pyarrow alone would accept: a sign before a tile id, inf, a leading space
+    (line("+1", {}), MAY12, ", line 1, field 1: tile_id '+1' is not a non-negative integer (1 to 19 digits)"),
+    (line("00000000000000000001", {}), MAY12,
+     ", line 1, field 1: tile_id '00000000000000000001' is not a non-negative integer (1 to 19 digits)"),
+    (line(1, {5: "-inf"}), MAY12, ", line 1, field 7: '-inf' is not a number"),
+    (line(1, {5: "Infinity"}), MAY12, ", line 1, field 7: 'Infinity' is not a number"),
+    (GOOD + "\n " + GOOD + "\n", MAY12,
+     ", line 2: found 98 fields, expected 97 (tile_id + 96 slots of 2019-05-12)"),
+    (GOOD + "\n" + line(2, {0: "3\r4"}) + "\n", MAY12, ", line 2, field 2: '3\\r4' is not a number"),
     # a line that is wrong in several ways is reported for its field count
     (" ".join(["x", "abc"] + ["0"] * 90) + "\n", MAY12,
      ", line 1: found 92 fields, expected 97 (tile_id + 96 slots of 2019-05-12)"),
