@@ -644,7 +644,7 @@ def final_targets():
 
 # --- the parser: say at start-up when the C kernel cannot be built --------------------
 def native_parser_missing(library, compiler):
-    """Why the ingest would fall back to the vectorised parser, or '' when it will not."""
+    """Why the ingest would fall back to the pyarrow parser, or '' when it will not."""
     import shutil
 
     if os.path.exists(library):
@@ -663,8 +663,9 @@ if MODE != "table" and workflow.exec_mode.name == "DEFAULT":
     )
     if _why:
         logger.warning(
-            f"Warning: {_why}: the ingest will use the vectorised parser (same numbers, "
-            "about ten times slower). Install a C compiler and rerun with "
+            f"Warning: {_why}: the ingest will use the pyarrow parser (same numbers, "
+            "about 10 to 20 times slower per core than the C kernel, measured by "
+            "benchmarks/fallback_parser.py). Install a C compiler and rerun with "
             "--forcerun parser_library."
         )
 

@@ -31,7 +31,7 @@ QC_FIELDS = {
     "tile_rows_share": np.float64,         # tile_rows / usual_tile_rows
     "truncated": np.bool_,                 # fewer tile rows than usual
     "all_zero": np.bool_,                  # no value other than 0 or missing
-    "parser": np.str_,                     # "native", "vectorised" or "python"
+    "parser": np.str_,                     # "native", "pyarrow" or "python"
 }
 # The columns of qc.csv before the QC fields.
 QC_KEYS = ("city", "app", "direction", "date")
