@@ -252,11 +252,13 @@ def job_memory(rule_name):
     """Bytes a rule's job may use: its mem_mb (after --set-resources), at most this
     machine's memory. As a module the rule may carry a prefix (netmob_cpc_<rule>)."""
     available = machine_memory()
-    for each in workflow.rules:
-        if each.name == rule_name or each.name.endswith(f"_{rule_name}"):
-            mem_mb = each.resources.get("mem_mb")
-            if isinstance(mem_mb, (int, float)):
-                return min(available, int(mem_mb) * 2**20)
+    named = [each for each in workflow.rules if each.name == rule_name] or [
+        each for each in workflow.rules if each.name.endswith(f"_{rule_name}")
+    ]
+    for each in named[:1]:
+        mem_mb = each.resources.get("mem_mb")
+        if not mem_mb.is_evaluable() and isinstance(mem_mb.value, (int, float)):
+            return min(available, int(mem_mb.value) * 2**20)
     return available
 
 
@@ -316,9 +318,10 @@ if MODE != "table" and workflow.exec_mode.name == "DEFAULT" and not SYNTHETIC:
 # --- a failure's message comes last -----------------------------------------------------
 # Each script writes one line (Error in rule R, then the file, line and what to do) for a
 # bad input (netmob_cpc.files.run_rule) to its log and to the terminal. Snakemake's own
-# report of the failed job follows it and ends with "At least one job did not complete
-# successfully"; the handler below repeats those lines at the end, where a user looks,
-# read from the logs of exactly the jobs that failed in this run.
+# report of the failure follows it (the exception of the job's command, "Exiting because
+# a job execution failed"), not the message: the handler below repeats those lines after
+# that report (only Snakemake's log path and "At least one job did not complete
+# successfully" follow), read from the logs of exactly the jobs that failed in this run.
 def report_failures():
     """Repeat the failed jobs' one-line error messages after Snakemake's failure report."""
     failed = getattr(getattr(workflow, "scheduler", None), "failed", ())

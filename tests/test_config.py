@@ -81,7 +81,7 @@ CASES = [
     ({"crime_years": [2017, 1999]}, "config key 'crime_years.1': 1999 is not a year as two digits (19) or four (2019)"),
     ({"apps": {"porn": "Tor", "tor": "Tor", "control": "YouTube"}}, "config key 'apps': the three roles need three different apps"),
     ({"results_dir": "/"}, "config key 'results_dir': '/' is /, the root or a home directory"),
-    ({"results_dir": "~"}, "the root or a home directory; choose a folder of its own"),
+    ({"results_dir": "~"}, "config key 'results_dir': '~' is "),
     ({"synthetic": {"enabled": False}}, "no inputs configured: set netmob_dir, crime_csv and tile_map"),
     ({"synthetic": {"enabled": False}, "netmob_dir": "data"}, "config key 'crime_csv' is empty"),
     ({"bootstrap": {"resamples": 1000000000}}, "config key 'bootstrap.resamples': 1000000000 is greater than the maximum of 100000"),
@@ -399,11 +399,13 @@ def test_results_dir_that_is_a_file_is_refused_at_start(tmp_path):
 @pytest.mark.workflow
 def test_duplicate_keys_and_outage_dates_are_warnings_and_the_run_goes_on(tmp_path):
     path = write_config(tmp_path, TINY)
-    path.write_text(path.read_text() + "top_n: 5\n")  # top_n is already in the file
+    path.write_text(path.read_text() + "days_per_job: 5\n")  # days_per_job is already in the file
     result = snakemake(tmp_path, "--dry-run")
-    assert f"Warning: config file {path}, line" in result.stderr and "key 'top_n' is given twice" in result.stderr
+    output = result.stdout + result.stderr
+    assert f"Warning: config file {path}, line" in output and "key 'days_per_job' is given twice" in output
     assert ("Warning: config key 'outage_dates': 2019-05-12 is outside the period 2019-03-29 .. 2019-04-02; "
-            "it is ignored") in result.stderr
+            "it is ignored") in output
+    assert "Job stats:" in output  # the run goes on
 
 
 @pytest.mark.workflow

@@ -28,6 +28,13 @@ if str(REPO / "scripts") not in sys.path:
     sys.path.insert(0, str(REPO / "scripts"))
 
 
+def schema_defaults():
+    """Every key's default, as the workflow fills them in (netmob_cpc.config)."""
+    from netmob_cpc.config import schema_defaults as defaults
+
+    return defaults(SCHEMA)
+
+
 def load_default_config():
     """What the workflow runs with by default: config/config.yaml over the schema's defaults,
     filled in by the workflow's own function (netmob_cpc.config.validated)."""

@@ -163,9 +163,14 @@ def validated(cfg, schema_path):
     cfg.update(coerce(dict(cfg), schema, schema))
     try:
         validate(cfg, str(schema_path), set_default=True)
-    except WorkflowError:
-        # Snakemake's message is jsonschema's, many lines long: say it once per key
-        raise ConfigError("\n  ".join(schema_problems(cfg, schema))) from None
+    except (WorkflowError, AttributeError) as err:
+        # Snakemake's message is jsonschema's, many lines long: say it once per key. (Its
+        # default filling calls setdefault on a non-object value when a schema node lists
+        # `properties` before `type`: the AttributeError, reported the same way.)
+        problems = schema_problems(cfg, schema)
+        if not problems:
+            raise
+        raise ConfigError("\n  ".join(problems)) from err
     return cfg
 
 
@@ -528,13 +533,13 @@ def start_up(user_config, embedded_path, schema_path, config_files=()):
     embedded default; ConfigError naming the key when the workflow cannot run with it."""
     embedded = load_yaml(embedded_path) or {}
     cfg = validated(with_embedded_default(copy.deepcopy(dict(user_config)), embedded), schema_path)
-    expand_home(cfg)
     start, end = checked_period(cfg)
     check_keys(cfg)
     mode, note = run_mode(cfg)
     check_required_inputs(cfg, mode)
+    check_results_dir(os.path.normpath(cfg["results_dir"]), input_paths(cfg))  # as the user wrote it
+    expand_home(cfg)
     results = os.path.normpath(cfg["results_dir"])
-    check_results_dir(results, input_paths(cfg))
     shares = {key: parse_share(key, cfg[key]) for key in SHARE_KEYS}
     bounds = [parse_share("tor_share_bounds", value) for value in cfg["tor_share_bounds"]]
     warnings = outage_warnings(cfg, start, end)
