@@ -245,15 +245,19 @@ def test_a_size_the_job_cannot_hold_names_the_key_and_the_largest_value():
     memory = {"bootstrap_intervals": 1000 * MB, "simulation": 1500 * MB}
     with pytest.raises(ConfigError) as refused:
         cfgmod.check_sizes(config, memory.__getitem__)
-    # 50,000 resamples x 2,000 communes x 8 bytes x 4 arrays; 1,000 MB hold 16,384
-    largest = 1000 * MB // (2000 * 8 * 4)
-    assert largest == 16384
+    # 200 MB for the process + 50,000 resamples x 2,000 communes x 8 bytes x 4 arrays;
+    # 1,000 MB hold 13,107
+    largest = (1000 - 200) * MB // (2000 * 8 * 4)
+    assert largest == 13107
     assert str(refused.value) == (
-        "config key 'bootstrap.resamples': 50000 needs about 3,052 MB in rule bootstrap_intervals, which has "
-        "1,000 MB; the largest value that fits is 16384 (or give the job more memory: "
+        "config key 'bootstrap.resamples': 50000 needs about 3,252 MB in rule bootstrap_intervals, which has "
+        "1,000 MB; the largest value that fits is 13107 (or give the job more memory: "
         "--set-resources bootstrap_intervals:mem_mb=...)")
     config["bootstrap"]["resamples"] = largest
     cfgmod.check_sizes(config, memory.__getitem__)
+    config["bootstrap"]["resamples"] = largest + 1
+    with pytest.raises(ConfigError, match="the largest value that fits is 13107 "):
+        cfgmod.check_sizes(config, memory.__getitem__)
 
 
 def test_registering_a_size_key_is_one_entry():
@@ -375,8 +379,8 @@ def assert_refused_at_start(result, message, workdir):
     ({"bootstrap": {"resamples": 1000000000}},
      "config key 'bootstrap.resamples': 1000000000 is greater than the maximum of 100000"),
     ({"bootstrap": {"resamples": 50000}},
-     "config key 'bootstrap.resamples': 50000 needs about 3,052 MB in rule bootstrap_intervals, which has 1,000 MB; "
-     "the largest value that fits is 16384 (or give the job more memory: --set-resources bootstrap_intervals:mem_mb=...)"),
+     "config key 'bootstrap.resamples': 50000 needs about 3,252 MB in rule bootstrap_intervals, which has 1,000 MB; "
+     "the largest value that fits is 13107 (or give the job more memory: --set-resources bootstrap_intervals:mem_mb=...)"),
 ])
 def test_refused_at_start_in_one_line(tmp_path, overrides, message):
     write_config(tmp_path, overrides)
