@@ -446,3 +446,18 @@ def test_named_inputs_switch_the_generator_off(tmp_path):
     assert "synthetic.enabled is ignored: the configuration names its inputs (netmob_dir, tile_map, crime_csv)" in output
     assert "synthetic_data" not in output
     assert "3 traffic file(s)" in output  # it asks for the user's files instead
+
+
+@pytest.mark.workflow
+def test_results_dir_named_after_an_input_file_leaves_it_unchanged(tmp_path):
+    """results_dir '<input file> x': the compiler command, unquoted, once took the path for
+    two words and wrote its note over the input. Now the input is byte-identical and the
+    library lands in the folder with the space."""
+    covariates = tmp_path / "covariates.csv"
+    covariates.write_text("code_com,density\n")
+    before = sha256s(covariates)
+    results = f"{covariates} x"
+    write_config(tmp_path, {**TINY, "covariates": str(covariates), "results_dir": results})
+    snakemake(tmp_path, "--until", "parser_library")
+    assert sha256s(covariates) == before
+    assert (Path(results) / ".build" / "libnetmob_parse.so").is_file()

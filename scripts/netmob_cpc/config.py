@@ -340,12 +340,12 @@ def home_folders():
     return {real("~")} | {real(user.pw_dir) for user in pwd.getpwall() if user.pw_uid == 0 or user.pw_uid >= 1000}
 
 
-def check_results_dir(results, inputs, homes=None):
+def check_results_dir(results, inputs):
     """results_dir may not be /, a home directory, an input or a folder holding one, nor
     lie under an input (Snakemake deletes a job's outputs before running it); it must be a
     folder the run can create and write."""
     where = real(results)
-    if where == os.sep or where in (home_folders() if homes is None else homes):
+    if where == os.sep or where in home_folders():
         raise ConfigError(
             f"config key 'results_dir': {results!r} is {where}, the root or a home directory; "
             "choose a folder of its own, e.g. results"
