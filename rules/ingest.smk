@@ -43,9 +43,9 @@ rule parser_library:
         mem_mb=500,
         runtime=5,
     shell:
-        "${{CC:-cc}} -O3 -std=c99 -shared -fPIC -o {output} {input} 2> {log}"
-        " || printf '%s\\n' \"netmob_parse: not built (the C compiler ${{CC:-cc}} failed"
-        ' or is missing; see {log})" > {output}'
+        "${{CC:-cc}} -O3 -std=c99 -shared -fPIC -o {output:q} {input:q} 2> {log:q}"
+        " || printf '%s%s)\\n' \"netmob_parse: not built (the C compiler ${{CC:-cc}} failed"
+        ' or is missing; see " {log:q} > {output:q}'
 
 
 rule ingest:
