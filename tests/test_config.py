@@ -461,3 +461,15 @@ def test_results_dir_named_after_an_input_file_leaves_it_unchanged(tmp_path):
     snakemake(tmp_path, "--until", "parser_library")
     assert sha256s(covariates) == before
     assert (Path(results) / ".build" / "libnetmob_parse.so").is_file()
+
+
+def test_every_size_key_is_registered_and_its_schema_maximum_fits_the_default_memory():
+    """The size-like keys of the schema each have an estimate; at the rule's declared mem_mb
+    the schema's default fits, and the estimate grows with the value."""
+    config = cfgmod.schema_defaults(SCHEMA)
+    assert {"bootstrap.resamples", "simulation.replicates", "falsification.permutations",
+            "falsification.replicates", "inference.wild_bootstrap_draws"} <= set(cfgmod.SIZE_LIMITS)
+    for key, (estimate, rule) in cfgmod.SIZE_LIMITS.items():
+        value = cfgmod._value(config, key)
+        assert estimate(config) <= 1000 * MB, key  # every such rule declares at least 1,000 MB
+        assert estimate(cfgmod._with_value(config, key, value * 10)) > estimate(config), key

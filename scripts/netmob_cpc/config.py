@@ -418,9 +418,29 @@ def _simulation_bytes(cfg):
     return PROCESS_BYTES + data_set + sim["replicates"] * 3 * 2048
 
 
+def _permutation_bytes(cfg):
+    # falsification: shuffles in blocks of 256 (ranks and values of each commune, 8 arrays),
+    # and three statistics kept per shuffle
+    return PROCESS_BYTES + 256 * COMMUNES_BOUND * BYTES * 8 + cfg["falsification"]["permutations"] * 3 * BYTES
+
+
+def _size_only_bytes(cfg):
+    # falsification: simulated outcomes in blocks of 256 (yearly counts and ranks, 20 arrays),
+    # and ten statistics kept per replicate
+    return PROCESS_BYTES + 256 * COMMUNES_BOUND * BYTES * 20 + cfg["falsification"]["replicates"] * 10 * BYTES
+
+
+def _wild_bootstrap_bytes(cfg):
+    # association_tests: the Webb weights of every draw for at most one cluster per commune
+    return PROCESS_BYTES + cfg["inference"]["wild_bootstrap_draws"] * COMMUNES_BOUND * BYTES * 2
+
+
 SIZE_LIMITS = {
     "bootstrap.resamples": (_bootstrap_bytes, "bootstrap_intervals"),
     "simulation.replicates": (_simulation_bytes, "simulation"),
+    "falsification.permutations": (_permutation_bytes, "falsification"),
+    "falsification.replicates": (_size_only_bytes, "falsification"),
+    "inference.wild_bootstrap_draws": (_wild_bootstrap_bytes, "association_tests"),
 }
 
 
