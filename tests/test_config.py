@@ -242,9 +242,9 @@ MB = 2**20
 def test_a_size_the_job_cannot_hold_names_the_key_and_the_largest_value():
     config = cfgmod.schema_defaults(SCHEMA)
     config["bootstrap"]["resamples"] = 50000
-    memory = {"bootstrap_intervals": 1000 * MB, "simulation": 1500 * MB}
+    memory = {"bootstrap_intervals": 1000 * MB, "simulation": 1500 * MB}.get
     with pytest.raises(ConfigError) as refused:
-        cfgmod.check_sizes(config, memory.__getitem__)
+        cfgmod.check_sizes(config, lambda rule: memory(rule, 1000 * MB))
     # 200 MB for the process + 50,000 resamples x 2,000 communes x 8 bytes x 4 arrays;
     # 1,000 MB hold 13,107
     largest = (1000 - 200) * MB // (2000 * 8 * 4)
@@ -254,10 +254,10 @@ def test_a_size_the_job_cannot_hold_names_the_key_and_the_largest_value():
         "1,000 MB; the largest value that fits is 13107 (or give the job more memory: "
         "--set-resources bootstrap_intervals:mem_mb=...)")
     config["bootstrap"]["resamples"] = largest
-    cfgmod.check_sizes(config, memory.__getitem__)
+    cfgmod.check_sizes(config, lambda rule: memory(rule, 1000 * MB))
     config["bootstrap"]["resamples"] = largest + 1
     with pytest.raises(ConfigError, match="the largest value that fits is 13107 "):
-        cfgmod.check_sizes(config, memory.__getitem__)
+        cfgmod.check_sizes(config, lambda rule: memory(rule, 1000 * MB))
 
 
 def test_registering_a_size_key_is_one_entry():
