@@ -280,6 +280,27 @@ def check_keys(cfg):
         )
 
 
+def placebo_app_list(cfg, schema_path):
+    """The apps of `placebo_apps`: the names given, or for "all" every NetMob23 app (the
+    schema's netmob_app spellings) but the porn and Tor apps. ConfigError naming the key
+    when the porn or the Tor app is among the names given."""
+    import yaml
+
+    chosen = cfg["placebo_apps"]
+    own = {cfg["apps"]["porn"]: "porn", cfg["apps"]["tor"]: "tor"}
+    if chosen == "all":
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        schema = yaml.load(Path(schema_path).read_text(), Loader=loader)
+        return [app for app in schema["definitions"]["netmob_app"]["enum"] if app not in own]
+    refused = [app for app in chosen if app in own]
+    if refused:
+        raise ConfigError(
+            f"config key 'placebo_apps': {refused[0]} is the {own[refused[0]]} app of the method "
+            "(apps); a placebo is another app put through Tor's construction: remove it"
+        )
+    return list(chosen)
+
+
 # --- the run's mode: synthetic data, traffic files, or a published estimate table --------
 # The generator writes only into {results_dir}/synthetic/, and only when synthetic.enabled
 # is true and the configuration names none of its own inputs: a configuration that sets an
@@ -442,6 +463,7 @@ try:
     config = validated_config(config, workflow_file("config/schema.yaml"))
     PERIOD_START, PERIOD_END = checked_period(config)
     check_keys(config)
+    PLACEBO_APPS = placebo_app_list(config, workflow_file("config/schema.yaml"))
     MODE, MODE_NOTE = run_mode(config)
     check_required_inputs(config, MODE)
     RESULTS = os.path.normpath(config["results_dir"])
@@ -470,6 +492,8 @@ INPUTS = effective_inputs(config, MODE, RESULTS)
 CITIES = list(config["cities"])
 APPS = dict(config["apps"])  # role -> NetMob app name
 APP_NAMES = [APPS["porn"], APPS["tor"], APPS["control"]]
+# placebo apps read from their own traffic files (the control app's are the headline's)
+PLACEBO_INGESTED = [app for app in PLACEBO_APPS if app != APPS["control"]]
 DIRECTIONS = list(config["directions"])
 DAYS = [
     PERIOD_START + datetime.timedelta(days=i)
@@ -617,6 +641,8 @@ def direction_outputs(direction):
         "ranking.csv",
     ]
     figures = ["scatter_cpc_sv.png", "correction_factors.png"]
+    if PLACEBO_APPS or FROM_TABLE:
+        tables.append("placebo.csv")
     if not FROM_TABLE:
         tables += ["correction_methods.csv", "qc.csv", "correction_methods_ci.csv"]
         tables += [f"{name}.csv" for name in HEATMAPS + SMOOTHED_HEATMAPS]

@@ -43,3 +43,39 @@ if SYNTHETIC:
             grid_scale=config["synthetic"]["grid_scale"],
         script:
             "../scripts/synthetic_data.py"
+
+    # The placebo apps' files (placebo_apps) in a rule of their own: synthetic_data's files
+    # stay the same whatever placebo apps are asked for. The control app's files are
+    # synthetic_data's.
+    if PLACEBO_INGESTED:
+
+        rule synthetic_placebo:
+            output:
+                traffic=[
+                    traffic_file(city, app, stamp, direction)
+                    for city in CITIES
+                    for app in PLACEBO_INGESTED
+                    for stamp in DAY_STAMPS
+                    for direction in DIRECTIONS
+                ],
+            log:
+                f"{RESULTS}/logs/synthetic_placebo.log",
+            benchmark:
+                f"{RESULTS}/benchmarks/synthetic_placebo.tsv"
+            conda:
+                "../envs/geo.yaml"
+            resources:
+                mem_mb=1000,
+                runtime=30,
+            params:
+                code=code_fingerprint("synthetic_placebo.py"),
+                netmob_dir=INPUTS["netmob_dir"],
+                apps=PLACEBO_INGESTED,
+                cities=CITIES,
+                directions=DIRECTIONS,
+                start=config["period"]["start"],
+                end=config["period"]["end"],
+                seed=config["synthetic"]["seed"],
+                grid_scale=config["synthetic"]["grid_scale"],
+            script:
+                "../scripts/synthetic_placebo.py"
