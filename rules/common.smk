@@ -291,7 +291,9 @@ def placebo_app_list(cfg, schema_path):
     if chosen == "all":
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         schema = yaml.load(Path(schema_path).read_text(), Loader=loader)
-        return [app for app in schema["definitions"]["netmob_app"]["enum"] if app not in own]
+        return [
+            app for app in schema["definitions"]["netmob_app"]["enum"] if app not in own
+        ]
     refused = [app for app in chosen if app in own]
     if refused:
         raise ConfigError(
@@ -612,6 +614,46 @@ def ingested_batches_of_all_cities(wildcards):
         for app in APPS.values()
         for path in ingested_batches(wildcards.direction, city, app)
     ]
+
+
+# placebo apps (rules/placebo.smk)
+def placebo_ingested(direction, city, app):
+    """The ingested batches of one city x app x direction: the headline's for the control
+    app, the placebo ingest's otherwise."""
+    if app == APPS["control"]:
+        return ingested_batches(direction, city, app)
+    return [
+        f"{RESULTS}/placebo/ingest/{direction}/{city}/{app}/{batch}.npz"
+        for batch in INGEST_BATCHES
+    ]
+
+
+def placebo_traffic_files(wildcards):
+    """The traffic files of one placebo ingest job: app by app, each in date order."""
+    return [
+        traffic_file(wildcards.city, app, stamp, wildcards.direction)
+        for app in PLACEBO_INGESTED
+        for stamp in ingest_batch_stamps(wildcards)
+    ]
+
+
+def placebo_series_batches(wildcards):
+    """The porn app's and one placebo app's ingested batches of every city: city (config
+    order), then batch (date order)."""
+    return {
+        "porn": [
+            path
+            for city in CITIES
+            for path in ingested_batches(wildcards.direction, city, APPS["porn"])
+        ],
+        "app": [
+            path
+            for city in CITIES
+            for path in placebo_ingested(
+                wildcards.direction, city, wildcards.placebo_app
+            )
+        ],
+    }
 
 
 def tile_map_inputs(wildcards):

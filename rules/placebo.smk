@@ -8,49 +8,8 @@
 # table) the placebos are the table's control and porn app volumes times its c.
 
 
-def placebo_ingested(direction, city, app):
-    """The ingested batches of one city x app x direction: the headline's for the control
-    app, the placebo ingest's otherwise."""
-    if app == APPS["control"]:
-        return ingested_batches(direction, city, app)
-    return [
-        f"{RESULTS}/placebo/ingest/{direction}/{city}/{app}/{batch}.npz"
-        for batch in INGEST_BATCHES
-    ]
-
-
-def placebo_traffic_files(wildcards):
-    """The traffic files of one placebo ingest job: app by app, each in date order."""
-    return [
-        traffic_file(wildcards.city, app, stamp, wildcards.direction)
-        for app in PLACEBO_INGESTED
-        for stamp in ingest_batch_stamps(wildcards)
-    ]
-
-
-def placebo_series_batches(wildcards):
-    """The porn app's and one placebo app's ingested batches of every city: city (config
-    order), then batch (date order)."""
-    return {
-        "porn": [
-            path
-            for city in CITIES
-            for path in ingested_batches(wildcards.direction, city, APPS["porn"])
-        ],
-        "app": [
-            path
-            for city in CITIES
-            for path in placebo_ingested(wildcards.direction, city, wildcards.placebo_app)
-        ],
-    }
-
-
 # --- before any job: the placebo apps' traffic files exist (submitting side only) -------
-if (
-    PLACEBO_INGESTED
-    and MODE == "traffic"
-    and workflow.exec_mode.name == "DEFAULT"
-):
+if PLACEBO_INGESTED and MODE == "traffic" and workflow.exec_mode.name == "DEFAULT":
     _missing_placebo = [
         path
         for city in CITIES

@@ -69,7 +69,10 @@ if SYNTHETIC:
                 runtime=30,
             params:
                 code=code_fingerprint("synthetic_placebo.py"),
-                netmob_dir=INPUTS["netmob_dir"],
+                # {netmob_dir}/{city}/{app}/{day}/{file}
+                netmob_dir=lambda wildcards, output: str(
+                    Path(output.traffic[0]).parents[3]
+                ),
                 apps=PLACEBO_INGESTED,
                 cities=CITIES,
                 directions=DIRECTIONS,
