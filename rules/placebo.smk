@@ -53,7 +53,7 @@ if PLACEBO_INGESTED and not FROM_TABLE:
         threads: 1
         resources:
             mem_mb=400,
-            runtime=20 + 5 * len(PLACEBO_INGESTED),
+            runtime=20 + 2 * len(PLACEBO_INGESTED),
         params:
             code=code_fingerprint("placebo_ingest.py"),
             apps=PLACEBO_INGESTED,

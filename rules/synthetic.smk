@@ -44,24 +44,25 @@ if SYNTHETIC:
         script:
             "../scripts/synthetic_data.py"
 
-    # The placebo apps' files (placebo_apps) in a rule of their own: synthetic_data's files
-    # stay the same whatever placebo apps are asked for. The control app's files are
-    # synthetic_data's.
+    # The placebo apps' files (placebo_apps) in a rule of their own, one job per app: the
+    # files of synthetic_data stay the same whatever placebo apps are asked for, and adding
+    # an app writes only its files. The control app's files are synthetic_data's.
     if PLACEBO_INGESTED:
 
         rule synthetic_placebo:
             output:
                 traffic=[
-                    traffic_file(city, app, stamp, direction)
+                    traffic_file(city, "{placebo_app}", stamp, direction)
                     for city in CITIES
-                    for app in PLACEBO_INGESTED
                     for stamp in DAY_STAMPS
                     for direction in DIRECTIONS
                 ],
             log:
-                f"{RESULTS}/logs/synthetic_placebo.log",
+                f"{RESULTS}/logs/synthetic_placebo/{{placebo_app}}.log",
             benchmark:
-                f"{RESULTS}/benchmarks/synthetic_placebo.tsv"
+                f"{RESULTS}/benchmarks/synthetic_placebo/{{placebo_app}}.tsv"
+            wildcard_constraints:
+                placebo_app=_alternatives(PLACEBO_INGESTED),
             conda:
                 "../envs/geo.yaml"
             resources:
@@ -73,7 +74,7 @@ if SYNTHETIC:
                 netmob_dir=lambda wildcards, output: str(
                     Path(output.traffic[0]).parents[3]
                 ),
-                apps=PLACEBO_INGESTED,
+                app="{placebo_app}",
                 cities=CITIES,
                 directions=DIRECTIONS,
                 start=config["period"]["start"],

@@ -1,4 +1,4 @@
-"""Rule synthetic_placebo (rules/synthetic.smk): the traffic files of the placebo apps for
+"""Rule synthetic_placebo (rules/synthetic.smk): the traffic files of one placebo app for
 the embedded synthetic data set, in the workflow's own folder {results_dir}/synthetic/.
 The data set's other files (synthetic_data) do not depend on them."""
 
@@ -9,7 +9,7 @@ def main(snakemake):
     params = snakemake.params
     generate_placebo(
         netmob_dir=params.netmob_dir,
-        apps=list(params.apps),
+        apps=[params.app],
         cities=list(params.cities),
         directions=list(params.directions),
         start=str(params.start),

@@ -292,4 +292,32 @@ def test_placebo_apps_config(tmp_path):
     plan = planned_jobs(tmp_path, configfile="all.yaml")
     # 68 apps less Web_Adult and Tor; ingest: one job per city x batch for all of them
     assert plan["placebo_series"] == 66 and plan["placebo_ingest"] == 2 * 2
-    assert plan["placebo_table"] == 1 and plan["synthetic_placebo"] == 1
+    # the synthetic files: one job per app read from its own files (YouTube's are synthetic_data's)
+    assert plan["placebo_table"] == 1 and plan["synthetic_placebo"] == 65
+
+
+@pytest.mark.workflow
+def test_traffic_mode_lists_missing_placebo_files_then_plans_the_placebo_rules(tmp_path):
+    from netmob_cpc.synthetic import generate, generate_placebo
+
+    data = tmp_path / "data"
+    common = {"cities": ["Nice"], "directions": ["DL"], "start": "2019-03-30", "end": "2019-03-31", "seed": 7,
+              "grid_scale": 0.04}
+    generate(netmob_dir=data / "netmob", tile_grid=str(data / "grids" / "{city}.geojson"),
+             communes=str(data / "communes.gpkg"), crime_csv=str(data / "crime.csv"),
+             truth_csv=str(data / "truth.csv"), apps=APPS, **common)
+    overrides = {
+        "netmob_dir": str(data / "netmob"), "tile_grid": str(data / "grids" / "{city}.geojson"),
+        "communes": str(data / "communes.gpkg"), "crime_csv": str(data / "crime.csv"), "cities": ["Nice"],
+        "period": {"start": "2019-03-30", "end": "2019-03-31"}, "placebo_apps": ["Netflix", "YouTube"],
+    }
+    write_config(tmp_path, overrides)
+    result = snakemake(tmp_path, "--dry-run", check=False)
+    text = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "2 traffic file(s) of the placebo apps (config key 'placebo_apps') are missing" in text
+    assert "Nice/Netflix/20190331/Nice_Netflix_20190331_DL.txt" in text
+    generate_placebo(netmob_dir=data / "netmob", apps=["Netflix"], **common)
+    plan = planned_jobs(tmp_path)
+    assert plan["placebo_ingest"] == 1 and plan["placebo_series"] == 2 and plan["placebo_table"] == 1
+    assert "synthetic_placebo" not in plan and "synthetic_data" not in plan
