@@ -22,7 +22,7 @@ def main(snakemake):
         raise ValueError(f"{len(paths)} placebo estimate files for {len(params.placebo_apps)} apps")
     by_app = {app: pd.read_parquet(path) for app, path in zip(params.placebo_apps, paths)}
     table = placebo_table(tested, by_app)
-    cpc = analysis_results(log_values(tested["cpc_per_1000"]).to_numpy(), tested["sv_com_17_21"], tested["pop"], ["all"])
+    cpc = analysis_results(log_values(tested["cpc_per_1000"]).to_numpy(), tested, ["all"])
     rank = tor_rank_row(table, cpc["all"][0])
     print(table.to_string(index=False), file=sys.stderr)
     print(f"cpc among the placebo apps: {rank}", file=sys.stderr)

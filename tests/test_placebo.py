@@ -54,7 +54,8 @@ def test_tor_rank_row_on_three_apps_by_hand():
 
 def test_an_analysis_without_a_placebo_counterpart_is_an_error():
     with pytest.raises(ValueError, match="partial_population_weird"):
-        analysis_results([1.0, 2.0, 3.0, 4.0], [1.0, 3.0, 2.0, 4.0], [5.0, 6.0, 7.0, 8.0], ["all", "partial_population_weird"])
+        tested = pd.DataFrame({"sv_com_17_21": [1.0, 3.0, 2.0, 4.0], "pop": [5.0, 6.0, 7.0, 8.0]})
+        analysis_results([1.0, 2.0, 3.0, 4.0], tested, ["all", "partial_population_weird"])
 
 
 # --- table mode on the authors' published table -------------------------------------------

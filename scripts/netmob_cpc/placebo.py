@@ -117,13 +117,14 @@ def app_estimates(correlations, totals, *, method, shares, negative_factor_floor
 # --- the tests: the same analyses as cpc ------------------------------------------------
 
 
-def analysis_results(values, crime, pop, analyses=ANALYSES):
-    """{analysis: (rho, pvalue, n)} of one logged measure against the outcome, computed as
-    netmob_cpc.statistics.adjusted_association_table computes them for cpc: `all` (Spearman),
-    `outcome_nonzero` (communes with outcome > 0), `partial_population` (partial Spearman
-    given population). An analysis this module does not know is an error (not a silent
-    omission)."""
-    values, crime, pop = as_float(values), as_float(crime), as_float(pop)
+def analysis_results(values, tested, analyses=ANALYSES):
+    """{analysis: (rho, pvalue, n)} of one logged measure (aligned with `tested`, the tested
+    communes with the outcome, pop, cities and code_dep) against the outcome, computed as
+    netmob_cpc.statistics.adjusted_association_table computes them for cpc: `all`
+    (Spearman), `outcome_nonzero` (communes with outcome > 0), `partial_population` (partial
+    Spearman given population). An analysis this module does not know is an error, not a
+    silent omission: a new analysis of ANALYSES needs its line here."""
+    values, crime, pop = as_float(values), as_float(tested[CRIME]), as_float(tested["pop"])
     nonzero = crime > 0
     tests = {
         "all": lambda: spearman_pair(values, crime),
@@ -142,7 +143,7 @@ def analysis_results(values, crime, pop, analyses=ANALYSES):
 def placebo_rows(app, log_measure, tested, analyses=ANALYSES):
     """placebo.csv rows of one app: `log_measure` (aligned with `tested`, the communes cpc
     is tested on, netmob_cpc.statistics.select_tested) against the outcome."""
-    results = analysis_results(log_measure, tested[CRIME], tested["pop"], analyses)
+    results = analysis_results(log_measure, tested, analyses)
     return [
         {"app": app, "analysis": analysis, "rho": rho, "pvalue": pvalue, "n": n}
         for analysis, (rho, pvalue, n) in results.items()
