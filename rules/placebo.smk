@@ -123,6 +123,7 @@ if PLACEBO_APPS and not FROM_TABLE:
             apps=APPS,
             placebo_apps=PLACEBO_APPS,
             min_coverage=config["min_coverage"],
+            spline_df=config["size_adjustment"]["spline_df"],
         script:
             "../scripts/placebo_table.py"
 
@@ -152,5 +153,6 @@ if FROM_TABLE:
             code=code_fingerprint("placebo_published.py"),
             apps=APPS,
             min_coverage=config["min_coverage"],
+            spline_df=config["size_adjustment"]["spline_df"],
         script:
             "../scripts/placebo_published.py"

@@ -14,7 +14,7 @@ def main(snakemake):
     params = snakemake.params
     estimates = read_estimate_table(snakemake.input.estimates, params.apps)
     tested, _ = select_tested(estimates, params.min_coverage)
-    table = published_placebo_table(tested, params.apps)
+    table = published_placebo_table(tested, params.apps, spline_df=params.spline_df)
     print(table.to_string(index=False), file=sys.stderr)
     with atomic_path(snakemake.output[0]) as tmp:
         table.to_csv(tmp, index=False)

@@ -1,6 +1,6 @@
 """Entry script of the rule `placebo_table`: placebo.csv of one direction, each placebo
 app's measure (placebo_series) tested against the outcome over the communes cpc is tested
-on, with the same analyses; Tor's rank among the apps goes to the log."""
+on, with the same analyses (cpc's rank among them is a row of falsification.csv)."""
 
 import sys
 
@@ -10,8 +10,7 @@ def main(snakemake):
 
     from netmob_cpc.estimates import read_estimate_table
     from netmob_cpc.files import atomic_path
-    from netmob_cpc.placebo import analysis_results, placebo_table, tor_rank_row
-    from netmob_cpc.rates import log_values
+    from netmob_cpc.placebo import placebo_table
     from netmob_cpc.statistics import select_tested
 
     params = snakemake.params
@@ -21,11 +20,8 @@ def main(snakemake):
     if len(paths) != len(params.placebo_apps):
         raise ValueError(f"{len(paths)} placebo estimate files for {len(params.placebo_apps)} apps")
     by_app = {app: pd.read_parquet(path) for app, path in zip(params.placebo_apps, paths)}
-    table = placebo_table(tested, by_app)
-    cpc = analysis_results(log_values(tested["cpc_per_1000"]).to_numpy(), tested, ["all"])
-    rank = tor_rank_row(table, cpc["all"][0])
+    table = placebo_table(tested, by_app, spline_df=params.spline_df)
     print(table.to_string(index=False), file=sys.stderr)
-    print(f"cpc among the placebo apps: {rank}", file=sys.stderr)
     with atomic_path(snakemake.output[0]) as tmp:
         table.to_csv(tmp, index=False)
 

@@ -30,10 +30,10 @@ import pandas as pd
 
 from netmob_cpc.estimates import correction_factors
 from netmob_cpc.files import InputError
-from netmob_cpc.rankstats import as_float, correlation_table, partial_spearman, spearman_pair
+from netmob_cpc.rankstats import as_float, correlation_table
 from netmob_cpc.rates import log_values, per_1000
 from netmob_cpc.series import city_hourly, commune_totals, populations
-from netmob_cpc.statistics import ANALYSES, CRIME
+from netmob_cpc.statistics import ANALYSES, CRIME, association_analyses
 
 PLACEBO_COLUMNS = ["app", "analysis", "rho", "pvalue", "n"]
 # One row per commune with hours: the app's own correction factor and measure.
@@ -117,33 +117,18 @@ def app_estimates(correlations, totals, *, method, shares, negative_factor_floor
 # --- the tests: the same analyses as cpc ------------------------------------------------
 
 
-def analysis_results(values, tested, analyses=ANALYSES):
+def analysis_results(values, tested, analyses=ANALYSES, spline_df=6):
     """{analysis: (rho, pvalue, n)} of one logged measure (aligned with `tested`, the tested
-    communes with the outcome, pop, cities and code_dep) against the outcome, computed as
-    netmob_cpc.statistics.adjusted_association_table computes them for cpc: `all`
-    (Spearman), `outcome_nonzero` (communes with outcome > 0), `partial_population` (partial
-    Spearman given population). An analysis this module does not know is an error, not a
-    silent omission: a new analysis of ANALYSES needs its line here."""
-    values, crime, pop = as_float(values), as_float(tested[CRIME]), as_float(tested["pop"])
-    nonzero = crime > 0
-    tests = {
-        "all": lambda: spearman_pair(values, crime),
-        "outcome_nonzero": lambda: spearman_pair(values[nonzero], crime[nonzero]),
-        "partial_population": lambda: partial_spearman(values, crime, pop),
-    }
-    unknown = [analysis for analysis in analyses if analysis not in tests]
-    if unknown:
-        raise ValueError(
-            f"analysis {', '.join(unknown)} of netmob_cpc.statistics.ANALYSES has no placebo "
-            "counterpart in netmob_cpc.placebo.analysis_results"
-        )
-    return {analysis: tests[analysis]() for analysis in analyses}
+    communes with the outcome, pop and cities) against the outcome: the analyses of
+    association_adjusted.csv, netmob_cpc.statistics.association_analyses."""
+    cities = tested["cities"] if "cities" in tested.columns else None
+    return association_analyses(values, tested[CRIME], tested["pop"], cities, spline_df, analyses)
 
 
-def placebo_rows(app, log_measure, tested, analyses=ANALYSES):
+def placebo_rows(app, log_measure, tested, analyses=ANALYSES, spline_df=6):
     """placebo.csv rows of one app: `log_measure` (aligned with `tested`, the communes cpc
     is tested on, netmob_cpc.statistics.select_tested) against the outcome."""
-    results = analysis_results(log_measure, tested, analyses)
+    results = analysis_results(log_measure, tested, analyses, spline_df)
     return [
         {"app": app, "analysis": analysis, "rho": rho, "pvalue": pvalue, "n": n}
         for analysis, (rho, pvalue, n) in results.items()
@@ -169,16 +154,16 @@ def tested_measure(tested, estimates, app):
     return log_values(measure.reindex(codes).to_numpy())
 
 
-def placebo_table(tested, estimates_by_app, analyses=ANALYSES):
+def placebo_table(tested, estimates_by_app, analyses=ANALYSES, spline_df=6):
     """placebo.csv: one row per app and analysis. estimates_by_app: {app: ESTIMATE_COLUMNS
     table}, in the order the rows are written."""
     rows = []
     for app, estimates in estimates_by_app.items():
-        rows += placebo_rows(app, tested_measure(tested, estimates, app), tested, analyses)
+        rows += placebo_rows(app, tested_measure(tested, estimates, app), tested, analyses, spline_df)
     return pd.DataFrame(rows, columns=PLACEBO_COLUMNS)
 
 
-def published_placebo_table(tested, apps, analyses=ANALYSES):
+def published_placebo_table(tested, apps, analyses=ANALYSES, spline_df=6):
     """placebo.csv in table mode: the table's control and porn app volumes times its c (the
     Tor factor: the table has no hourly series for factors of their own), per 1,000
     inhabitants, logged, over the tested communes."""
@@ -186,7 +171,7 @@ def published_placebo_table(tested, apps, analyses=ANALYSES):
     for role in ("control", "porn"):
         app = apps[role]
         measure = log_values(per_1000(tested[app].astype("float64") * tested["c"], tested["pop"]))
-        rows += placebo_rows(app, measure.to_numpy(), tested, analyses)
+        rows += placebo_rows(app, measure.to_numpy(), tested, analyses, spline_df)
     return pd.DataFrame(rows, columns=PLACEBO_COLUMNS)
 
 
