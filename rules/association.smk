@@ -9,6 +9,7 @@ rule association_tests:
         **({} if FROM_TABLE else {"qc": f"{RESULTS}/{{direction}}/qc.csv"}),
         **({"covariates": INPUTS["covariates"]} if INPUTS["covariates"] else {}),
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
+        provenance=provenance("association_tests"),
     output:
         spearman=report(
             f"{RESULTS}/{{direction}}/spearman.csv",

@@ -726,3 +726,136 @@ def report_failures():
     """Repeat the jobs' one-line error messages after Snakemake's own failure report."""
     for message in failure_messages(f"{RESULTS}/logs", RUN_STARTED):
         logger.error(f"\n{message}")
+
+
+# --- what made a result: a record per job, stored with the results ------------------------
+# Each job of the workflow has the input `provenance=provenance("<its rule>")`, which holds
+# the job's params (the code fingerprint among them) and its input files (configured inputs with size and
+# modification time), written under {results_dir}/.provenance/ by the main process when
+# they differ from what is stored. Another working directory pointed at the same results
+# then reruns exactly what differs (scripts/netmob_cpc/provenance.py). A real run (or
+# --touch) holds {results_dir}/.lock; a dry run writes no record while another run holds it.
+_PROVENANCE = {"mode": None, "host": __import__("socket").gethostname(), "shown": 0}
+
+
+def _provenance_module():
+    import sys
+
+    # the package's files one by one: Snakemake's source cache holds files, not folders
+    for name in ("__init__", "files", "provenance"):
+        scripts = str(workflow_file(f"scripts/{PACKAGE}/{name}.py").parents[1])
+    if scripts not in sys.path:
+        sys.path.insert(0, scripts)
+    from netmob_cpc import provenance as records
+
+    return records
+
+
+def _provenance_mode(records):
+    """'write' (a run, --touch or a dry run), 'dry' (a dry run), 'missing' (write only
+    absent records: a report, a summary, a dry run while another run holds the folder)
+    or 'read' (a cluster job reading the workflow again: it writes nothing)."""
+    if _PROVENANCE["mode"] is None:
+        if not workflow.is_main_process:
+            mode = "read"
+        elif workflow.executor_plugin is None:
+            mode = "missing"
+        elif workflow.dryrun:
+            holder = records.read_lock(RESULTS)
+            mode = "dry"
+            if records.live_holder(holder, _PROVENANCE["host"]):
+                logger.warning(
+                    f"Warning: {records.refusal(RESULTS, holder)}. This dry run does not "
+                    "record the configuration: it may plan fewer jobs than a real run."
+                )
+                mode = "missing"
+        else:
+            try:
+                note = records.acquire_lock(
+                    RESULTS, _PROVENANCE["host"], os.getpid(), os.getcwd()
+                )
+            except records.ResultsLocked as err:
+                stop(err)
+            __import__("atexit").register(release_results_lock)
+            if note:
+                logger.info(f"Note: {note}.")
+            mode = "write"
+        _PROVENANCE["mode"] = mode
+    return _PROVENANCE["mode"]
+
+
+def _job_params(each, wildcards):
+    """A job's params as Snakemake gives them, except those computed from its input or
+    output files (their names are recorded among the inputs)."""
+    import inspect
+    from snakemake.io import apply_wildcards
+
+    values = {}
+    for name, item in each.params._allitems():
+        if callable(item):
+            if set(inspect.signature(item).parameters) - {"wildcards"}:
+                continue
+            item = item(wildcards)
+        elif isinstance(item, str):
+            item = apply_wildcards(item, wildcards)
+        elif isinstance(item, list):
+            item = [
+                apply_wildcards(v, wildcards) if isinstance(v, str) else v for v in item
+            ]
+        values[name] = item
+    return values
+
+
+def _job_inputs(each, wildcards):
+    """A job's input paths, in order, without its provenance record."""
+    from snakemake.io import apply_wildcards, is_callable
+
+    known = dict(wildcards.items())
+
+    def paths(item):
+        if is_callable(item):
+            item, _ = each.apply_input_function(item, known)
+        if isinstance(item, str):
+            return [apply_wildcards(str(item), known)]
+        items = item.values() if isinstance(item, dict) else item
+        return [path for value in items for path in paths(value)]
+
+    return [
+        path
+        for name, item in each.input._allitems()
+        if name != "provenance"
+        for path in paths(item)
+    ]
+
+
+def provenance(name):
+    """Input function: the record of a job of rule `name` (written when it changed)."""
+
+    def record(wildcards):
+        records = _provenance_module()
+        path = records.record_path(RESULTS, name, dict(wildcards.items()))
+        mode = _provenance_mode(records)
+        if mode == "read" or (mode == "missing" and os.path.exists(path)):
+            return path
+        each = workflow.get_rule(name)
+        content = records.record(
+            _job_params(each, wildcards),
+            _job_inputs(each, wildcards),
+            RESULTS,
+            workflow_file(""),
+        )
+        text = records.record_text(content)
+        status, old = records.update_record(path, text, dry_run=mode == "dry")
+        if status == "changed" and _PROVENANCE["shown"] < 20:
+            _PROVENANCE["shown"] += 1
+            parts = ", ".join(records.changed_parts(old, content))
+            logger.info(f"Changed since the results were made: {path} ({parts})")
+        return path
+
+    return record
+
+
+def release_results_lock():
+    """Release the results folder's lock if this process holds it."""
+    if _PROVENANCE["mode"] == "write":
+        _provenance_module().release_lock(RESULTS, _PROVENANCE["host"], os.getpid())

@@ -29,7 +29,8 @@ localrules:
 # with --forcerun parser_library.
 rule parser_library:
     input:
-        workflow.source_path("../scripts/native/netmob_parse.c"),
+        source=workflow.source_path("../scripts/native/netmob_parse.c"),
+        provenance=provenance("parser_library"),
     output:
         f"{RESULTS}/.build/libnetmob_parse.so",
     log:
@@ -43,7 +44,7 @@ rule parser_library:
         mem_mb=500,
         runtime=5,
     shell:
-        "${{CC:-cc}} -O3 -std=c99 -shared -fPIC -o {output} {input} 2> {log}"
+        "${{CC:-cc}} -O3 -std=c99 -shared -fPIC -o {output} {input.source} 2> {log}"
         " || printf '%s\\n' \"netmob_parse: not built (the C compiler ${{CC:-cc}} failed"
         ' or is missing; see {log})" > {output}'
 
@@ -53,6 +54,7 @@ rule ingest:
         unpack(ingest_traffic_files),
         library=rules.parser_library.output[0],
         tile_index=f"{RESULTS}/tile_map/{{city}}.npz",
+        provenance=provenance("ingest"),
     output:
         **{
             role: f"{RESULTS}/ingest/{{direction}}/{{city}}/{app}/{{batch}}.npz"

@@ -7,6 +7,8 @@
 if SYNTHETIC:
 
     rule synthetic_data:
+        input:
+            provenance=provenance("synthetic_data"),
         output:
             traffic=[
                 traffic_file(city, app, stamp, direction)
