@@ -775,7 +775,8 @@ def _provenance_mode(records):
                     RESULTS, _PROVENANCE["host"], os.getpid(), os.getcwd()
                 )
             except records.ResultsLocked as err:
-                stop(err)
+                print(f"\nError: {err}", file=__import__("sys").stderr)
+                raise SystemExit(1)
             __import__("atexit").register(release_results_lock)
             if note:
                 logger.info(f"Note: {note}.")

@@ -35,6 +35,7 @@ import datetime
 import hashlib
 import json
 import os
+import time
 
 from netmob_cpc.files import atomic_path
 
@@ -141,24 +142,48 @@ def _write(path, text, mtime_ns=None):
             os.utime(tmp, ns=(mtime_ns, mtime_ns))
 
 
-def update_record(path, text, dry_run=False):
-    """Store `text` as the record at `path` when it differs from what is there.
+def stored_content(stored):
+    """The record part of a stored file (without its 'written' stamp), as record_text
+    gives it; None for no file or an unreadable one."""
+    try:
+        data = json.loads(stored)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    data.pop("written", None)
+    return record_text(data)
 
-    Returns (status, old text): status 'same' (nothing written), 'new' (no record before),
-    'changed' (written), or 'restored' (the record a dry run had replaced comes back with
-    its old time). A dry run keeps the record it replaces next to it (DRY_RUN_SUFFIX);
-    a real run drops that copy, as its jobs make outputs that follow the new record."""
+
+def stamped(text):
+    """The record with the time it is written. Snakemake skips an input newer than the
+    outputs when its checksum is the one its metadata recorded for them; in the working
+    directory that made the outputs with this same record, after another directory's run
+    replaced them, that would hide the change: the stamp makes every written record new."""
+    data = json.loads(text)
+    data["written"] = time.time_ns()
+    return record_text(data)
+
+
+def update_record(path, text, dry_run=False):
+    """Store the record `text` (record_text) at `path` when it differs from what is there.
+
+    Returns (status, old stored text): status 'same' (nothing written), 'new' (no record
+    before), 'changed' (written), or 'restored' (the record a dry run had replaced comes
+    back, as it was and with its old time). A dry run keeps the record it replaces next
+    to it (DRY_RUN_SUFFIX); a real run drops that copy, as its jobs make outputs that
+    follow the new record."""
     current = _read(path)
     kept_path = path + DRY_RUN_SUFFIX
     kept = _read(kept_path)
     if kept is not None:
         kept = json.loads(kept)
-    if current == text:
+    if current is not None and stored_content(current) == text:
         if kept is not None and not dry_run:
             os.remove(kept_path)
         return "same", current
-    if kept is not None and kept["text"] == text:
-        _write(path, text, kept["mtime_ns"])
+    if kept is not None and stored_content(kept["text"]) == text:
+        _write(path, kept["text"], kept["mtime_ns"])
         os.remove(kept_path)
         return "restored", current
     if current is not None and dry_run and kept is None:
@@ -168,7 +193,7 @@ def update_record(path, text, dry_run=False):
         )
     elif kept is not None and not dry_run:
         os.remove(kept_path)
-    _write(path, text)
+    _write(path, stamped(text))
     return ("new" if current is None else "changed"), current
 
 
