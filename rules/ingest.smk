@@ -29,7 +29,9 @@ localrules:
 # with --forcerun parser_library.
 rule parser_library:
     input:
-        source=workflow.source_path("../scripts/native/netmob_parse.c"),
+        # ancient: a fresh checkout gives the source a new time, not new content; its
+        # content is followed through the provenance record (a hash of the file)
+        source=ancient(workflow.source_path("../scripts/native/netmob_parse.c")),
         provenance=provenance("parser_library"),
     output:
         f"{RESULTS}/.build/libnetmob_parse.so",

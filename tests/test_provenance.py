@@ -146,6 +146,26 @@ def test_a_corrected_file_with_an_older_time_reruns_its_batch(shared_results):
 
 
 @pytest.mark.workflow
+def test_the_c_source_is_followed_by_content_not_by_time(shared_results):
+    """A fresh checkout gives the C kernel's source a new time, not new content: nothing
+    reruns; an edit of it rebuilds the parser and reruns the ingest."""
+    b = shared_results["b"]
+    source = REPO / "scripts" / "native" / "netmob_parse.c"
+    original, status = source.read_bytes(), source.stat()
+    try:
+        os.utime(source)
+        assert planned_jobs(b) == {}
+        source.write_bytes(original + b"\n/* an edit */\n")
+        jobs = planned_jobs(b)
+        print(f"\nC source edited: {dict(jobs)}")
+        assert jobs["parser_library"] == 1 and jobs["ingest"] == 4  # 2 cities x 2 batches
+    finally:
+        source.write_bytes(original)
+        os.utime(source, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert planned_jobs(b) == {}
+
+
+@pytest.mark.workflow
 def test_a_second_run_of_a_locked_results_folder_is_refused(shared_results):
     b, results = shared_results["b"], shared_results["results"]
     lock = results / ".lock"
