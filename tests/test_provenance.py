@@ -105,6 +105,14 @@ def test_another_working_directory_reruns_exactly_what_differs(shared_results):
     ours = pd.read_csv(results / "DL" / "cpc_com.csv")
     assert ours["code_com"].nunique() == len(ours) > 0
 
+    # a share changed, from a third working directory: the estimate and what follows
+    other = shared_results["root"] / "D"
+    write_config(other, {**shared_results["common"], "cities": NARROWED, "tor_to_darknet_share": 0.034})
+    jobs = planned_jobs(other)
+    assert jobs == planned_jobs(b, "--forcerun", "estimate_table")
+    assert jobs["estimate_table"] == 1 and "hourly_series" not in jobs and "ingest" not in jobs
+    assert planned_jobs(b) == {}
+
 
 @pytest.mark.workflow
 def test_a_corrected_file_with_an_older_time_reruns_its_batch(shared_results):
