@@ -752,9 +752,10 @@ def _provenance_module():
 
 
 def _provenance_mode(records):
-    """'write' (a run, --touch or a dry run), 'dry' (a dry run), 'missing' (write only
-    absent records: a report, a summary, a dry run while another run holds the folder)
-    or 'read' (a cluster job reading the workflow again: it writes nothing)."""
+    """'write' (a run; --touch too, as it declares the outputs current for this
+    configuration: both take the lock), 'dry' (a dry run), 'missing' (write only absent
+    records: a report, a summary, a dry run while another run holds the folder) or 'read'
+    (a cluster job reading the workflow again: it writes nothing)."""
     if _PROVENANCE["mode"] is None:
         if not workflow.is_main_process:
             mode = "read"

@@ -300,13 +300,13 @@ def test_a_dry_run_keeps_the_record_it_replaced(tmp_path):
 
 def test_the_lock_of_a_results_folder(tmp_path):
     results = str(tmp_path / "results")
-    assert provenance.acquire_lock(results, HOST, os.getpid(), "/work/dir") == ""
+    assert provenance.acquire_lock(results, HOST, os.getpid(), "/srv/analysis") == ""
     held = provenance.read_lock(results)
-    assert held["pid"] == os.getpid() and held["workdir"] == "/work/dir" and held["host"] == HOST
+    assert held["pid"] == os.getpid() and held["workdir"] == "/srv/analysis" and held["host"] == HOST
     # a second process of this host is refused while the holder lives
     with pytest.raises(provenance.ResultsLocked) as refused:
         provenance.acquire_lock(results, HOST, os.getpid() + 1, "/other")
-    assert f"pid {os.getpid()}" in str(refused.value) and "/work/dir" in str(refused.value)
+    assert f"pid {os.getpid()}" in str(refused.value) and "/srv/analysis" in str(refused.value)
     # another process's lock is not released by us
     provenance.release_lock(results, HOST, os.getpid() + 1)
     assert provenance.read_lock(results)["pid"] == os.getpid()
