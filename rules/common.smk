@@ -848,10 +848,13 @@ def provenance(name):
         )
         text = records.record_text(content)
         status, old = records.update_record(path, text, dry_run=mode == "dry")
-        if status == "changed" and _PROVENANCE["shown"] < 20:
+        if status == "changed":
             _PROVENANCE["shown"] += 1
-            parts = ", ".join(records.changed_parts(old, content))
-            logger.info(f"Changed since the results were made: {path} ({parts})")
+            if _PROVENANCE["shown"] <= 20:
+                parts = ", ".join(records.changed_parts(old, content))
+                logger.info(f"Changed since the results were made: {path} ({parts})")
+            elif _PROVENANCE["shown"] == 21:
+                logger.info("(more changed records: the jobs below list them)")
         return path
 
     return record
