@@ -431,15 +431,10 @@ def test_negative_control_table_swaps_the_outcome():
 
 
 @pytest.mark.workflow
-def test_workflow_writes_falsification_and_negative_controls(tmp_path):
-    from workflow_runner import TINY, merge, snakemake, write_config
-
-    write_config(tmp_path, merge(TINY, {"negative_control_classes": ["Vols de véhicules"],
-                                        "falsification": {"permutations": 300, "replicates": 50}}))
-    out = tmp_path / "results" / "DL"
-    targets = [f"results/DL/{name}" for name in ("falsification.csv", "negative_controls.csv", "summary.json",
-                                                 "figures/falsification.png")]
-    snakemake(tmp_path, *targets)
+def test_workflow_writes_falsification_and_negative_controls(tiny_run):
+    """The shared tiny run (tests/conftest.py, workflow_runner.TINY_RUN: a negative-control
+    class, 300 permutations and 50 replicates)."""
+    out = tiny_run / "results" / "DL"
     table = pd.read_csv(out / "falsification.csv")
     assert list(table.columns) == FALSIFICATION_COLUMNS
     assert table["test"].tolist()[:5] == ["c_alone", "tor_times_city_mean_c", "permuted_within_city",
@@ -449,7 +444,7 @@ def test_workflow_writes_falsification_and_negative_controls(tmp_path):
     controls = pd.read_csv(out / "negative_controls.csv")
     assert list(controls.columns) == NEGATIVE_CONTROL_COLUMNS and set(controls["class"]) == {"Vols de véhicules"}
     outcome = json.loads((out / "summary.json").read_text())["crime_outcome"]
-    detail = pd.read_parquet(tmp_path / "results" / "crime" / "sexual_violence_years.parquet")
+    detail = pd.read_parquet(tiny_run / "results" / "crime" / "sexual_violence_years.parquet")
     assert list(detail.columns) == ["code_com", "year", "published", "count", "pop", "rate"]
     assert outcome["n_crime_years"] == 5 and outcome["n_commune_years_unpublished"] >= 0
     assert (out / "figures" / "falsification.png").stat().st_size > 10000

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 from netmob_cpc.files import atomic_path, run_rule
-from workflow_runner import REPO, SNAKEFILE, TINY, snakemake, write_config
+from workflow_runner import REPO, SNAKEFILE, TINY, TINY_RUN, snakemake, write_config
 
 SCRIPTS = REPO / "scripts"
 
@@ -29,16 +29,14 @@ def output_bytes(workdir):
 
 
 @pytest.fixture(scope="module")
-def complete_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("complete")
-    write_config(workdir, TINY)
-    snakemake(workdir)
-    return workdir
+def complete_run(tiny_run):
+    """The shared tiny run (tests/conftest.py) of workflow_runner.TINY_RUN."""
+    return tiny_run
 
 
 @pytest.mark.workflow
 def test_two_complete_runs_are_byte_identical(complete_run, tmp_path):
-    write_config(tmp_path, TINY)
+    write_config(tmp_path, TINY_RUN)
     snakemake(tmp_path)
     first, second = output_bytes(complete_run), output_bytes(tmp_path)
     assert first.keys() == second.keys() and len(first) > 20
@@ -48,7 +46,7 @@ def test_two_complete_runs_are_byte_identical(complete_run, tmp_path):
 
 @pytest.mark.workflow
 def test_sigkill_during_ingest_then_rerun_incomplete(complete_run, tmp_path):
-    write_config(tmp_path, TINY)
+    write_config(tmp_path, TINY_RUN)
     command = [
         sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(tmp_path),
         "--configfile", str(tmp_path / "config.yaml"), "--cores", "2",

@@ -493,15 +493,14 @@ FIGURE_NAMES = [
 
 
 @pytest.mark.workflow
-def test_figures_and_report_end_to_end(tmp_path):
-    from workflow_runner import TINY, snakemake, write_config
+def test_figures_and_report_end_to_end(tiny_run_copy):
+    """On (a copy of) the shared tiny run, which made every default target."""
+    from workflow_runner import TINY_RUN, snakemake
 
-    workdir = tmp_path / "run"
-    write_config(workdir, TINY)
-    cities = TINY["cities"]
+    workdir = tiny_run_copy
+    cities = TINY_RUN["cities"]
     targets = [f"results/DL/figures/{name}" for name in FIGURE_NAMES]
     targets += [f"results/DL/figures/map_{city}.png" for city in cities] + ["results/DL/figures/maps_all_cities.png"]
-    snakemake(workdir, *targets)
     for target in targets:
         assert_sensible_png(workdir / target, min_height=300)
     # one job draws the heatmaps, the scatter and the distribution of c; one the maps

@@ -17,7 +17,9 @@ from netmob_cpc.placebo import (
 )
 from netmob_cpc.series import combine_cities, commune_totals, populations
 from netmob_cpc.statistics import ANALYSES, select_tested
-from workflow_runner import REPO, TINY, load_default_config, merge, planned_jobs, snakemake, write_config
+from workflow_runner import (
+    REPO, TINY, TINY_RUN, copy_run, load_default_config, merge, planned_jobs, snakemake, write_config,
+)
 
 APPS = {"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}
 AUTHORS_TABLE = REPO / "tests" / "data" / "authors_cpc_com.csv"
@@ -199,12 +201,12 @@ PLACEBO_APPS = ["Netflix", "YouTube"]
 
 
 @pytest.fixture(scope="module")
-def placebo_run(tmp_path_factory):
-    """The tiny synthetic run without placebo apps, then the plan and the run with two."""
-    workdir = tmp_path_factory.mktemp("placebo")
-    write_config(workdir, TINY, name="headline.yaml")
-    write_config(workdir, merge(TINY, {"placebo_apps": PLACEBO_APPS}))
-    snakemake(workdir, configfile="headline.yaml")
+def placebo_run(tiny_run, tmp_path_factory):
+    """The tiny synthetic run without placebo apps (a copy of the shared one, tests/conftest.py),
+    then the plan and the run with two."""
+    workdir = copy_run(tiny_run, tmp_path_factory.mktemp("placebo") / "run")
+    (workdir / "config.yaml").rename(workdir / "headline.yaml")
+    write_config(workdir, merge(TINY_RUN, {"placebo_apps": PLACEBO_APPS}))
     plan = planned_jobs(workdir)
     snakemake(workdir)
     return workdir, plan

@@ -144,3 +144,13 @@ def test_every_contract_output_exists_with_its_columns(default_run):
     heat = pd.read_csv(out / "heatmap.csv")
     assert len(heat) == 7 * 24
     assert set(heat["Day"]) == {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
+
+
+def test_a_copied_working_directory_plans_nothing(tiny_run, tiny_run_copy):
+    """The tiny run copied elsewhere (as tests that change it do): nothing reruns, since
+    nothing the workflow tracks names the working directory."""
+    from workflow_runner import planned_jobs
+
+    assert (tiny_run_copy / "results" / "DL" / "cpc_com.csv").read_bytes() == (
+        tiny_run / "results" / "DL" / "cpc_com.csv").read_bytes()
+    assert planned_jobs(tiny_run_copy) == {}

@@ -2,6 +2,7 @@
 
 import copy
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -20,6 +21,14 @@ TINY = {
     "period": {"start": "2019-03-29", "end": "2019-04-02"},
     "synthetic": {"grid_scale": 0.05},
     "days_per_job": 3,
+}
+
+# The shared tiny run (tests/conftest.py, fixture `tiny_run`): TINY with a negative-control
+# class and fewer falsification draws, every default target made once per test session.
+TINY_RUN = {
+    **TINY,
+    "negative_control_classes": ["Vols de véhicules"],
+    "falsification": {"permutations": 300, "replicates": 50},
 }
 
 
@@ -99,3 +108,10 @@ def planned_jobs(workdir, *args, configfile="config.yaml", snakefile=SNAKEFILE):
         rule, count = line.split()
         counts[rule] += int(count)
     return counts
+
+
+def copy_run(source, destination):
+    """A copy of a finished working directory (config, results, .snakemake/ with its
+    metadata; times kept) where Snakemake plans what it would plan in `source`."""
+    shutil.copytree(source, destination, symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete"))
+    return Path(destination)
