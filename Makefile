@@ -32,7 +32,7 @@ run: install
 	$(BIN)/snakemake --cores $(CORES) $(ARGS)
 
 test: install lint
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=20 tests
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not workflow and not slurm" tests
