@@ -4,6 +4,7 @@ p-value, the tables' layout and the target."""
 
 import math
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,6 +15,8 @@ from scipy.stats import spearmanr
 from netmob_cpc import simulation as sim
 from netmob_cpc.files import InputError
 from netmob_cpc.publication import published
+
+REPO = Path(__file__).resolve().parents[1]
 
 SETTINGS = dict(crime_years=5, min_count=5, window_years=3, planted_slope=0.15, log_cpc_centre=0.0)
 MODEL = {"a": -6.6, "b": 0.64, "alpha": 0.7, "a_null": -0.55, "alpha_null": 1.5, "city_sd": 0.3, "n": 0}
@@ -316,10 +319,14 @@ def test_entry_script_writes_both_tables(tmp_path):
 
 
 @pytest.mark.workflow
-def test_simulation_is_its_own_target_and_runs(tmp_path):
-    from workflow_runner import TINY, merge, planned_jobs, snakemake, write_config
+def test_simulation_is_its_own_target_and_runs_in_table_mode(tmp_path):
+    import shutil
 
-    write_config(tmp_path, merge(TINY, {"directions": ["DL"], "simulation": {"replicates": 5, "seed": 1}}))
+    from workflow_runner import planned_jobs, snakemake, write_config
+
+    shutil.copy(REPO / "tests" / "data" / "authors_cpc_com.csv", tmp_path / "authors_cpc_com.csv")
+    write_config(tmp_path, {"estimates_table": "authors_cpc_com.csv", "directions": ["DL"],
+                            "simulation": {"replicates": 5, "seed": 1}})
     assert "simulation_study" not in planned_jobs(tmp_path)  # not part of the default run
     assert planned_jobs(tmp_path, "simulation")["simulation_study"] == 1
     snakemake(tmp_path, "simulation")
@@ -330,4 +337,21 @@ def test_simulation_is_its_own_target_and_runs(tmp_path):
     moments = pd.read_csv(tmp_path / "results" / "DL" / "simulation_moments.csv", keep_default_na=False)
     assert list(moments.columns) == sim.MOMENT_COLUMNS
     assert moments["scenario"].tolist() == [*sim.SCENARIOS, "data"]
-    assert "5 replicates per scenario" in (tmp_path / "results" / "logs" / "simulation" / "DL.log").read_text()
+    # the data's row: the 731 tested communes of the published table
+    data = moments.set_index("scenario").loc["data"]
+    assert float(data["zero_share"]) == pytest.approx(327 / 731, rel=1e-12)
+    log = (tmp_path / "results" / "logs" / "simulation" / "DL.log").read_text()
+    assert "731 tested communes" in log and "5 replicates per scenario" in log
+
+
+@pytest.mark.workflow
+def test_simulation_on_the_tiny_synthetic_run_says_it_is_too_small(tmp_path):
+    from workflow_runner import TINY, merge, snakemake, write_config
+
+    write_config(tmp_path, merge(TINY, {"directions": ["DL"], "simulation": {"replicates": 5}}))
+    result = snakemake(tmp_path, "simulation", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "Error in rule simulation_study: results/DL/cpc_com.csv: the simulation study calibrates" in output
+    assert "Run it on a larger data set" in output
+    assert not (tmp_path / "results" / "DL" / "simulation.csv").exists()
