@@ -22,6 +22,7 @@ include: "rules/heatmaps.smk"
 include: "rules/robustness.smk"
 include: "rules/figures.smk"
 include: "rules/simulation.smk"
+include: "rules/falsification.smk"
 
 
 rule all:

@@ -7,6 +7,11 @@
 rule association_tests:
     input:
         **({} if FROM_TABLE else {"qc": f"{RESULTS}/{{direction}}/qc.csv"}),
+        **(
+            {}
+            if FROM_TABLE
+            else {"crime_years": f"{RESULTS}/crime/sexual_violence_years.parquet"}
+        ),
         **({"covariates": INPUTS["covariates"]} if INPUTS["covariates"] else {}),
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
     output:
@@ -56,5 +61,45 @@ rule association_tests:
         apps=APPS,
         shares=SHARES,
         min_coverage=config["min_coverage"],
+        inference=config["inference"],
+        size_adjustment=config["size_adjustment"],
+        crime_years=CRIME_YEARS,
     script:
         "../scripts/association_tests.py"
+
+
+# Recorded offences as counts: NB2 and hurdle models with the population as exposure; in
+# traffic mode from the crime file's commune-year counts (published years summed, and a
+# censored commune-year model), in table mode reconstructed from the rate (approximate).
+rule count_models:
+    input:
+        **(
+            {}
+            if FROM_TABLE
+            else {"years": f"{RESULTS}/crime/sexual_violence_years.parquet"}
+        ),
+        estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
+    output:
+        count_models=report(
+            f"{RESULTS}/{{direction}}/count_models.csv",
+            caption="../report/count_models.rst",
+            category="What the association survives",
+            subcategory="{direction}",
+        ),
+    log:
+        f"{RESULTS}/logs/association/{{direction}}_count_models.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/count_models/{{direction}}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        code=code_fingerprint("count_models.py"),
+        apps=APPS,
+        min_coverage=config["min_coverage"],
+        inference=config["inference"],
+        min_count=config["crime_publication"]["min_count"],
+    script:
+        "../scripts/count_models.py"

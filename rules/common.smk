@@ -611,12 +611,15 @@ def direction_outputs(direction):
         "summary.json",
         "association_adjusted.csv",
         "regression.csv",
+        "count_models.csv",
         "sensitivity.csv",
         "spearman_ci.csv",
         "difference_ci.csv",
         "ranking.csv",
+        "falsification.csv",
+        "negative_controls.csv",
     ]
-    figures = ["scatter_cpc_sv.png", "correction_factors.png"]
+    figures = ["scatter_cpc_sv.png", "correction_factors.png", "falsification.png"]
     if not FROM_TABLE:
         tables += ["correction_methods.csv", "qc.csv", "correction_methods_ci.csv"]
         tables += [f"{name}.csv" for name in HEATMAPS + SMOOTHED_HEATMAPS]

@@ -1,5 +1,6 @@
 # Recorded sexual-violence rates per commune from the data.gouv.fr crime file (2023 layout
-# or the current one, detected from the header), as the seed prepares them.
+# or the current one, detected from the header), as the seed prepares them, and the
+# commune-year detail behind them (published or not, count, population, rate).
 
 
 rule crime_rates:
@@ -7,6 +8,7 @@ rule crime_rates:
         crime_csv=INPUTS["crime_csv"],
     output:
         rates=f"{RESULTS}/crime/sexual_violence.parquet",
+        years=f"{RESULTS}/crime/sexual_violence_years.parquet",
     log:
         f"{RESULTS}/logs/crime_rates.log",
     benchmark:

@@ -108,6 +108,7 @@ rule bootstrap_intervals:
         negative_factor_floor=config["negative_factor_floor"],
         bootstrap=config["bootstrap"],
         min_coverage=config["min_coverage"],
+        inference=config["inference"],
     script:
         "../scripts/bootstrap_intervals.py"
 

@@ -40,6 +40,7 @@ rule simulation_study:
         code=code_fingerprint("simulation.py"),
         apps=APPS,
         min_coverage=config["min_coverage"],
+        size_adjustment=config["size_adjustment"],
         crime_years=CRIME_YEARS,
         publication=config["crime_publication"],
         replicates=config["simulation"]["replicates"],

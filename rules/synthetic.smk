@@ -41,5 +41,6 @@ if SYNTHETIC:
             end=config["period"]["end"],
             seed=config["synthetic"]["seed"],
             grid_scale=config["synthetic"]["grid_scale"],
+            crime_publication=config["crime_publication"],
         script:
             "../scripts/synthetic_data.py"

@@ -11,14 +11,15 @@ def main(snakemake):
 
     from netmob_cpc.estimates import read_estimate_table
     from netmob_cpc.files import atomic_path
+    from netmob_cpc.inference import regression_table
     from netmob_cpc.statistics import (
         PER_1000,
         adjusted_association_table,
         dependent_corr_table,
         log_test_table,
+        publication_counts,
         quality_totals,
         read_covariates,
-        regression_table,
         spearman_table,
         summary,
         select_tested,
@@ -39,14 +40,34 @@ def main(snakemake):
         )
     spearman = spearman_table(tested)
     dependent = dependent_corr_table(tested)
-    adjusted = adjusted_association_table(tested)
-    regression = regression_table(tested, covariates)
+    adjusted = adjusted_association_table(tested, spline_df=params.size_adjustment["spline_df"])
+    inference = params.inference
+    regression = regression_table(
+        tested, covariates, min_clusters=inference["min_clusters"], draws=inference["wild_bootstrap_draws"],
+        seed=inference["seed"],
+    )
+    print(
+        f"wild cluster restricted bootstrap: {inference['wild_bootstrap_draws']} draws (seed {inference['seed']}); "
+        f"{tested['cities'].nunique() if 'cities' in tested.columns else 0} cities, "
+        f"{tested['code_dep'].nunique() if 'code_dep' in tested.columns else 0} departments; cluster inference on "
+        f"fewer than {inference['min_clusters']} clusters withheld",
+        file=sys.stderr,
+    )
     shares = params.shares
     headline = summary(
         estimates, params.apps["tor"], shares["tor_to_darknet_share"], shares["porn_in_darknet_share"],
         shares["csam_in_porn_share"], tested=tested,
     )
     headline.update({key: value for key, value in counts.items() if key != "n_tested"})
+    years_table = None
+    if "crime_years" in snakemake.input.keys():
+        years_table = pd.read_parquet(snakemake.input.crime_years)
+    headline["crime_outcome"] = publication_counts(estimates, tested, params.crime_years, years_table)
+    print(
+        f"crime outcome: {json.dumps(headline['crime_outcome'])} (a zero rate means that every published "
+        "year recorded none; unpublished years are not zeros)",
+        file=sys.stderr,
+    )
     if "qc" in snakemake.input.keys():
         headline["data_quality"] = quality_totals(pd.read_csv(snakemake.input.qc))
 

@@ -20,6 +20,7 @@ def main(snakemake):
         difference_ci_table,
         method_log_rates,
         spearman_ci_table,
+        withhold_city_intervals,
     )
     from netmob_cpc.statistics import log_test_table, select_tested
 
@@ -46,9 +47,11 @@ def main(snakemake):
         "and of whole cities",
         file=sys.stderr,
     )
-    if len(city_names) < 10:
+    min_clusters = int(params.inference["min_clusters"])
+    if len(city_names) < min_clusters:
         print(
-            f"note: only {len(city_names)} cities: the city intervals rest on few clusters and are rough",
+            f"note: only {len(city_names)} cities, fewer than inference.min_clusters = {min_clusters}: the city "
+            "intervals are written as NaN",
             file=sys.stderr,
         )
     outputs = {
@@ -63,6 +66,7 @@ def main(snakemake):
         )
         outputs["correction_methods_ci"] = correction_methods_ci_table(test, rates, weights, city_weights)
     for name, table in outputs.items():
+        table = withhold_city_intervals(table, len(city_names), min_clusters)
         print(f"{name}:\n{table.to_string(index=False)}", file=sys.stderr)
         short = table[["resamples", "resamples_city"]].lt(resamples).any(axis=1).sum()
         if short:

@@ -2,15 +2,10 @@
 all cities side by side (geopandas: the commune polygons). Communes whose c was floored
 are cross-hatched, not coloured as a low value."""
 
-import sys
-
-
-def log(message):
-    print(message, file=sys.stderr)
-
 
 def main(snakemake):
     from netmob_cpc import figures
+    from netmob_cpc.files import log
 
     params, direction = snakemake.params, snakemake.params.direction
     estimates, note = figures.read_estimates(snakemake.input.estimates, params.apps, params.negative_factor_floor)

@@ -2,17 +2,12 @@
 process (Matplotlib is imported once): the day x hour heatmaps (none in estimate-table
 mode), the scatter against recorded sexual violence and the distribution of c."""
 
-import sys
-
-
-def log(message):
-    print(message, file=sys.stderr)
-
 
 def main(snakemake):
     import pandas as pd
 
     from netmob_cpc import figures
+    from netmob_cpc.files import log
 
     params, direction = snakemake.params, snakemake.params.direction
     estimates, note = figures.read_estimates(snakemake.input.estimates, params.apps, params.negative_factor_floor)

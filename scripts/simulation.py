@@ -50,7 +50,7 @@ def main(snakemake):
     )
     table, found, extras = run_study(
         source, model, replicates=params.replicates, seed=params.seed, n=n, settings=settings,
-        workers=snakemake.threads,
+        spline_df=params.size_adjustment["spline_df"], workers=snakemake.threads,
     )
     data = moments(tested["pop"], tested["c"], tested[CRIME])
     moment_table = moments_table(found, data)

@@ -23,6 +23,8 @@ def main(snakemake):
         end=str(params.end),
         seed=int(params.seed),
         grid_scale=float(params.grid_scale),
+        publication_min_count=int(params.crime_publication["min_count"]),
+        publication_window_years=int(params.crime_publication["window_years"]),
     )
 
 

@@ -4,6 +4,7 @@ implementation, and published values."""
 
 import json
 import math
+import re
 import sys
 from types import SimpleNamespace
 
@@ -185,9 +186,12 @@ def test_dependent_corr_table_over_complete_cases():
 def test_summary_by_hand():
     result = summary(estimates_frame(), "Tor", 0.011, 2267628 / 5437248, 105 / 253)
     assert result["n_communes"] == 8 and result["n_tested"] == 7
-    cpc_sum = 2.0 + 1.0 + 4.0 + 3.0 + 5.0 + 1.5
-    tor_sum = 100.0 + 50.0 + 80.0 + 70.0 + 60.0 + 40.0 + 30.0
+    # both sums over the communes with cpc and Tor: 06088, 2A004, 75056, 33063, 31555 (69123 has cpc
+    # but no Tor, 54395 and 13055 Tor but no cpc: the seed would count them on one side only)
+    cpc_sum = 2.0 + 1.0 + 3.0 + 5.0 + 1.5
+    tor_sum = 100.0 + 50.0 + 70.0 + 40.0 + 30.0
     assert result["cpc_share_of_tor"] == pytest.approx(cpc_sum / tor_sum)
+    assert result["cpc_share_of_tor_rows"] == 5 and result["cpc_share_of_tor_rows_left_out"] == 3
     assert result["global_csam_share"] == pytest.approx(0.011 * 0.4170544 * 0.4150198, rel=1e-6)
     c = [0.001, 0.0005, 0.0008, 0.0012, 0.0009, 0.0004]
     assert result["mean_c"] == pytest.approx(sum(c) / 6)
@@ -200,7 +204,8 @@ def test_summary_nan_becomes_null():
     estimates = estimates_frame().assign(c=np.nan, cpc=np.nan)
     result = summary(estimates, "Tor", 0.011, 0.5, 0.5)
     assert result["mean_c"] is None and result["median_c"] is None
-    assert result["cpc_share_of_tor"] == 0.0  # sum of no values is 0
+    assert result["cpc_share_of_tor"] is None  # no commune with both: 0 / 0
+    assert result["cpc_share_of_tor_rows"] == 0 and result["cpc_share_of_tor_rows_left_out"] == 8
 
 
 class Files(SimpleNamespace):
@@ -218,7 +223,11 @@ def run_main(tmp_path, estimates_path, min_coverage=0.0, **inputs):
     shares = {"tor_to_darknet_share": 0.011, "porn_in_darknet_share": 0.5, "csam_in_porn_share": 0.5}
     smk = SimpleNamespace(
         input=Files(estimates=str(estimates_path), **{k: str(v) for k, v in inputs.items()}),
-        params=SimpleNamespace(apps=APPS, shares=shares, min_coverage=min_coverage),
+        params=SimpleNamespace(
+            apps=APPS, shares=shares, min_coverage=min_coverage, size_adjustment={"spline_df": 6},
+            inference={"min_clusters": 10, "wild_bootstrap_draws": 99, "seed": 1},
+            crime_years=[17, 18, 19, 20, 21],
+        ),
         output=Files(**{name.split(".")[0]: str(out / name) for name in OUTPUTS}),
         log=[str(tmp_path / "association.log")],
     )
@@ -254,6 +263,27 @@ def test_main_reads_published_semicolon_table(tmp_path):
     assert json.loads((out / "summary.json").read_text())["n_communes"] == 8
     table = read_estimate_table(tmp_path / "published.csv", APPS)
     assert table["code_com"].tolist()[:2] == ["06088", "2A004"]
+
+
+@pytest.mark.parametrize("fault", ["repeated commune", "covariate repeated", "word in Tor"])
+def test_a_bad_input_stops_the_job_before_any_output(tmp_path, fault):
+    estimates = estimates_frame()
+    inputs = {}
+    if fault == "repeated commune":
+        estimates = pd.concat([estimates, estimates.iloc[[2]].assign(cpc=7.0)], ignore_index=True)
+        expected = "code_com 54395 appears on line 4 and line 10 with different cpc (an empty field and 7)"
+    elif fault == "word in Tor":
+        estimates = estimates.astype({"Tor": object})
+        estimates.loc[1, "Tor"] = "n/a"
+        expected = "line 3, column Tor: 'n/a' is not a number"
+    else:
+        (tmp_path / "covariates.csv").write_text("code_com,density\n06088,1\n6088,2\n")
+        inputs["covariates"] = tmp_path / "covariates.csv"
+        expected = "code_com 06088 appears on line 2 and line 3 with different density (1 and 2)"
+    estimates.to_csv(tmp_path / "cpc_com.csv", index=False)
+    with pytest.raises(InputError, match=re.escape(expected)):
+        run_main(tmp_path, tmp_path / "cpc_com.csv", **inputs)
+    assert not (tmp_path / "DL").exists()
 
 
 def test_missing_columns_name_the_file(tmp_path):
@@ -311,7 +341,7 @@ def test_main_writes_the_new_tables_and_counts(tmp_path):
     spearman = pd.read_csv(out / "spearman.csv")
     assert spearman.loc[spearman["x"] == "wa_per_1000", "n"].item() == 5
     adjusted = pd.read_csv(out / "association_adjusted.csv")
-    assert list(adjusted.columns) == ["x", "y", "analysis", "rho", "pvalue", "n"] and len(adjusted) == 12
+    assert list(adjusted.columns) == ["x", "y", "analysis", "rho", "pvalue", "n"] and len(adjusted) == 20
     regression = pd.read_csv(out / "regression.csv")
     assert "cpc_on_sv_controls" in set(regression["model"]) and "density" in set(regression["term"])
     dependent = pd.read_csv(out / "dependent_corr.csv")

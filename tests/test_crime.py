@@ -14,12 +14,14 @@ import crime_rates as crime_script
 from netmob_cpc.crime import (
     HEADER_2023,
     HEADER_CURRENT,
-    communes_without_crime_rows,
+    commune_years,
     crime_rates,
+    crime_tables,
     normalise_year,
     read_crime_csv,
     select_rows,
     sexual_violence_rates,
+    years_published,
 )
 from netmob_cpc.files import InputError, run_rule
 
@@ -97,7 +99,7 @@ def rates_of(path, years=YEARS, year=19, crime_class=SV):
 def test_read_keeps_codes_and_parses_decimal_commas(crime_file):
     crime = read_crime_csv(crime_file)
     assert crime.attrs["layout"] == "2023" and crime.attrs["columns"]["code"] == "CODGEO_2023"
-    assert list(crime.columns) == ["code_com", "annee", "classe", "published", "rate", "estimate"]
+    assert list(crime.columns) == ["code_com", "annee", "classe", "unit", "published", "rate", "estimate", "count", "pop"]
     assert crime["code_com"].tolist()[:2] == ["06088", "06088"]
     assert "2A004" in set(crime["code_com"])
     assert crime["rate"].tolist()[:4] == [100.0, 1.5, 2.5, 3.0]
@@ -186,8 +188,10 @@ def test_a_value_that_is_no_commune_code(tmp_path):
     path = write(tmp_path / "crime.csv", [HEADER_CURRENT, current_row("06088", 19, "3"), current_row("Nice", 19, "1")])
     with pytest.raises(InputError) as err:
         rates_of(path)
-    assert str(err.value).startswith(
-        f"{path}: column 'CODGEO_2025' holds 1 distinct value(s) that are not INSEE commune codes, e.g. 'Nice'"
+    assert str(err.value) == (
+        f"{path}, line 3, column CODGEO_2025: 'Nice' is not an INSEE commune code; expected five characters such "
+        "as '06088', '75056' or '2A004' (leading zeros may be missing). Fix the file, or point the configuration "
+        "at the right column"
     )
 
 
@@ -248,13 +252,6 @@ def test_no_testable_commune(tmp_path, layout):
     assert "no commune can be tested" in str(err.value)
 
 
-def test_communes_without_crime_rows(crime_file):
-    rates = rates_of(crime_file)  # 06088, 2A004, 54395 (69123 has no row in 2019)
-    tile_codes = pd.Series(["06088", "06088", "69123", "06029", "2A004", None])
-    assert communes_without_crime_rows(tile_codes, rates) == ["06029", "69123"]
-    assert communes_without_crime_rows([], rates) == []
-
-
 # --- the header ---------------------------------------------------------------------------
 
 
@@ -308,17 +305,17 @@ def test_decimal_points(tmp_path):
     path = write(tmp_path / "points.csv", [HEADER, row("06088", 18, "2,5"), row("06088", 19, "", "1.25")])
     with pytest.raises(InputError) as err:
         read_crime_csv(path)
-    message = str(err.value)
-    assert str(path) in message and "complementinfotaux" in message
-    assert "'1.25' on line 3" in message and "decimal commas" in message
+    assert str(err.value) == (
+        f"{path}, line 3, column complementinfotaux: '1.25' is not a number with a decimal comma such as "
+        "'1,25'; re-export with ',' as decimal mark, or convert the file"
+    )
 
 
 def test_decimal_points_current_layout(tmp_path):
     path = write(tmp_path / "points.csv", [HEADER_CURRENT, current_row("06088", 18, "2.5")])
-    with pytest.raises(
-        InputError, match=r"column taux_pour_mille holds decimal points \(1 values, first '2\.5' on line 2\)"
-    ):
+    with pytest.raises(InputError) as err:
         read_crime_csv(path)
+    assert str(err.value).startswith(f"{path}, line 2, column taux_pour_mille: '2.5' is not a number with a decimal comma")
 
 
 def test_latin1_header(tmp_path):
@@ -371,9 +368,10 @@ def test_words_in_a_rate_column(tmp_path):
     path = write(tmp_path / "words.csv", [HEADER, row("06088", 18, "2,5"), row("06088", 19, "secret")])
     with pytest.raises(InputError) as err:
         read_crime_csv(path)
-    assert str(path) in str(
-        err.value
-    ) and "tauxpourmille holds 1 value(s) that are not numbers, first 'secret' on line 3" in str(err.value)
+    assert str(err.value) == (
+        f"{path}, line 3, column tauxpourmille: 'secret' is not a number; expected numbers with a decimal "
+        "comma; a missing value is an empty field, NA or NaN"
+    )
 
 
 def test_empty_year(tmp_path):
@@ -381,8 +379,8 @@ def test_empty_year(tmp_path):
     with pytest.raises(InputError) as err:
         read_crime_csv(path)
     assert str(err.value) == (
-        f"{path}: column annee holds 1 value(s) that are not years, first an empty field on line 3; "
-        "expected two-digit (19) or four-digit (2019) years"
+        f"{path}, line 3, column annee: an empty field is not a year; expected two-digit (19) or four-digit "
+        "(2019) years"
     )
 
 
@@ -458,7 +456,7 @@ def run_script(tmp_path, crime_csv, crime_class=SV, years=YEARS, year=19):
     smk = SimpleNamespace(
         input=SimpleNamespace(crime_csv=str(crime_csv)),
         params=SimpleNamespace(code="x", crime_class=crime_class, crime_years=years, crime_year=year),
-        output=SimpleNamespace(rates=str(out)),
+        output=SimpleNamespace(rates=str(out), years=str(out.with_name("sexual_violence_years.parquet"))),
         log=[str(tmp_path / "crime.log")],
         rule="crime_rates",
     )
@@ -477,7 +475,11 @@ def test_main_writes_parquet(any_layout, tmp_path):
     rates = pd.read_parquet(out)
     assert list(rates.columns) == ["code_com", "sv_19", "sv_17_21", "sv_com_19", "sv_com_17_21"]
     assert rates["code_com"].tolist() == ["06088", "2A004", "54395"]
-    assert [p.name for p in out.parent.iterdir()] == ["sexual_violence.parquet"]  # no temporary left
+    names = sorted(p.name for p in out.parent.iterdir())
+    assert names == ["sexual_violence.parquet", "sexual_violence_years.parquet"]  # no temporary left
+    years = pd.read_parquet(out.with_name("sexual_violence_years.parquet"))
+    assert list(years.columns) == ["code_com", "year", "published", "count", "pop", "rate"]
+    assert len(years) == 12 and years["published"].sum() == 7
     log = (tmp_path / "crime.log").read_text()
     assert "5 without a published commune rate use the department estimate" in log
     assert "3 communes with rows in 2019; 2 with a published commune rate (sv_com_17_21), 1 without" in log
@@ -501,3 +503,181 @@ def test_flags_that_contradict_the_rate_are_counted(tmp_path):
     )
     commune = rates.set_index("code_com").loc["06029"]
     assert commune["sv_com_19"] == pytest.approx(4.0) and commune["sv_17_21"] == pytest.approx((4.0 + 0.5) / 2)
+
+
+def test_commune_year_detail_by_hand(any_layout):
+    """One row per commune x crime year of the class (16 is outside the years, the theft
+    row another class); count and rate only where the year is published."""
+    rates, years, _ = crime_tables(any_layout, SV, YEARS, 19)
+    pd.testing.assert_frame_equal(rates, rates_of(any_layout))
+    assert years["code_com"].str.len().eq(5).all() and years["year"].dtype == "int64"
+    got = {(r.code_com, r.year): (r.published, r.count, r.rate) for r in years.itertuples()}
+    nan = float("nan")
+    expected = {
+        ("06088", 2017): (True, 3.0, 1.5),
+        ("06088", 2018): (True, 3.0, 2.5),
+        ("06088", 2019): (True, 3.0, 3.0),
+        ("06088", 2020): (False, nan, nan),
+        ("06088", 2021): (True, 3.0, 4.0),
+        ("2A004", 2017): (False, nan, nan),
+        ("2A004", 2019): (False, nan, nan),
+        ("2A004", 2021): (False, nan, nan),
+        ("54395", 2018): (True, 3.0, 2.0),
+        ("54395", 2019): (False, nan, nan),
+        ("69123", 2017): (True, 3.0, 5.0),
+        ("69123", 2018): (True, 3.0, 6.0),
+    }
+    assert set(got) == set(expected)
+    for key, (flag, count, rate) in expected.items():
+        assert got[key][0] == flag, key
+        assert (math.isnan(count) and math.isnan(got[key][1])) or got[key][1] == count, key
+        assert (math.isnan(rate) and math.isnan(got[key][2])) or got[key][2] == pytest.approx(rate), key
+    assert (years["pop"] == 1000.0).all()
+    assert years_published(years).to_dict() == {"06088": 4, "2A004": 0, "54395": 1, "69123": 2}
+
+
+def test_commune_year_detail_rejects_a_year_twice(tmp_path):
+    """The reader refuses the repeated key first; commune_years checks again on its own."""
+    path = write(tmp_path / "crime.csv", [HEADER, row("06088", 19, "3"), row("06088", 19, "2,0")])
+    with pytest.raises(InputError, match=r"appears on line 2 and line 3 with different tauxpourmille \(3 and 2\)"):
+        select_rows(read_crime_csv(path), SV, YEARS, path)
+    single = write(tmp_path / "single.csv", [HEADER, row("06088", 19, "3")])
+    selected, _ = select_rows(read_crime_csv(single), SV, YEARS, single)
+    with pytest.raises(InputError, match=r"2 rows share a commune and a year of the class, e.g. commune 06088 in 2019"):
+        commune_years(pd.concat([selected, selected]), YEARS, single)
+
+
+def test_count_and_population_columns_are_read(tmp_path):
+    """faits / nombre and POP / insee_pop reach the frame as numbers (decimal commas)."""
+    lines = [HEADER, "06088;19;Violences sexuelles;victime;diff;12;3,5;;;3428,0;19;500;19"]
+    crime = read_crime_csv(write(tmp_path / "crime.csv", lines))
+    assert crime.loc[0, "count"] == 12.0 and crime.loc[0, "pop"] == 3428.0
+    assert crime.attrs["columns"]["count"] == "faits" and crime.attrs["columns"]["pop"] == "POP"
+    current = read_crime_csv(write(tmp_path / "current.csv", [HEADER_CURRENT, *CURRENT_ROWS]))
+    assert current.attrs["columns"]["count"] == "nombre" and current.attrs["columns"]["pop"] == "insee_pop"
+    assert current["pop"].eq(1000.0).all() and current["count"].isin([3.0]).sum() == 9
+
+
+def test_a_decimal_point_in_the_population_column(tmp_path):
+    path = write(tmp_path / "crime.csv", [HEADER, "06088;19;Violences sexuelles;victime;diff;12;3,5;;;3428.5;19;500;19"])
+    with pytest.raises(InputError, match=r"line 2, column POP: '3428.5' is not a number with a decimal comma"):
+        read_crime_csv(path)
+
+
+# --- repeated rows ------------------------------------------------------------------------
+
+
+def test_a_commune_year_repeated_with_another_rate_is_refused(any_layout):
+    """The seed would average 3 and 6,22 into sv_com_19 = 4.61 without a word."""
+    lines = any_layout.read_text().splitlines()
+    layout_2023 = lines[0].startswith("CODGEO_2023")
+    repeat = row("06088", 19, "6,22") if layout_2023 else current_row("06088", 19, "6,22")
+    write(any_layout, [*lines, repeat])
+    with pytest.raises(InputError) as err:
+        rates_of(any_layout)
+    code = lines[0].split(";")[0]
+    if layout_2023:
+        key = f"{code} 06088, annee 2019, classe Violences sexuelles, unité.de.compte victime"
+        rate = "tauxpourmille"
+    else:
+        key = f"{code} 06088, annee 2019, indicateur Violences sexuelles, unite_de_compte Victime"
+        rate = "taux_pour_mille"
+    # ROWS[3] (06088, 19, "3") is line 5; the repeat the last line, 16
+    assert str(err.value) == (
+        f"{any_layout}: {key} appears on line 5 and line 16 with different {rate} (3 and 6.22); 1 commune, "
+        "year, class and unit key(s) repeated with other values in all. Keep one row per commune, year, "
+        "class and unit (a repeated row would be averaged or counted twice)."
+    )
+
+
+def test_a_repeat_with_another_publication_flag_is_refused(crime_file):
+    write(crime_file, [HEADER, *ROWS, row("2A004", 17, "", "0,6", published="diff")])
+    with pytest.raises(InputError, match=r"appears on line 9 and line 16 with different valeur.publiée \('ndiff' and 'diff'\)"):
+        rates_of(crime_file)
+
+
+def test_a_code_written_without_its_leading_zero_is_the_same_commune(crime_file):
+    write(crime_file, [HEADER, *ROWS, row("6088", 19, "7,0")])
+    with pytest.raises(InputError, match="CODGEO_2023 06088, annee 2019, .* appears on line 5 and line 16"):
+        rates_of(crime_file)
+
+
+def test_exact_repeats_are_dropped_and_counted(crime_file, tmp_path, capsys):
+    expected = rates_of(crime_file)
+    repeated = write(tmp_path / "repeated.csv", [HEADER, *ROWS, ROWS[3], ROWS[3], ROWS[8]])
+    selected, report = select_rows(read_crime_csv(repeated), SV, YEARS, repeated)
+    assert report["exact_repeats"] == 3 and report["selected"] == 15 and len(selected) == 12
+    assert (
+        f"{repeated}: 3 row(s) of class 'Violences sexuelles' repeat another row exactly (same commune, year, "
+        "unit and values): dropped, each commune-year counted once"
+    ) in capsys.readouterr().err
+    pd.testing.assert_frame_equal(sexual_violence_rates(selected, YEARS, 19), expected)
+
+
+def test_a_repeat_in_another_class_or_year_is_no_conflict(crime_file):
+    # 06088 in 2016 (out of the years) and in another class with other values
+    write(crime_file, [HEADER, *ROWS, row("06088", 16, "9,0"), row("06088", 19, "70,0", "", THEFT)])
+    pd.testing.assert_frame_equal(rates_of(crime_file), rates_of(write(crime_file.parent / "plain.csv", [HEADER, *ROWS])))
+
+
+def test_a_class_counted_in_two_units_is_refused(crime_file):
+    other_unit = row("06029", 19, "1,0").replace(";victime;", ";infraction;")
+    write(crime_file, [HEADER, *ROWS, other_unit])
+    with pytest.raises(InputError) as err:
+        rates_of(crime_file)
+    assert str(err.value) == (
+        f"{crime_file}: the rows of class 'Violences sexuelles' are counted in 2 units in column unité.de.compte "
+        "('infraction', 'victime'); a rate per 1,000 cannot mix units. Keep the rows of one unit of count (or "
+        "point crime_class at a class with one unit)."
+    )
+
+
+@pytest.mark.parametrize("word", ["n/a", "N/A", "NULL", "-", "#N/A"])
+def test_a_word_read_as_missing_by_pandas_is_refused(crime_file, word):
+    write(crime_file, [HEADER, *ROWS[:3], row("06088", 19, word)])
+    with pytest.raises(InputError) as err:
+        read_crime_csv(crime_file)
+    assert str(err.value) == (
+        f"{crime_file}, line 5, column tauxpourmille: {word!r} is not a number; expected numbers with a decimal "
+        "comma; a missing value is an empty field, NA or NaN"
+    )
+
+
+def test_na_is_a_missing_value_in_both_layouts(tmp_path):
+    path = write(tmp_path / "na.csv", [HEADER, row("06088", 19, "NA", "0,5", published="ndiff")])
+    crime = read_crime_csv(path)
+    assert math.isnan(crime["rate"].iloc[0]) and crime["estimate"].iloc[0] == 0.5
+
+
+@pytest.mark.workflow
+def test_a_conflicting_repeat_stops_the_workflow_before_any_result(tmp_path):
+    """The tiny synthetic run with one commune-year of the class repeated with another rate:
+    exit 1, one line naming the file, the key and both lines, and no spearman.csv."""
+    from workflow_runner import TINY, load_default_config, snakemake, write_config
+
+    write_config(tmp_path, TINY)
+    snakemake(tmp_path, "results/synthetic/crime.csv")
+    crime = tmp_path / "results" / "synthetic" / "crime.csv"
+    lines = crime.read_text(encoding="utf-8").splitlines()
+    config = load_default_config()
+    year = str(config["crime_year"])[-2:]
+    number, original = next(
+        (number, line) for number, line in enumerate(lines, start=1)
+        if line.split(";")[1:3] == [year, config["crime_class"]] and line.split(";")[4] == "diff"
+    )
+    fields = original.split(";")
+    fields[6] = "99,5"
+    crime.write_text("\n".join([*lines, ";".join(fields)]) + "\n", encoding="utf-8")
+
+    result = snakemake(tmp_path, check=False)
+    assert result.returncode == 1
+    expected = (
+        f"Error in rule crime_rates: results/synthetic/crime.csv: CODGEO_2023 {fields[0]}, annee 20{year}, classe "
+        f"{config['crime_class']}, unité.de.compte {fields[3]} appears on line {number} and line {len(lines) + 1} "
+        f"with different tauxpourmille ({float(original.split(';')[6].replace(',', '.')):.15g} and 99.5); 1 commune, "
+        "year, class and unit key(s) repeated with other values in all. Keep one row per commune, year, class and "
+        "unit (a repeated row would be averaged or counted twice)."
+    )
+    assert expected in result.stderr.splitlines()
+    assert not list((tmp_path / "results").glob("*/spearman.csv"))
+    assert not list((tmp_path / "results").glob("*/summary.json"))

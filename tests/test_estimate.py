@@ -292,8 +292,11 @@ def test_read_coverage(tmp_path):
     _, note = read_coverage([tmp_path / "Nice.csv", tmp_path / "Lyon.csv", tmp_path / "Nancy.csv"])
     assert "coverage unknown for 2 of 3 cities" in note
     (tmp_path / "Bad.csv").write_text("tile_id,cities,code_dep,code_com,pop,coverage\n0,Nice,06,06088,1,1.5\n")
-    with pytest.raises(InputError, match=r"Bad.csv: line 2, column coverage: '?1.5'? is not a share"):
+    with pytest.raises(InputError) as err:
         read_coverage([tmp_path / "Bad.csv"])
+    assert str(err.value) == (
+        f"{tmp_path / 'Bad.csv'}, line 2, column coverage: '1.5' is not a share between 0 and 1; rebuild the tile map"
+    )
 
 
 def test_read_estimate_table_normalises_codes_and_population(tmp_path):
@@ -323,11 +326,16 @@ def test_read_estimate_table_errors_name_file_line_and_column(tmp_path):
     columns = ["code_com", "yt_per_1000", "wa_per_1000", "tor_per_1000", "cpc_per_1000", "sv_17_21",
                "sv_com_17_21", "cpc", "c", "pop", "Tor"]
     path.write_text(",".join(columns) + "\n06088,1,1,1,1,1,1,1,1,100,1\n06004,1,1,1,1,1,1,1,1,1O0,1\n")
-    with pytest.raises(InputError, match=r"cpc_com.csv: column pop holds 1 non-numeric value\(s\), first '1O0' on line 3"):
+    with pytest.raises(InputError) as err:
         read_estimate_table(path, APPS)
+    assert str(err.value) == (
+        f"{path}, line 3, column pop: '1O0' is not a number; expected numbers with '.' decimals; a missing "
+        "value is an empty field, NA or NaN"
+    )
     path.write_text(",".join(columns) + "\nNICE,1,1,1,1,1,1,1,1,100,1\n")
-    with pytest.raises(InputError, match=r"cpc_com.csv: column 'code_com' holds 1 distinct value\(s\) that are not INSEE"):
+    with pytest.raises(InputError) as err:
         read_estimate_table(path, APPS)
+    assert str(err.value).startswith(f"{path}, line 2, column code_com: 'NICE' is not an INSEE commune code; ")
 
 
 def test_correction_methods_table_leaves_out_communes_below_min_coverage():
@@ -352,3 +360,77 @@ def test_correction_methods_table_leaves_out_communes_below_min_coverage():
     keep = np.r_[False, False, False, np.ones(n - 3, bool)]
     expected = spearmanr(np.log(totals["tor"] * c * 1000 / totals["pop"])[keep], crime["sv_com_17_21"][keep])
     assert cut.loc[0, "rho"] == pytest.approx(expected[0], rel=1e-12)
+
+
+# --- faults of an estimate table --------------------------------------------------------
+
+TABLE_COLUMNS = ["code_com", "traffic_dir", "yt_per_1000", "wa_per_1000", "tor_per_1000", "cpc_per_1000",
+                 "sv_17_21", "sv_com_17_21", "cpc", "c", "pop", "Tor"]
+
+
+def table_line(code, tor="10", cpc="0.01", direction="DL"):
+    return f"{code},{direction},1,1,{tor},1,1,1,{cpc},0.001,100,{tor}"
+
+
+def write_table(path, lines):
+    path.write_text("\n".join([",".join(TABLE_COLUMNS), *lines]) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("word", ["n/a", "abc", "1,5", "NULL", "#N/A", "-"])
+def test_a_word_in_a_numeric_column_is_refused_with_line_and_column(tmp_path, word):
+    path = write_table(tmp_path / "cpc_com.csv", [table_line("06088"), "", table_line("06004", tor=f'"{word}"')])
+    with pytest.raises(InputError) as err:
+        read_estimate_table(path, APPS)
+    # the blank line 3 counts: the value is on line 4 of the file
+    assert str(err.value) == (
+        f"{path}, line 4, column tor_per_1000: {word!r} is not a number; expected numbers with '.' decimals; "
+        "a missing value is an empty field, NA or NaN"
+    )
+
+
+def test_missing_value_spellings_are_counted_in_the_log(tmp_path, capsys):
+    path = write_table(
+        tmp_path / "cpc_com.csv",
+        [table_line("06088", tor=""), table_line("06004", tor="NA"), table_line("06029", tor="NaN", cpc="nan"),
+         table_line("06030")],
+    )
+    table = read_estimate_table(path, APPS)
+    assert table["Tor"].isna().tolist() == [True, True, True, False]
+    assert table["cpc"].isna().tolist() == [False, False, True, False]
+    assert f"{path}: missing values (an empty field, NA or NaN) of 4 rows: tor_per_1000 3, cpc 1, Tor 3" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_commune_on_two_rows_with_other_values_is_refused(tmp_path):
+    path = write_table(tmp_path / "cpc_com.csv", [table_line("06088"), table_line("06004"), table_line("6088", cpc="0.5")])
+    with pytest.raises(InputError) as err:
+        read_estimate_table(path, APPS)
+    assert str(err.value) == (
+        f"{path}: traffic_dir DL, code_com 06088 appears on line 2 and line 4 with different cpc (0.01 and 0.5); "
+        "1 traffic_dir and commune key(s) repeated with other values in all. Keep one row per traffic_dir and "
+        "commune (a repeated row would be averaged or counted twice)."
+    )
+
+
+def test_exact_repeats_are_dropped_and_counted_and_directions_kept_apart(tmp_path, capsys):
+    path = write_table(
+        tmp_path / "cpc_com.csv",
+        [table_line("06088"), table_line("06004"), table_line("06088"), table_line("06088", cpc="0.2", direction="UL")],
+    )
+    table = read_estimate_table(path, APPS)
+    assert table[["traffic_dir", "code_com", "cpc"]].values.tolist() == [
+        ["DL", "06088", 0.01], ["DL", "06004", 0.01], ["UL", "06088", 0.2]
+    ]
+    assert f"{path}: 1 row(s) repeat another row exactly: dropped, each commune counted once" in capsys.readouterr().err
+
+
+def test_a_row_without_a_commune_code_is_refused(tmp_path):
+    path = write_table(tmp_path / "cpc_com.csv", [table_line("06088"), table_line("")])
+    with pytest.raises(InputError) as err:
+        read_estimate_table(path, APPS)
+    assert str(err.value) == (
+        f"{path}, line 3, column code_com: an empty field is not a commune code; every row of an estimate table "
+        "is one commune"
+    )

@@ -95,3 +95,30 @@ def test_atomic_path_leaves_nothing_when_the_writer_fails(tmp_path):
 ])
 def test_sniff_separator(header, expected):
     assert sniff_separator(header) == expected
+
+
+def test_data_lines_skip_blank_lines_and_start_quoted_records_where_they_start(tmp_path):
+    from netmob_cpc.files import data_lines
+
+    path = tmp_path / "table.csv"
+    path.write_text('code,note\n06088,a\n\n06004,"two\nlines"\n06029,b\n')
+    assert data_lines(path, ",") == [2, 4, 6]
+
+
+def test_bad_value_and_repeated_keys_messages():
+    import pandas as pd
+
+    from netmob_cpc.files import bad_value, repeated_keys
+
+    assert str(bad_value("t.csv", 7, "pop", "abc", "a number", "fix the file", 3)) == (
+        "t.csv, line 7, column pop: 'abc' is not a number (3 such values in the column); fix the file"
+    )
+    table = pd.DataFrame({"k": ["a", "b", "a", "a"], "v": [1.0, None, 1.0, None]})
+    with pytest.raises(InputError) as err:
+        repeated_keys(table, ["k"], ["v"], "t.csv", lambda row: row + 2, "key")
+    assert str(err.value) == (
+        "t.csv: k a appears on line 2 and line 5 with different v (1 and an empty field); 1 key key(s) repeated "
+        "with other values in all. Keep one row per key (a repeated row would be averaged or counted twice)."
+    )
+    kept, dropped = repeated_keys(table.iloc[:3], ["k"], ["v"], "t.csv", lambda row: row + 2, "key")
+    assert kept.index.tolist() == [0, 1] and dropped == 1

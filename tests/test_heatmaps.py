@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from netmob_cpc.heatmaps import HOURLY_COLUMNS, heatmaps, ranked_communes, weekday_indexes, weekday_names
+from netmob_cpc.heatmaps import HOURLY_COLUMNS, WEEKDAYS, heatmaps, ranked_communes, weekday_indexes
 
 APPS = {"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}
 COLUMNS = ["Day", "Hour", "Tor_scaled", "Web_Adult", "YouTube"]
@@ -22,7 +22,7 @@ def test_weekdays_of_integer_dates():
     # 2019-03-16 Saturday, 2019-03-31 (clock change) Sunday, 2019-04-01 Monday, 2019-05-15 Wednesday
     dates = np.array([20190316, 20190331, 20190401, 20190515, 20190331], dtype=np.int32)
     assert weekday_indexes(dates).tolist() == [5, 6, 0, 2, 6]
-    assert weekday_names(dates).tolist() == ["Saturday", "Sunday", "Monday", "Wednesday", "Sunday"]
+    assert WEEKDAYS[weekday_indexes(dates)].tolist() == ["Saturday", "Sunday", "Monday", "Wednesday", "Sunday"]
 
 
 def test_sums_by_hand():

@@ -1,6 +1,7 @@
 """Replication from the authors' published per-commune table (README: Table mode)."""
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -116,3 +117,93 @@ def test_entry_writes_cpc_com_with_floored_flag_and_padded_codes(tmp_path):
 def test_entry_without_rows_of_the_direction(tmp_path):
     with pytest.raises(InputError, match=r"published.csv: no row with traffic_dir == 'UL' \(found \['DL'\]\)"):
         run_entry(tmp_path, write_table(tmp_path / "published.csv"), direction="UL")
+
+
+# --- faults of a published table ----------------------------------------------------------
+
+
+def with_field(row, column, value):
+    """`row` (a line of ROWS) with the field of `column` replaced by `value`."""
+    fields = row.split(";")
+    fields[HEADER.split(";").index(column)] = value
+    return ";".join(fields)
+
+
+@pytest.mark.parametrize("word", ["n/a", "abc", "1,5", "NULL"])
+def test_a_word_in_the_tor_column_is_refused_with_line_and_column(tmp_path, word):
+    path = write_table(tmp_path / "cpc_com.csv", [ROWS[0], with_field(ROWS[1], "Tor", word), ROWS[2]])
+    with pytest.raises(InputError) as err:
+        read_published_table(path, APPS)
+    assert str(err.value) == (
+        f"{path}, line 3, column Tor: {word!r} is not a number; expected numbers with '.' decimals; a missing "
+        "value is an empty field, NA or NaN"
+    )
+
+
+def test_a_commune_twice_with_other_values_is_refused(tmp_path):
+    path = write_table(tmp_path / "cpc_com.csv", [*ROWS, with_field(ROWS[0], "cpc", "5.0")])
+    with pytest.raises(InputError) as err:
+        read_published_table(path, APPS)
+    assert str(err.value).startswith(
+        f"{path}: traffic_dir DL, code_com 06088 appears on line 2 and line 5 with different cpc (228000 and 5); "
+    )
+
+
+def test_cpc_share_of_tor_by_hand_over_the_communes_with_both(tmp_path, capsys):
+    """Four communes: 06004 has no Tor (empty field), 2A004 no cpc; both sums run over
+    06088 and 06029 only."""
+    from netmob_cpc.statistics import summary
+
+    fourth = with_field(with_field(with_field(ROWS[0], "code_com", "06029"), "Tor", "3e7"), "cpc", "9000.0")
+    rows = [ROWS[0], with_field(ROWS[1], "Tor", ""), with_field(ROWS[2], "cpc", "NA"), fourth]
+    table, _ = read_published_table(write_table(tmp_path / "cpc_com.csv", rows), APPS)
+    result = summary(table, "Tor", 0.011, 0.417, 0.415)
+    assert result["cpc_share_of_tor"] == pytest.approx((228000.0 + 9000.0) / (1.9e8 + 3e7), rel=1e-12)
+    assert result["cpc_share_of_tor_rows"] == 2 and result["cpc_share_of_tor_rows_left_out"] == 2
+    log = capsys.readouterr().err
+    assert "missing values (an empty field, NA or NaN) of 4 rows: " in log and "cpc 1" in log and "Tor 1" in log
+    assert (
+        "cpc_share_of_tor over the 2 communes with both cpc and Tor: 2 commune(s) without one of them left out of "
+        "both sums"
+    ) in log
+
+
+AUTHORS_TABLE = Path(__file__).parent / "data" / "authors_cpc_com.csv"
+
+
+def faulty_authors_table(path, fault):
+    """The authors' table with one fault: `n/a` in Tor on line 6, or line 6 repeated with
+    another cpc as the last line."""
+    lines = AUTHORS_TABLE.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(";")
+    fields = lines[5].split(";")
+    if fault == "n/a":
+        fields[header.index("Tor")] = "n/a"
+        lines[5] = ";".join(fields)
+    else:
+        fields[header.index("cpc")] = "1.0"
+        lines.append(";".join(fields))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(lines), fields[header.index("code_com")]
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("fault", ["n/a", "repeat"])
+def test_table_mode_writes_nothing_from_a_bad_table(tmp_path, fault):
+    from workflow_runner import snakemake, write_config
+
+    count, code = faulty_authors_table(tmp_path / "published.csv", fault)
+    write_config(tmp_path, {"estimates_table": "published.csv"})
+    result = snakemake(tmp_path, check=False)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error in rule published_estimates:")]
+    if fault == "n/a":
+        expected = (
+            "published.csv, line 6, column Tor: 'n/a' is not a number; expected numbers with '.' decimals; a "
+            "missing value is an empty field, NA or NaN"
+        )
+    else:
+        expected = f"published.csv: traffic_dir DL, code_com {code} appears on line 6 and line {count} with different cpc ("
+    assert errors and all(line.split(": ", 1)[1].startswith(expected) for line in errors)
+    direction = tmp_path / "results" / "DL"
+    assert not direction.exists() or not [path for path in direction.rglob("*") if path.is_file()]

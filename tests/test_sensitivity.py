@@ -19,7 +19,6 @@ from netmob_cpc.rankstats import commune_correlations
 from netmob_cpc.files import InputError
 from netmob_cpc.sensitivity import (
     bootstrap_indices,
-    bootstrap_spearman,
     bootstrap_weights,
     city_bootstrap_weights,
     correction_methods_ci_table,
@@ -121,7 +120,7 @@ def by_hand(totals, correlations, crime, share, method, drop_floored=False):
     use = ~np.isnan(sv) & np.isfinite(log_rate)
     result = spearmanr(log_rate[use], sv[use])
     return {
-        "cpc_share_of_tor": np.nansum(cpc) / np.nansum(tor),
+        "cpc_share_of_tor": cpc[~np.isnan(cpc) & ~np.isnan(tor)].sum() / tor[~np.isnan(cpc) & ~np.isnan(tor)].sum(),
         "mean_c": np.nanmean(c),
         "median_c": np.nanmedian(c),
         "floored": 0 if drop_floored else int(floored.sum()),
@@ -405,6 +404,11 @@ def city_rows(cities, resamples, seed):
     draws = np.random.default_rng(seed).integers(0, len(names), size=(resamples, len(names)))
     members = [np.flatnonzero(np.asarray(cities) == name) for name in names]
     return [np.concatenate([members[k] for k in draw]) for draw in draws], draws
+
+
+def bootstrap_spearman(x, y, indices):
+    """Spearman's rho of x and y in each resample (rows of `indices`), through the weights."""
+    return spearman_from_weights(x, y, resample_weights(indices, len(x)))
 
 
 def test_bootstrap_spearman_equals_a_loop_over_resamples():
@@ -693,7 +697,7 @@ def test_entry_scripts_write_the_tables(tmp_path):
     assert list(table.columns) == SENSITIVITY_COLUMNS and len(table) == 36
     outputs = Files(**{name: str(tmp_path / f"{name}.csv") for name in ("spearman_ci", "difference_ci", "correction_methods_ci")})
     bootstrap_intervals.main(SimpleNamespace(
-        input=inputs, output=outputs, params=SimpleNamespace(**params, bootstrap={"resamples": 50, "seed": 1}),
+        input=inputs, output=outputs, params=SimpleNamespace(**params, bootstrap={"resamples": 50, "seed": 1}, inference={"min_clusters": 10}),
     ))
     spearman_ci = pd.read_csv(tmp_path / "spearman_ci.csv")
     assert len(spearman_ci) == 5 and spearman_ci["resamples"].max() <= 50
@@ -793,8 +797,11 @@ def test_rules_agree_with_the_association_outputs(robustness_runs):
 
     spearman, spearman_ci = read(results, "spearman.csv"), read(results, "spearman_ci.csv")
     assert list(spearman_ci.columns) == [
-        "x", "y", "rho", "ci_low", "ci_high", "resamples", "ci_low_city", "ci_high_city", "resamples_city",
+        "x", "y", "rho", "ci_low", "ci_high", "resamples", "ci_low_city", "ci_high_city", "resamples_city", "note",
     ]
+    # three cities, fewer than inference.min_clusters: no city interval, the note says why
+    assert spearman_ci[["ci_low_city", "ci_high_city"]].isna().all().all()
+    assert spearman_ci["note"].str.startswith("3 cities, fewer than inference.min_clusters = 10").all()
     assert spearman_ci["rho"].to_numpy() == pytest.approx(spearman["rho"].to_numpy(), rel=1e-12)
     assert (spearman_ci["ci_low"] < spearman_ci["ci_high"]).all()
     assert (spearman_ci["resamples"] <= 2000).all() and (spearman_ci["resamples"] > 1900).all()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from netmob_cpc.rankstats import commune_correlations
-from netmob_cpc.heatmaps import heatmaps, ranked_communes, weekday_names
+from netmob_cpc.heatmaps import WEEKDAYS, heatmaps, ranked_communes, weekday_indexes
 from netmob_cpc.qc import QC_FIELDS, QC_KEYS, qc_rows, qc_table
 from netmob_cpc.series import (
     HOURLY_COLUMNS, ROLES, QualityError, combine_cities, commune_totals, split_batches,
@@ -238,7 +238,7 @@ def test_heatmaps_by_hand():
 def test_weekday_names_of_integer_dates():
     # 2019-03-16 was a Saturday, the clock change 2019-03-31 and the outage 2019-05-12 Sundays
     dates = np.array([20190331, 20190401, 20190512, 20190331, 20190316], dtype=np.int32)
-    assert list(weekday_names(dates)) == ["Sunday", "Monday", "Sunday", "Sunday", "Saturday"]
+    assert list(WEEKDAYS[weekday_indexes(dates)]) == ["Sunday", "Monday", "Sunday", "Sunday", "Saturday"]
 
 
 def test_a_commune_whose_days_come_from_two_cities_is_named():

@@ -193,6 +193,37 @@ def test_hc3_pvalue_matches_statsmodels():
     assert math.isnan(sim.hc3_pvalue(y, np.column_stack([X, X[:, 1]]), 1))  # singular
 
 
+def test_replicate_pvalues_are_the_workflows_tests():
+    from netmob_cpc.statistics import (
+        adjusted_association_table, cpc_on_sv_pvalue, dependent_corr_table, spearman_table,
+    )
+
+    src = source(300)
+    src["c"] = np.random.default_rng(1).permutation(src["c"].to_numpy())  # c not a function of Tor
+    data = sim.simulate("city_clustered", sim.scenario_stream(5, "city_clustered", 3), src, 400,
+                        dict(MODEL, a=-5.0), **SETTINGS)
+    p = sim.replicate_pvalues(data, spline_df=5)
+    estimates = pd.DataFrame(
+        {
+            "pop": data["pop"], "cities": data["city"], "cpc_per_1000": data["cpc_per_1000"],
+            "tor_per_1000": data["tor_per_1000"], "yt_per_1000": 1.0 + np.arange(400), "wa_per_1000": 2.0,
+            "sv_17_21": data["sv"], "sv_com_17_21": data["sv"],
+        }
+    )
+    assert 50 < np.isfinite(data["sv"]).sum() < 400
+    adjusted = adjusted_association_table(estimates, spline_df=5).set_index(["x", "analysis"])["pvalue"]
+    assert p["partial_population_spline"] == pytest.approx(adjusted["cpc_per_1000", "partial_population_spline"], rel=1e-9)
+    assert p["partial_spearman_cpc"] == pytest.approx(adjusted["cpc_per_1000", "partial_population"], rel=1e-9)
+    assert p["spearman_cpc"] == pytest.approx(spearman_table(estimates).set_index("x").loc["cpc_per_1000", "pvalue"], rel=1e-9)
+    tor = dependent_corr_table(estimates).set_index("comparison").loc["CPC-Tor"]
+    assert (p["dependent_corr_seed"], p["williams"], p["steiger"]) == pytest.approx(
+        (tor["p_value"], tor["williams_p"], tor["steiger_p"]), rel=1e-9
+    )
+    assert np.isfinite(list(p.values())).all()
+    tested = estimates[np.isfinite(data["sv"])]
+    assert p["cpc_on_sv"] == pytest.approx(cpc_on_sv_pvalue(tested, "HC3"), rel=1e-9)
+
+
 def test_rejection_table_long_format_and_mc_se_by_hand():
     p = [0.004, 0.03, 0.07, 0.2, math.nan]
     pvalues = {"null": [dict.fromkeys(sim.TESTS, value) for value in p]}
@@ -297,7 +328,7 @@ def test_entry_script_writes_both_tables(tmp_path):
         params=SimpleNamespace(
             apps={"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}, min_coverage=0.0,
             crime_years=[17, 18, 19, 20, 21], publication={"min_count": 5, "window_years": 3},
-            replicates=4, seed=3, communes=0, pool="tested", planted_slope=0.15,
+            replicates=4, seed=3, communes=0, pool="tested", planted_slope=0.15, size_adjustment={"spline_df": 6},
         ),
         log=[str(tmp_path / "simulation.log")], threads=1, rule="simulation_study",
     )

@@ -192,8 +192,11 @@ def test_adjusted_association_table():
     table = estimates(n=30)
     adjusted = adjusted_association_table(table)
     assert list(adjusted.columns) == ["x", "y", "analysis", "rho", "pvalue", "n"]
-    assert len(adjusted) == 12 and set(adjusted["y"]) == {"sv_com_17_21"}
+    assert len(adjusted) == 20 and set(adjusted["y"]) == {"sv_com_17_21"}
     rows = adjusted.set_index(["x", "analysis"])
+    # no cities column: no city fixed effects (the spline partials: tests/test_inference.py)
+    assert rows.xs("partial_population_city", level="analysis")["rho"].isna().all()
+    assert rows.xs("partial_population_spline", level="analysis")["n"].eq(30).all()
     spearman = spearman_table(table).set_index(["x", "y"])
     nonzero = table["sv_com_17_21"] > 0
     for x in ["yt_per_1000", "wa_per_1000", "tor_per_1000", "cpc_per_1000"]:
@@ -298,11 +301,20 @@ def test_covariate_table_errors_name_file_line_and_column(tmp_path):
     with pytest.raises(InputError, match=r"covariates.csv \(config key 'covariates'\): no code_com column; found insee, density"):
         read_covariates(path)
     path.write_text("code_com;density;poverty\n06088;3;0.1\n06004;high;0.2\n")
-    with pytest.raises(InputError, match=r"covariates.csv \(config key 'covariates'\): line 3, column density: 'high' is not a number"):
+    with pytest.raises(InputError) as err:
         read_covariates(path)
+    assert str(err.value) == (
+        f"{path} (config key 'covariates'), line 3, column density: 'high' is not a number; covariates must be "
+        "numbers with '.' decimals; a missing value is an empty field, NA or NaN"
+    )
     path.write_text("code_com,density\n06088,3\n6088,4\n")
-    with pytest.raises(InputError, match=r"line 3: code_com 06088 appears twice"):
+    with pytest.raises(InputError) as err:
         read_covariates(path)
+    assert str(err.value) == (
+        f"{path} (config key 'covariates'): code_com 06088 appears on line 2 and line 3 with different density "
+        "(3 and 4); 1 commune key(s) repeated with other values in all. Keep one row per commune (a repeated "
+        "row would be averaged or counted twice)."
+    )
     path.write_text("code_com,log_pop\n06088,3\n")
     with pytest.raises(InputError, match=r"column name\(s\) log_pop are the regression's own terms"):
         read_covariates(path)
@@ -483,7 +495,7 @@ s.spearman_pair(rng.normal(size=n), rng.normal(size=n))
 s.partial_spearman(rng.normal(size=n), rng.normal(size=n), rng.normal(size=n))
 s.spearman_table(frame), s.dependent_corr_table(frame), s.adjusted_association_table(frame)
 s.williams_test(0.4, 0.5, 0.1, 103), s.steiger_z_test(0.4, 0.5, 0.1, 103)
-netmob_cpc.sensitivity.bootstrap_spearman(rng.normal(size=n), rng.normal(size=n), rng.integers(0, n, (5, n)))
+netmob_cpc.sensitivity.spearman_from_weights(rng.normal(size=n), rng.normal(size=n), netmob_cpc.sensitivity.resample_weights(rng.integers(0, n, (5, n)), n))
 print("scipy.stats" in sys.modules, "statsmodels" in sys.modules, "scipy.special" in sys.modules)
 """
     environment = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
@@ -493,3 +505,65 @@ print("scipy.stats" in sys.modules, "statsmodels" in sys.modules, "scipy.special
     # scipy.stats and statsmodels not loaded; scipy.special (stdtr, ndtr) loaded
     assert result.stdout.strip() == "False False True", result.stdout + result.stderr
 
+
+
+# --- covariate table faults ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("word", ["n/a", "abc", "1,5", "NULL", "-"])
+def test_a_word_in_a_covariate_column_is_refused(tmp_path, word):
+    path = tmp_path / "covariates.csv"
+    path.write_text(f"code_com;density\n06088;3\n\n06004;{word}\n")
+    with pytest.raises(InputError) as err:
+        read_covariates(path)
+    assert str(err.value) == (
+        f"{path} (config key 'covariates'), line 4, column density: {word!r} is not a number; covariates must be "
+        "numbers with '.' decimals; a missing value is an empty field, NA or NaN"
+    )
+
+
+def test_covariate_repeats_and_missing_values_are_counted(tmp_path, capsys):
+    path = tmp_path / "covariates.csv"
+    path.write_text("code_com,density,poverty\n06088,3,0.1\n06004,NA,0.2\n6088,3,0.1\n06029,,NaN\n")
+    covariates = read_covariates(path)
+    assert covariates.index.tolist() == ["06088", "06004", "06029"]
+    assert covariates["density"].tolist()[0] == 3.0 and covariates["density"].isna().tolist() == [False, True, True]
+    log = capsys.readouterr().err
+    source = f"{path} (config key 'covariates')"
+    assert f"{source}: 1 row(s) repeat another row exactly: dropped, each commune counted once" in log
+    assert (
+        f"{source}: missing values (an empty field, NA or NaN) of 3 rows: density 2, poverty 1; a commune without "
+        "a value is left out of the *_controls models"
+    ) in log
+
+
+def test_a_covariate_row_without_a_code_is_refused(tmp_path):
+    path = tmp_path / "covariates.csv"
+    path.write_text("code_com,density\n06088,3\n,4\n")
+    with pytest.raises(InputError) as err:
+        read_covariates(path)
+    assert str(err.value) == (
+        f"{path} (config key 'covariates'), line 3, column code_com: an empty field is not a commune code; every "
+        "row of the covariate table is one commune"
+    )
+
+
+def test_collinear_and_constant_covariates_are_left_out_and_named(capsys):
+    table = estimates(n=30, seed=5)
+    rng = np.random.default_rng(3)
+    density = rng.lognormal(6, 1, 30)
+    covariates = pd.DataFrame(
+        {"density": density, "density_twice": 2 * density + 1, "constant": np.full(30, 7.0)},
+        index=table["code_com"].to_numpy(),
+    )
+    regression = regression_table(table, covariates)
+    alone = regression_table(table, covariates[["density"]])
+    # the same model as with density alone: no NaN row, the same numbers
+    pd.testing.assert_frame_equal(regression.reset_index(drop=True), alone.reset_index(drop=True))
+    assert regression.loc[regression["cov_type"] != "cluster_city", "coef"].notna().all()  # the fixture has no cities
+    log = capsys.readouterr().err
+    assert (
+        "regression cpc_on_sv_controls: covariate(s) density_twice, constant left out: constant or collinear with "
+        "the other terms over the model's 30 communes"
+    ) in log
+    assert log.count("density_twice, constant left out") == 4  # each *_controls model says it

@@ -419,7 +419,8 @@ def test_render_traffic_matches_plain_python_formatting():
 def test_entry_script_takes_the_snakemake_params(tmp_path):
     files = paths(tmp_path)
     params = {**{k: v for k, v in SMALL.items()}, "netmob_dir": files["netmob_dir"], "tile_grid": files["tile_grid"],
-              "start": "2019-04-01", "end": "2019-04-01", "directions": ["DL"]}
+              "start": "2019-04-01", "end": "2019-04-01", "directions": ["DL"],
+              "crime_publication": {"min_count": 5, "window_years": 3}}
     log = tmp_path / "logs" / "synthetic.log"
     log.parent.mkdir()
     fake = SimpleNamespace(
@@ -564,3 +565,22 @@ def test_area_scale_shrinks_the_area_inside_the_real_grid(tmp_path):
     assert small.sum() / full.sum() == pytest.approx(0.65**2, rel=0.05)  # area ~ radius squared
     with pytest.raises(ValueError, match="area_scale"):
         run(tmp_path, area_scale=0)
+
+
+def test_publication_rule_parameters_reach_the_crime_file(tmp_path):
+    """crime_publication: a lower threshold publishes more commune-years; the default gives
+    the same bytes as the generator's own default."""
+    counts = {}
+    for name, kwargs in (("default", {}), ("given", {"publication_min_count": 5, "publication_window_years": 3}),
+                         ("low", {"publication_min_count": 1, "publication_window_years": 1})):
+        folder = tmp_path / name
+        synthetic.generate(
+            netmob_dir=str(folder / "netmob"), tile_grid=str(folder / "grids" / "{city}.geojson"),
+            communes=str(folder / "communes.gpkg"), crime_csv=str(folder / "crime.csv"),
+            truth_csv=str(folder / "truth.csv"), cities=["Nancy"], apps=APPS,
+            directions=["DL"], start="2019-04-01", end="2019-04-01", seed=3, grid_scale=0.05, **kwargs,
+        )
+        crime = (folder / "crime.csv").read_bytes()
+        counts[name] = (crime, crime.count(b";ndiff;"))
+    assert counts["default"][0] == counts["given"][0]
+    assert counts["low"][1] < counts["default"][1]

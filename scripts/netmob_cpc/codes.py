@@ -16,7 +16,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from netmob_cpc.files import InputError
+from netmob_cpc.files import InputError, bad_value, first_row
 
 _DIGITS = re.compile(r"^(\d{1,5})(?:\.0*)?$")
 _CORSICA = re.compile(r"^2[AB]\d{3}$")
@@ -78,13 +78,22 @@ def _missing(series):
     return series.isna() | (text == "") | text.isna()
 
 
-def _normalise(values, source, column, normalise, expected):
+def _normalise(values, source, column, normalise, expected, line_of=None):
     series = pd.Series(values)
     missing = _missing(series)
     present = (~missing).to_numpy()
     positions, distinct = pd.factorize(series[present])
     mapping = {value: normalise(value) for value in distinct}
     bad = [value for value, code in mapping.items() if code is None]
+    if bad and line_of is not None:
+        wrong = series.isin(bad) & ~missing
+        row = first_row(wrong)
+        raise bad_value(
+            source, line_of(row), column, series.iloc[row], expected[2],
+            f"expected {expected[1]} (leading zeros may be missing). Fix the file, or point the configuration "
+            "at the right column",
+            int(wrong.sum()),
+        )
     if bad:
         raise InputError(
             f"{source}: column {column!r} holds {len(bad)} distinct value(s) that are not "
@@ -96,28 +105,32 @@ def _normalise(values, source, column, normalise, expected):
     return pd.Series(codes, index=series.index, dtype=object)
 
 
-def normalise_codes(values, source, column):
+def normalise_codes(values, source, column, line_of=None):
     """A Series of INSEE commune codes as five-character strings (object dtype); missing
     values (NaN, None, empty) stay None. Raises InputError naming `source`, `column` and
-    an example of a value that is not a commune code."""
+    an example of a value that is not a commune code, with its line when `line_of` (row
+    position -> file line) is given."""
     return _normalise(
         values,
         source,
         column,
         normalise_code,
-        ("INSEE commune codes", "five characters such as '06088', '75056' or '2A004'"),
+        ("INSEE commune codes", "five characters such as '06088', '75056' or '2A004'", "an INSEE commune code"),
+        line_of,
     )
 
 
-def normalise_departments(values, source, column):
+def normalise_departments(values, source, column, line_of=None):
     """A Series of department codes ('06', '2A', '971'; object dtype); missing values stay
-    None. Raises InputError naming `source`, `column` and an example bad value."""
+    None. Raises InputError naming `source`, `column` and an example bad value (with its
+    line when `line_of` is given)."""
     return _normalise(
         values,
         source,
         column,
         normalise_department,
-        ("department codes", "'01' .. '95', '2A', '2B' or '971' .. '989'"),
+        ("department codes", "'01' .. '95', '2A', '2B' or '971' .. '989'", "a department code"),
+        line_of,
     )
 
 

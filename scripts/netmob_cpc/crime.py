@@ -13,6 +13,11 @@ apart by the header (both `;`-separated with decimal commas, UTF-8):
   `est_diffuse`, `complement_info_nombre`, `complement_info_taux`, `insee_pop`,
   `insee_pop_millesime`, `insee_log`, `insee_log_millesime`; `NA` for missing values.
 
+A commune, year, class and unit of count on two rows is refused when the rows disagree
+(the seed would average them into the rate); exact repeats are dropped and counted. Missing
+values are spelled as an empty field, NA or NaN; any other word in a numeric column is an
+error naming its line and column.
+
 The seed averages, per commune, the rate filled with the estimate (`sv_19`, `sv_17_21`)
 and the published rate alone (`sv_com_19`, `sv_com_17_21`) over one year and over several
 years. The column names stay `sv_19` ... whatever years are configured.
@@ -22,13 +27,12 @@ import codecs
 import csv
 import gzip
 import re
-import sys
 
 import numpy as np
 import pandas as pd
 
 from netmob_cpc.codes import normalise_codes
-from netmob_cpc.files import InputError
+from netmob_cpc.files import MISSING_SPELLED, MISSING_VALUES, InputError, bad_value, first_row, log, repeated_keys
 
 SEPARATOR = ";"
 HEADER_2023 = (
@@ -46,22 +50,29 @@ LAYOUTS = {
     "2023": {
         "year": "annee",
         "class": "classe",
+        "unit": "unité.de.compte",
         "published": "valeur.publiée",
         "rate": "tauxpourmille",
         "estimate": "complementinfotaux",
+        "count": "faits",
+        "pop": "POP",
     },
     "current": {
         "year": "annee",
         "class": "indicateur",
+        "unit": "unite_de_compte",
         "published": "est_diffuse",
         "rate": "taux_pour_mille",
         "estimate": "complement_info_taux",
+        "count": "nombre",
+        "pop": "insee_pop",
     },
 }
 EXPECTED_HEADERS = {"2023": HEADER_2023, "current": HEADER_CURRENT}
 CODE_COLUMN = re.compile(r"^CODGEO_(\d{4})$")
 PUBLISHED_VALUES = {"diff": True, "ndiff": False}  # published commune value / not published
 RATES_COLUMNS = ["code_com", "sv_19", "sv_17_21", "sv_com_19", "sv_com_17_21"]
+YEARS_COLUMNS = ["code_com", "year", "published", "count", "pop", "rate"]
 ENCODING_HINT = (
     "the file must be UTF-8 (a spreadsheet re-save often writes Latin-1 / Windows-1252): "
     "re-save it as 'CSV UTF-8', or convert it with `iconv -f latin1 -t utf-8 IN > OUT` "
@@ -139,7 +150,7 @@ def _read_header(path):
 def detect_layout(fields, path):
     """('2023' | 'current', {role: column name}) from the header's fields.
 
-    Roles: code, year, class, published, rate, estimate. The commune code column is the one
+    Roles: code, year, class, published, rate, estimate, count, pop. The commune code column is the one
     CODGEO_<four digits> column (the geography vintage changes with each release)."""
     if "classe" in fields or "tauxpourmille" in fields:
         layout = "2023"
@@ -173,6 +184,8 @@ def _read_columns(path, columns, dtype, decimal="."):
             decimal=decimal,
             encoding="utf-8-sig",
             skip_blank_lines=False,
+            keep_default_na=False,
+            na_values=list(MISSING_VALUES),
             compression="gzip" if _is_gzip(path) else None,
         )
     except UnicodeDecodeError:
@@ -188,24 +201,24 @@ def _read_columns(path, columns, dtype, decimal="."):
 
 def _diagnose(text, path, columns):
     """Find, in the file read as text, the value the typed read could not take; raise on it."""
-    for role in ("rate", "estimate"):
+    for role in ("rate", "estimate", "count", "pop"):
         column = columns[role]
         values = text[column].str.strip()
         with_point = values.str.contains(".", regex=False, na=False)
-        if with_point.any():
-            row = int(np.flatnonzero(with_point.to_numpy())[0])
-            raise InputError(
-                f"{path}: column {column} holds decimal points ({int(with_point.sum())} values, "
-                f"first {values.iloc[row]!r} on line {row + 2}); expected decimal commas such as '1,25'. "
-                "Re-export with ',' as decimal mark, or convert the file."
+        row = first_row(with_point)
+        if row is not None:
+            raise bad_value(
+                path, row + 2, column, values.iloc[row], "a number with a decimal comma such as '1,25'",
+                "re-export with ',' as decimal mark, or convert the file", int(with_point.sum()),
             )
         numbers = pd.to_numeric(values.str.replace(",", ".", regex=False), errors="coerce")
-        unreadable = numbers.isna() & values.notna() & (values != "")
-        if unreadable.any():
-            row = int(np.flatnonzero(unreadable.to_numpy())[0])
-            raise InputError(
-                f"{path}: column {column} holds {int(unreadable.sum())} value(s) that are not numbers, "
-                f"first {values.iloc[row]!r} on line {row + 2}; expected numbers with a decimal comma or empty fields"
+        unreadable = numbers.isna() & values.notna() & ~values.isin(MISSING_VALUES)
+        row = first_row(unreadable)
+        if row is not None:
+            raise bad_value(
+                path, row + 2, column, values.iloc[row], "a number",
+                f"expected numbers with a decimal comma; a missing value is {MISSING_SPELLED}",
+                int(unreadable.sum()),
             )
     _parse_years(text[columns["year"]], path, columns["year"])
 
@@ -230,12 +243,12 @@ def _parse_years(values, path, column):
         | (years != years.round())
         | ~(((years >= 0) & (years <= 99)) | ((years >= 1900) & (years <= 2099)))
     )
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(
-            f"{path}: column {column} holds {int(bad.sum())} value(s) that are not years, "
-            f"first {_shown(values.iloc[row])} on line {row + 2}; expected two-digit (19) "
-            "or four-digit (2019) years"
+    row = first_row(bad)
+    if row is not None:
+        value = values.iloc[row]
+        raise bad_value(
+            path, row + 2, column, None if pd.isna(value) else value, "a year",
+            "expected two-digit (19) or four-digit (2019) years", int(bad.sum()),
         )
     years = years.astype("int64")
     return years.where(years >= 100, years + 2000)
@@ -257,8 +270,11 @@ def read_crime_csv(path):
 
     Returns a frame in one layout whatever the file's: `code_com` (text as in the file,
     stripped; None when empty), `annee` (four-digit int), `classe` (text), `published`
-    (the raw `valeur.publiée` / `est_diffuse` text), `rate` and `estimate` (float64, the
-    published rate per 1,000 and the department estimate). attrs: "layout", "columns"
+    (the raw `valeur.publiée` / `est_diffuse` text), `unit` (the unit of count), `rate` and
+    `estimate` (float64, the published rate per 1,000 and the department estimate), `count`
+    and `pop` (float64, the published yearly count `faits` / `nombre` and the row's
+    population `POP` / `insee_pop`); the index is the row's line in the file minus 2.
+    attrs: "layout", "columns"
     (role -> the file's column name). Raises InputError naming the file for an unknown
     header, a wrong separator, a wrong encoding, missing columns, decimal points where
     commas are expected, or unreadable numbers / years. A gzip-compressed file is read.
@@ -268,10 +284,13 @@ def read_crime_csv(path):
     typed = {
         columns["code"]: str,
         columns["class"]: str,
+        columns["unit"]: str,
         columns["published"]: str,
         columns["year"]: "float64",
         columns["rate"]: "float64",
         columns["estimate"]: "float64",
+        columns["count"]: "float64",
+        columns["pop"]: "float64",
     }
     try:
         table = _read_columns(path, columns, typed, decimal=",")
@@ -287,9 +306,12 @@ def read_crime_csv(path):
             "code_com": code.where(code.notna() & (code != ""), None),
             "annee": _parse_years(table[columns["year"]], path, columns["year"]),
             "classe": _stripped(table[columns["class"]]),
+            "unit": _stripped(table[columns["unit"]]),
             "published": _stripped(table[columns["published"]]),
             "rate": table[columns["rate"]].astype("float64"),
             "estimate": table[columns["estimate"]].astype("float64"),
+            "count": table[columns["count"]].astype("float64"),
+            "pop": table[columns["pop"]].astype("float64"),
         }
     )
     crime.attrs["layout"] = layout
@@ -306,7 +328,10 @@ def select_rows(crime, crime_class, crime_years, path=None):
     `crime_years` (two- or four-digit), with their commune codes normalised; rows without a
     code are left out. Returns (rows, report) with report counts for the log.
     Raises InputError if the class or the years have no row (listing what the file has),
-    for codes that are not INSEE codes, and for publication flags other than diff / ndiff."""
+    for codes that are not INSEE codes, for publication flags other than diff / ndiff, for
+    a class counted in two units, and for a commune, year, class and unit on two rows that
+    disagree (rate, estimate or flag: the seed would average them), naming both lines.
+    Exact repeats are dropped (report["exact_repeats"], and a log line)."""
     source = _source(path)
     columns = crime.attrs.get("columns", {"class": "classe", "published": "published", "code": "code_com"})
     years = [normalise_year(year, "crime_years") for year in crime_years]
@@ -336,7 +361,10 @@ def select_rows(crime, crime_class, crime_years, path=None):
         "selected_without_code": int(without_code.sum()),
     }
     selected = selected[~without_code].copy()
-    selected["code_com"] = normalise_codes(selected["code_com"], source, columns["code"]).astype(str)
+    file_lines = selected.index.to_numpy()
+    selected["code_com"] = normalise_codes(
+        selected["code_com"], source, columns["code"], lambda row: int(file_lines[row]) + 2
+    ).astype(str)
     positions, distinct = pd.factorize(selected["published"])
     flags = np.array([PUBLISHED_VALUES.get(str(value).lower()) for value in distinct] + [None], dtype=object)
     flag = pd.Series(flags[positions], index=selected.index)  # -1 (empty) -> None
@@ -349,11 +377,51 @@ def select_rows(crime, crime_class, crime_years, path=None):
             "diff (commune value published) or ndiff (not published: department estimate)"
         )
     flag = flag.astype(bool)
+    selected = _without_repeats(selected, flag, crime_class, columns, source, report)
+    flag = flag.loc[selected.index]
     report["ndiff_with_rate"] = int((~flag & selected["rate"].notna()).sum())
     report["diff_without_rate"] = int((flag & selected["rate"].isna()).sum())
     report["estimated"] = int((selected["rate"].isna() & selected["estimate"].notna()).sum())
     report["neither"] = int((selected["rate"].isna() & selected["estimate"].isna()).sum())
     return selected, report
+
+
+def _without_repeats(selected, flag, crime_class, columns, source, report):
+    """The selected rows without exact repeats (counted in `report` and the log); an
+    InputError for a commune, year, class and unit of count on two rows that disagree on
+    the rate, the estimate or the publication flag, and for a class counted in two units."""
+    unit_column = columns.get("unit", "unit")
+    units = selected["unit"].dropna().unique().tolist() if "unit" in selected.columns else []
+    if len(units) > 1:
+        raise InputError(
+            f"{source}: the rows of class {crime_class!r} are counted in {len(units)} units in column "
+            f"{unit_column} ({', '.join(map(repr, sorted(units)))}); a rate per 1,000 cannot mix units. "
+            "Keep the rows of one unit of count (or point crime_class at a class with one unit)."
+        )
+    keyed = pd.DataFrame(
+        {
+            columns.get("code", "code_com"): selected["code_com"],
+            columns.get("year", "annee"): selected["annee"],
+            columns["class"]: str(crime_class).strip(),
+            unit_column: selected["unit"] if "unit" in selected.columns else None,
+            columns.get("rate", "rate"): selected["rate"],
+            columns.get("estimate", "estimate"): selected["estimate"],
+            columns["published"]: flag.map({True: "diff", False: "ndiff"}),
+        },
+        index=selected.index,
+    )
+    key, values = list(keyed.columns[:4]), list(keyed.columns[4:])
+    lines = selected.index.to_numpy()
+    kept, repeats = repeated_keys(
+        keyed, key, values, source, lambda row: int(lines[row]) + 2, "commune, year, class and unit"
+    )
+    report["exact_repeats"] = repeats
+    if repeats:
+        log(
+            f"{source}: {repeats} row(s) of class {crime_class!r} repeat another row exactly (same commune, "
+            "year, unit and values): dropped, each commune-year counted once"
+        )
+    return selected.loc[kept.index]
 
 
 def sexual_violence_rates(selected, crime_years, crime_year):
@@ -393,14 +461,60 @@ def sexual_violence_rates(selected, crime_years, crime_year):
     return rates[RATES_COLUMNS].sort_values("code_com", kind="stable").reset_index(drop=True)
 
 
+def commune_years(selected, crime_years, path=None):
+    """The commune-year detail behind the rates: one row per commune x crime year of the
+    class that has a row in the file (an absent year has no row: it was not published).
+
+    Columns: `code_com`, `year` (four digits), `published` (True for a `diff` row, False for
+    `ndiff`), `count` and `rate` (the published yearly count and rate per 1,000; NaN when the
+    year is not published), `pop` (the row's population). Raises InputError when a commune
+    has two rows in one year of the class."""
+    years = [normalise_year(year, "crime_years") for year in crime_years]
+    rows = selected[selected["annee"].isin(years)]
+    flag = rows["published"].str.lower().map(PUBLISHED_VALUES).astype(bool)
+    table = pd.DataFrame(
+        {
+            "code_com": rows["code_com"].astype(str),
+            "year": rows["annee"].astype("int64"),
+            "published": flag,
+            "count": rows["count"].where(flag).astype("float64"),
+            "pop": rows["pop"].astype("float64"),
+            "rate": rows["rate"].where(flag).astype("float64"),
+        }
+    )
+    twice = table.duplicated(["code_com", "year"], keep=False)
+    if twice.any():
+        first = table[twice].iloc[0]
+        raise InputError(
+            f"{_source(path)}: {int(twice.sum())} rows share a commune and a year of the class, e.g. "
+            f"commune {first['code_com']} in {first['year']}; expected one row per commune, year and class"
+        )
+    table = table.sort_values(["code_com", "year"], kind="stable").reset_index(drop=True)
+    return table[YEARS_COLUMNS]
+
+
+def years_published(years_table):
+    """Per commune (index code_com): how many crime years have a published value."""
+    return years_table.groupby("code_com")["published"].sum().astype("int64").rename("n_years_published")
+
+
 def crime_rates(path, crime_class, crime_years, crime_year):
-    """The per-commune rates of a crime file and the lines to log.
+    """The per-commune rates of a crime file and the lines to log (crime_tables without
+    the commune-year detail)."""
+    rates, _, lines = crime_tables(path, crime_class, crime_years, crime_year)
+    return rates, lines
+
+
+def crime_tables(path, crime_class, crime_years, crime_year):
+    """The per-commune rates of a crime file, its commune-year detail (commune_years) and
+    the lines to log.
 
     Raises InputError when no commune has a published rate over the years (every row of
     the class is `ndiff`): no commune could be tested."""
     crime = read_crime_csv(path)
     selected, report = select_rows(crime, crime_class, crime_years, path)
     rates = sexual_violence_rates(selected, crime_years, crime_year)
+    detail = commune_years(selected, crime_years, path)
     years = [normalise_year(year, "crime_years") for year in crime_years]
     columns = crime.attrs["columns"]
     lines = [
@@ -429,17 +543,16 @@ def crime_rates(path, crime_class, crime_years, crime_year):
             "row is ndiff or empty, so no commune can be tested. Check crime_class and crime_years, "
             "or use a file that publishes commune rates."
         )
-    return rates, lines
-
-
-def communes_without_crime_rows(tile_map_codes, rates):
-    """Commune codes of the tile map (any iterable of five-character codes) that have no
-    row in the rates table (no row of the class in crime_year): sorted, distinct."""
-    known = set(pd.Series(rates["code_com"]).astype(str))
-    codes = {str(code) for code in tile_map_codes if code is not None and not pd.isna(code)}
-    return sorted(codes - known)
+    unpublished = int((~detail["published"]).sum())
+    absent = detail["code_com"].nunique() * len(years) - len(detail)
+    lines.append(
+        f"commune-year detail: {len(detail)} rows of {detail['code_com'].nunique()} communes, "
+        f"{unpublished} not published (ndiff) and {absent} commune-year(s) without a row "
+        "(neither is a zero)"
+    )
+    return rates, detail, lines
 
 
 def log_lines(lines):
     for line in lines:
-        print(line, file=sys.stderr)
+        log(line)

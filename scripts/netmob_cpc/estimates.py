@@ -14,7 +14,17 @@ import numpy as np
 import pandas as pd
 
 from netmob_cpc.codes import department_of, normalise_codes
-from netmob_cpc.files import InputError, sniff_separator
+from netmob_cpc.files import (
+    MISSING_SPELLED,
+    MISSING_VALUES,
+    InputError,
+    bad_value,
+    data_lines,
+    first_row,
+    log,
+    repeated_keys,
+    sniff_separator,
+)
 from netmob_cpc.rates import log_values, per_1000, usable_population
 
 METHODS = ("pearson_log", "pearson_log_squared", "pearson_log_centered", "spearman_log")
@@ -142,11 +152,11 @@ def read_coverage(paths):
             continue
         values = pd.to_numeric(frame["coverage"], errors="coerce")
         bad = values.notna() & ~values.between(0, 1)
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"{path}: line {row + 2}, column coverage: {frame['coverage'].astype(str).iloc[row]!r} is not a share "
-                "between 0 and 1; rebuild the tile map"
+        row = first_row(bad)
+        if row is not None:
+            raise bad_value(
+                path, data_lines(path, ",")[row], "coverage", frame["coverage"].astype(str).iloc[row],
+                "a share between 0 and 1", "rebuild the tile map", int(bad.sum()),
             )
         if values.isna().all():
             without.append(str(path))
@@ -171,33 +181,55 @@ PUBLISHED_DERIVED = RATE_COLUMNS + CRIME_COLUMNS
 NEEDED = ["yt_per_1000", "wa_per_1000", "tor_per_1000", "cpc_per_1000", "sv_17_21", "sv_com_17_21", "cpc", "c", "pop"]
 
 
-def _numeric(table, column, path):
-    """The column as float64; an InputError names file, line and value of the first non-number."""
+def read_table_text(path, sep, dtype=None):
+    """pandas.read_csv of a table the workflow reads: only the spellings of MISSING_VALUES
+    are missing (pandas' own list would take `n/a`, `NULL` or `#N/A` for missing without a
+    word); a file that pandas cannot split is an InputError naming it."""
+    try:
+        return pd.read_csv(
+            path, sep=sep, encoding="utf-8-sig", dtype=dtype, keep_default_na=False, na_values=list(MISSING_VALUES)
+        )
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not a well-formed {sep!r}-separated table: {err}") from None
+
+
+def numeric_column(table, column, path, line_of, fix="expected numbers with '.' decimals"):
+    """The column as float64; a value that is not a number (`n/a`, `abc`, `1,5`) is an
+    InputError naming the file, its line (`line_of(row position)`), the column and the
+    value. Missing values (MISSING_VALUES, read as NaN) stay NaN."""
     values = table[column]
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.astype("float64")
     numbers = pd.to_numeric(values, errors="coerce")
-    bad = numbers.isna() & values.notna() & (values.astype(str).str.strip() != "")
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(
-            f"{path}: column {column} holds {int(bad.sum())} non-numeric value(s), first "
-            f"{values.iloc[row]!r} on line {row + 2}; expected numbers with '.' decimals"
+    bad = numbers.isna() & values.notna()
+    row = first_row(bad)
+    if row is not None:
+        raise bad_value(
+            path, line_of(row), column, values.iloc[row], "a number", f"{fix}; a missing value is {MISSING_SPELLED}",
+            int(bad.sum()),
         )
     return numbers.astype("float64")
 
 
-def _boolean(values, path, column):
+def _boolean(values, path, column, line_of):
     mapping = {"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}
     text = values.astype(str).str.strip().str.lower()
     missing = values.isna() | (text == "") | (text == "nan")
     bad = ~missing & ~text.isin(mapping)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(
-            f"{path}: line {row + 2}, column {column}: {values.iloc[row]!r} is not True or False"
-        )
+    row = first_row(bad)
+    if row is not None:
+        raise bad_value(path, line_of(row), column, values.iloc[row], "True or False", "fix the file", int(bad.sum()))
     return text.map(mapping).where(~missing, False).astype(bool)
+
+
+def missing_counts_line(table, columns, path):
+    """The log line counting the missing values (NaN) of each column that has some, or None."""
+    counts = {column: int(table[column].isna().sum()) for column in columns}
+    counts = {column: count for column, count in counts.items() if count}
+    if not counts:
+        return None
+    listed = ", ".join(f"{column} {count}" for column, count in counts.items())
+    return f"{path}: missing values ({MISSING_SPELLED}) of {len(table)} rows: {listed}"
 
 
 def read_estimate_table(path, apps):
@@ -206,9 +238,13 @@ def read_estimate_table(path, apps):
 
     code_com is normalised to five characters (`6088` -> `06088`); code_dep is derived from
     it when absent; the numeric columns are numbers (an InputError names file, line and
-    column otherwise); `c_floored` is boolean (False when absent) and `coverage` a number
-    (NaN when absent). A population that is missing, zero or negative makes every
-    per-capita column of that commune NaN (the published table may hold inf there).
+    column otherwise; a missing value is an empty field, NA or NaN, counted per column in
+    the log); `c_floored` is boolean (False when absent) and `coverage` a number (NaN when
+    absent). A commune (per traffic_dir) on two rows is an InputError naming both lines;
+    an exact repeat of a row is dropped and counted in the log. A population that is
+    missing, zero or negative makes every per-capita column of that commune NaN (the
+    published table may hold inf there). attrs["file_columns"]: the columns the file has.
+    Every job reads the table here, so a bad table stops each before it writes anything.
     """
     with open(path, encoding="utf-8-sig") as handle:
         header = handle.readline().rstrip("\r\n")
@@ -218,29 +254,56 @@ def read_estimate_table(path, apps):
             f"{path}: line 1 holds neither ',' nor ';' (found {header[:80]!r}); expected the header of "
             "an estimate table (cpc_com.csv)"
         )
-    table = pd.read_csv(
-        path, sep=sep, encoding="utf-8-sig",
-        dtype={"code_com": str, "code_dep": str, "cities": str, "traffic_dir": str},
-    )
+    table = read_table_text(path, sep, dtype={"code_com": str, "code_dep": str, "cities": str, "traffic_dir": str})
+    file_columns = [str(column) for column in table.columns]
+    lines = []
+
+    def line_of(row):
+        if not lines:
+            lines.extend(data_lines(path, sep))
+        return lines[row] if row < len(lines) else row + 2
+
     needed = [*NEEDED, apps["tor"]]
     missing = [column for column in needed + ["code_com"] if column not in table.columns]
     if missing:
         raise InputError(
             f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, table.columns))}"
         )
-    table["code_com"] = normalise_codes(table["code_com"], path, "code_com")
+    table["code_com"] = normalise_codes(table["code_com"], path, "code_com", line_of)
+    row = first_row(table["code_com"].isna())
+    if row is not None:
+        raise bad_value(
+            path, line_of(row), "code_com", None, "a commune code", "every row of an estimate table is one commune",
+            int(table["code_com"].isna().sum()),
+        )
     if "code_dep" not in table.columns or table["code_dep"].isna().all():
         table["code_dep"] = table["code_com"].map(lambda code: department_of(code) if isinstance(code, str) else None)
-    numeric = [column for column in [*needed, *PUBLISHED_DERIVED, apps["porn"], apps["control"], "coverage"]
-               if column in table.columns]
-    for column in dict.fromkeys(numeric):
-        table[column] = _numeric(table, column, path)
-    table["c_floored"] = _boolean(table["c_floored"], path, "c_floored") if "c_floored" in table.columns else False
+    numeric = [
+        column
+        for column in [*needed, *PUBLISHED_DERIVED, apps["porn"], apps["control"], *PUBLISHED_SHARE_COLUMNS, "coverage"]
+        if column in table.columns
+    ]
+    numeric = list(dict.fromkeys(numeric))
+    for column in numeric:
+        table[column] = numeric_column(table, column, path, line_of)
+    if "c_floored" in table.columns:
+        table["c_floored"] = _boolean(table["c_floored"], path, "c_floored", line_of)
+    else:
+        table["c_floored"] = False
+    key = ["traffic_dir", "code_com"] if "traffic_dir" in table.columns else ["code_com"]
+    values = [column for column in table.columns if column not in key]
+    table, repeats = repeated_keys(table, key, values, path, line_of, "commune" if len(key) == 1 else "traffic_dir and commune")
+    if repeats:
+        log(f"{path}: {repeats} row(s) repeat another row exactly: dropped, each commune counted once")
+    note = missing_counts_line(table, numeric, path)
+    if note:
+        log(note)
     if "coverage" not in table.columns:
         table["coverage"] = np.nan
     no_population = ~usable_population(table["pop"])
     per_capita = [column for column in PER_1000_COLUMNS if column in table.columns]
     table.loc[no_population, per_capita] = np.nan
+    table.attrs["file_columns"] = file_columns
     return table
 
 
@@ -262,7 +325,6 @@ def read_published_table(path, apps):
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(found)}")
     table = read_estimate_table(path, apps)
     notes = []
-    table["Tor_to_darknet_share"] = _numeric(table, "Tor_to_darknet_share", path)
     tor_share = table["Tor_to_darknet_share"]
     if (tor_share > 1).any():
         # '11' stands for 0.011 (a locale artefact of the authors' export)

@@ -24,7 +24,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from netmob_cpc.files import InputError, atomic_path, sniff_separator
+from netmob_cpc.files import InputError, atomic_path
 
 # English names whatever the machine's locale (as netmob_cpc.heatmaps writes them).
 WEEKDAYS = list(calendar.day_name)  # Monday .. Sunday
@@ -145,10 +145,7 @@ def read_estimates(path, apps, negative_factor_floor):
     from netmob_cpc.estimates import read_estimate_table
 
     table = read_estimate_table(path, apps)
-    with open(path, encoding="utf-8-sig") as handle:
-        header = handle.readline().rstrip("\r\n")
-    columns = [name.strip().strip('"') for name in header.split(sniff_separator(header, (";", ",")) or ",")]
-    flags, note = floored_flags(table, negative_factor_floor, has_column="c_floored" in columns)
+    flags, note = floored_flags(table, negative_factor_floor, has_column="c_floored" in table.attrs["file_columns"])
     return table.assign(c_floored=flags), note
 
 

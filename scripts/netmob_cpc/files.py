@@ -1,4 +1,5 @@
-"""File helpers shared by every stage: atomic writes and the error type for bad input.
+"""File helpers shared by every stage: atomic writes, the error type for bad input, the one
+message for a bad value on a line of a table, the check of repeated keys, and the log.
 
 An interrupted job must never leave a file that a later run would take for a result, so
 every output is written under a temporary name and renamed into place when complete.
@@ -6,6 +7,15 @@ every output is written under a temporary name and renamed into place when compl
 
 import contextlib
 import os
+import sys
+
+# The spellings of a missing value in a table the workflow reads (an empty field; NA as R
+# and the current crime file write it; NaN / nan as pandas and NumPy print it). Any other
+# word in a numeric column (`n/a`, `-`, `abc`, `1,5` where '.' decimals are expected) is an
+# error that names the line and the column: pandas' own list would read `n/a`, `NULL` or
+# `#N/A` as missing without a word.
+MISSING_VALUES = ("", "NA", "NaN", "nan")
+MISSING_SPELLED = "an empty field, NA or NaN"
 
 
 class InputError(ValueError):
@@ -28,6 +38,104 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def log(message):
+    """One line to the job's log (stderr, which `run_rule` points at the rule's log)."""
+    print(message, file=sys.stderr)
+
+
+def bad_value(path, line, column, value, expected, fix, count=1):
+    """The InputError for a value a table cannot hold: `<path>, line <line>, column <column>:
+    <value> is not <expected> (<count> such values in the column); <fix>`."""
+    shown = "an empty field" if value is None or str(value).strip() == "" else repr(value)
+    more = f" ({count} such values in the column)" if count > 1 else ""
+    return InputError(f"{path}, line {line}, column {column}: {shown} is not {expected}{more}; {fix}")
+
+
+def first_row(mask):
+    """The position of the first True of a boolean mask (array or Series), None if none."""
+    import numpy as np
+
+    positions = np.flatnonzero(np.asarray(mask, dtype=bool))
+    return int(positions[0]) if len(positions) else None
+
+
+def data_lines(path, sep, encoding="utf-8-sig"):
+    """The file line of each data row of a delimited text file, header excluded: blank lines
+    are skipped (as pandas and pyarrow skip them) and a record whose quoted field spans lines
+    gets the line it starts on. Read only to word an error: the readers stay fast."""
+    import csv
+    import gzip
+
+    with open(path, "rb") as probe:
+        zipped = probe.read(2) == b"\x1f\x8b"
+    opener = gzip.open if zipped else open
+    lines, previous = [], 0
+    with opener(path, "rt", newline="", encoding=encoding, errors="replace") as handle:
+        reader = csv.reader(handle, delimiter=sep)
+        for record in reader:
+            start, previous = previous + 1, reader.line_num
+            if record:
+                lines.append(start)
+    return lines[1:]
+
+
+def _differ(x, y):
+    """Two cells differ (missing values equal each other, as pandas' duplicated has it)."""
+    missing = [_shown_value(v) == "an empty field" for v in (x, y)]
+    if any(missing):
+        return not all(missing)
+    return bool(x != y)
+
+
+def _shown_value(value):
+    """A value as an error message quotes it: numbers plainly, text quoted, missing values
+    as 'an empty field'."""
+    import numbers
+
+    import pandas as pd
+
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return "an empty field"
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return f"{float(value):.15g}"
+    return repr(value)
+
+
+def repeated_keys(table, key, values, path, line_of, what):
+    """`table` without exact repeats of a key, and the number of rows dropped.
+
+    A key (the columns `key`) on two rows that agree on every column of `values` is a
+    repeat, dropped (the caller logs the count); two rows that disagree are an InputError
+    naming the file, the key, both lines (`line_of(position)` gives the file line of a row
+    position, None where the file has no lines) and the first column that differs with both
+    values (or "on two rows" for a format without lines). Missing values count as equal to
+    each other. `what` names a key's entity in the
+    message ("commune", "commune, year, class and unit")."""
+    import numpy as np
+
+    exact = table.duplicated(subset=[*key, *values], keep="first").to_numpy()
+    kept = table[~exact]
+    positions = np.flatnonzero(~exact)
+    second = kept.duplicated(subset=key, keep="first").to_numpy()
+    if second.any():
+        conflicting = kept[kept.duplicated(subset=key, keep=False)].drop_duplicates(subset=key)
+        row_b = int(np.flatnonzero(second)[0])
+        groups = kept.groupby(key, dropna=False, sort=False).ngroup().to_numpy()
+        row_a = int(np.flatnonzero(groups == groups[row_b])[0])
+        a, b = kept.iloc[row_a], kept.iloc[row_b]
+        column = next((c for c in values if _differ(a[c], b[c])), values[0])
+        lines = [line_of(int(positions[row])) for row in (row_a, row_b)]
+        where = f"on line {lines[0]} and line {lines[1]}" if None not in lines else "on two rows"
+        named = ", ".join(f"{c} {a[c]}" for c in key)
+        raise InputError(
+            f"{path}: {named} appears {where} with different {column} "
+            f"({_shown_value(a[column])} and {_shown_value(b[column])}); {len(conflicting)} {what} key(s) "
+            f"repeated with other values in all. Keep one row per {what} (a repeated row would be "
+            "averaged or counted twice)."
+        )
+    return kept, int(exact.sum())
 
 
 def sniff_separator(header_line, candidates=(";", ",", "\t")):

@@ -36,11 +36,6 @@ def weekday_indexes(dates):
     return np.asarray(days, dtype=np.int8)[inverse.reshape(-1)]
 
 
-def weekday_names(dates):
-    """English weekday name of each YYYYMMDD integer date."""
-    return WEEKDAYS[weekday_indexes(dates)]
-
-
 def ranked_communes(estimates):
     """Communes by cpc_per_1000, highest first, NaN last, ties by code_com."""
     ordered = estimates.sort_values(

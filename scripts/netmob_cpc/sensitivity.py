@@ -62,7 +62,7 @@ from netmob_cpc.estimates import METHODS, correction_factors
 from netmob_cpc.files import InputError
 from netmob_cpc.rankstats import spearman_pair
 from netmob_cpc.rates import per_1000
-from netmob_cpc.statistics import CRIME, PER_1000
+from netmob_cpc.statistics import CRIME, PER_1000, share_of_tor
 
 ANALYSES = ("all", "without_floored", "outage_dates_dropped")
 SENSITIVITY_COLUMNS = [
@@ -124,7 +124,7 @@ def method_factors(estimates, correlations, shares, negative_factor_floor):
 def headline(tor, c, cpc, cpc_per_1000, crime, keep=None, tested=None):
     """cpc_share_of_tor, mean_c, median_c and Spearman (rho, pvalue, n) of one set of factors.
 
-    As summary.json: sum of cpc / sum of Tor (each NaN skipped); mean and median of c over
+    As summary.json: sum of cpc / sum of Tor over the communes with both (`share_of_tor`); mean and median of c over
     the communes that have one. As spearman.csv's cpc_per_1000 row: Spearman of
     log(cpc_per_1000) with the crime rate over the tested communes (`tested`, boolean;
     default: those with a crime rate). `keep` (boolean) restricts every number to those
@@ -136,8 +136,8 @@ def headline(tor, c, cpc, cpc_per_1000, crime, keep=None, tested=None):
         keep = np.asarray(keep, dtype=bool)
         tor, c, cpc, cpc_per_1000, crime, tested = (v[keep] for v in (tor, c, cpc, cpc_per_1000, crime, tested))
     with np.errstate(divide="ignore", invalid="ignore"):
-        cpc_share_of_tor = np.nansum(cpc) / np.nansum(tor)
         log_cpc_per_1000 = np.log(cpc_per_1000)
+    cpc_share_of_tor = share_of_tor(cpc, tor)[0]
     finite_c = c[~np.isnan(c)]
     rho, pvalue, n = spearman_pair(log_cpc_per_1000[tested], crime[tested])
     return {
@@ -416,7 +416,7 @@ def spearman_from_weights(x, y, weights):
     """
     x, y = _float(x), _float(y)
     if len(x) != len(y) or weights.shape[1] != len(x):
-        raise ValueError(f"bootstrap_spearman: x has {len(x)} values, y {len(y)}, the resamples {weights.shape[1]} rows")
+        raise ValueError(f"spearman_from_weights: x has {len(x)} values, y {len(y)}, the resamples {weights.shape[1]} rows")
     finite = np.isfinite(x) & np.isfinite(y)
     rho = np.full(weights.shape[0], np.nan)
     if not finite.any():
@@ -444,11 +444,6 @@ def _block_spearman(x, y, weights):
     defined = (total >= 3) & (distinct_x >= 2) & (distinct_y >= 2)
     rho[defined] = np.clip(sxy[defined] / np.sqrt(sxx[defined] * syy[defined]), -1.0, 1.0)
     return rho
-
-
-def bootstrap_spearman(x, y, indices):
-    """Spearman's rho of x and y in each resample (rows of `indices`), NaN where undefined."""
-    return spearman_from_weights(x, y, resample_weights(indices, len(_float(x))))
 
 
 def percentile_interval(rhos, level=CI_LEVEL):
@@ -564,3 +559,17 @@ def bootstrap_weights(cities, resamples, seed):
     city_weights, names, _ = city_bootstrap_weights(cities, resamples, seed)
     return weights, city_weights, names
 
+
+
+def withhold_city_intervals(table, n_cities, min_clusters):
+    """The table with a `note` column; with fewer than `min_clusters` cities the city
+    intervals (ci_low_city, ci_high_city) are NaN and the note says why: a percentile
+    interval over resamples of a handful of cities does not cover as it claims."""
+    table = table.copy()
+    table["note"] = ""
+    if n_cities < min_clusters:
+        table[["ci_low_city", "ci_high_city"]] = np.nan
+        table["note"] = (
+            f"{n_cities} cities, fewer than inference.min_clusters = {min_clusters}: city intervals not reported"
+        )
+    return table

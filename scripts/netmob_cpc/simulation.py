@@ -31,8 +31,8 @@ Scenarios (`SCENARIOS`, one line each in report/simulation.rst):
                         rate: the power scenario.
 
 Tests per data set (p-values from netmob_cpc.rankstats and netmob_cpc.statistics): the raw
-Spearman of ln cpc_per_1000 with sv, the partial Spearman given population, the
-regression cpc_on_sv (ln cpc_per_1000 ~ 1 + sv + ln pop, HC3 p-value of sv, computed here
+Spearman of ln cpc_per_1000 with sv, the partial Spearman given population (linear in
+rank(pop), and on a spline of ln pop as association_adjusted.csv), the regression cpc_on_sv (ln cpc_per_1000 ~ 1 + sv + ln pop, HC3 p-value of sv, computed here
 with NumPy: `hc3_pvalue`) and the three tests comparing rho(cpc, sv) with rho(Tor, sv).
 
 Every data set has its own random stream keyed by (seed, scenario, replicate): the tables
@@ -48,11 +48,16 @@ from netmob_cpc.files import InputError
 from netmob_cpc.publication import published
 from netmob_cpc.rankstats import as_float, partial_spearman, spearman_pair, t_sf
 from netmob_cpc.rates import usable_population
-from netmob_cpc.statistics import CRIME, seed_dependent_corr_test, steiger_z_test, williams_test
+from netmob_cpc.statistics import (
+    CRIME, partial_spearman_design, population_spline, seed_dependent_corr_test, steiger_z_test, williams_test,
+)
 
 SCENARIOS = ("null", "size_confounded", "censored", "city_clustered", "c_tied_to_size", "planted_confounded")
 CENSORED = {"censored", "city_clustered", "c_tied_to_size", "planted_confounded"}
-TESTS = ("spearman_cpc", "partial_spearman_cpc", "cpc_on_sv", "dependent_corr_seed", "williams", "steiger")
+TESTS = (
+    "spearman_cpc", "partial_spearman_cpc", "partial_population_spline", "cpc_on_sv", "dependent_corr_seed",
+    "williams", "steiger",
+)
 ALPHAS = (0.01, 0.05, 0.10)
 COLUMNS = ["scenario", "test", "alpha", "replicates", "rejection_rate", "mc_se"]
 MOMENT_NAMES = ["zero_share", "rho_pop_outcome", "rho_c_pop", "rho_c_outcome", "pop_q50", "pop_q90", "pop_q99"]
@@ -261,11 +266,13 @@ def hc3_pvalue(y, X, term):
     return float(2 * t_sf(abs(beta[term] / se), n - k))
 
 
-def replicate_pvalues(data):
+def replicate_pvalues(data, spline_df=6):
     """{test: p-value} on one data set, over its tested communes (finite sv), as the
     workflow's association tests: ln cpc_per_1000 and ln tor_per_1000 against sv (zeros
     included); the dependent-correlation tests compare r_ac = rho(cpc, sv) with
-    r_ab = rho(Tor, sv), r_bc = rho(Tor, cpc), as the seed's CPC-Tor row."""
+    r_ab = rho(Tor, sv), r_bc = rho(Tor, cpc), as the seed's CPC-Tor row;
+    `partial_population_spline` residualises both ranks on a natural cubic spline of ln pop
+    with `spline_df` degrees of freedom, as association_adjusted.csv does."""
     tested = np.isfinite(data["sv"])
     sv, pop = data["sv"][tested], data["pop"][tested]
     log_cpc = np.log(data["cpc_per_1000"][tested])
@@ -276,6 +283,7 @@ def replicate_pvalues(data):
     return {
         "spearman_cpc": p_spearman,
         "partial_spearman_cpc": partial_spearman(log_cpc, sv, pop)[1],
+        "partial_population_spline": partial_spearman_design(log_cpc, sv, population_spline(np.log(pop), spline_df))[1],
         "cpc_on_sv": hc3_pvalue(log_cpc, np.column_stack([np.ones(len(sv)), sv, np.log(pop)]), 1),
         "dependent_corr_seed": seed_dependent_corr_test(rho_tor, rho_cpc, r_bc, n)[1],
         "williams": williams_test(rho_tor, rho_cpc, r_bc, n)[1],
@@ -304,7 +312,7 @@ def moments(pop, c, sv):
 # --- the study ---------------------------------------------------------------------------------
 
 
-def run_replicates(scenario, replicates, *, seed, source, n, model, settings):
+def run_replicates(scenario, replicates, *, seed, source, n, model, settings, spline_df=6):
     """[(replicate, {test: p}, moments, extra moments)] for the data sets numbered
     `replicates` of one scenario."""
     c_tied = c_fitted_on_size(source) if scenario == "c_tied_to_size" else None
@@ -312,7 +320,7 @@ def run_replicates(scenario, replicates, *, seed, source, n, model, settings):
     for replicate in replicates:
         data = simulate(scenario, scenario_stream(seed, scenario, replicate), source, n, model,
                         c_tied=c_tied, **settings)
-        results.append((replicate, replicate_pvalues(data), moments(data["pop"], data["c"], data["sv"]),
+        results.append((replicate, replicate_pvalues(data, spline_df), moments(data["pop"], data["c"], data["sv"]),
                         extra_moments(data)))
     return results
 
@@ -369,7 +377,8 @@ def moments_table(per_scenario, data_moments):
     return table
 
 
-def run_study(source, model, *, replicates, seed, n, settings, scenarios=SCENARIOS, workers=1, chunk=250):
+def run_study(source, model, *, replicates, seed, n, settings, spline_df=6, scenarios=SCENARIOS, workers=1,
+              chunk=250):
     """The whole study: (rejection table, moments per scenario {scenario: [moments]},
     extra moments per scenario {scenario: [extra_moments]}).
 
@@ -379,7 +388,7 @@ def run_study(source, model, *, replicates, seed, n, settings, scenarios=SCENARI
     """
     tasks = [(scenario, range(start, min(start + chunk, replicates)))
              for scenario in scenarios for start in range(0, replicates, chunk)]
-    common = dict(seed=seed, source=source, n=n, model=model, settings=dict(settings))
+    common = dict(seed=seed, source=source, n=n, model=model, settings=dict(settings), spline_df=spline_df)
     if workers > 1 and len(tasks) > 1:
         import concurrent.futures
 

@@ -26,8 +26,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from netmob_cpc.estimates import METHODS, correction_factor
-from netmob_cpc.files import InputError
+from netmob_cpc.codes import normalise_codes
+from netmob_cpc.estimates import METHODS, correction_factor, missing_counts_line, numeric_column, read_table_text
+from netmob_cpc.files import InputError, bad_value, data_lines, first_row, log, repeated_keys, sniff_separator
 from netmob_cpc.rankstats import PERFECT_TOLERANCE, as_float, average_ranks, normal_sf, partial_spearman, spearman_pair, t_sf
 from netmob_cpc.rates import log_values, per_1000, usable_population
 
@@ -41,10 +42,10 @@ DEPENDENT_COLUMNS = [
     "comparison", "r_ab", "r_ac", "r_bc", "n", "t_value", "p_value",
     "steiger_z", "steiger_p", "williams_t", "williams_p",
 ]
-ANALYSES = ["all", "outcome_nonzero", "partial_population"]
+ANALYSES = ["all", "outcome_nonzero", "partial_population", "partial_population_spline", "partial_population_city"]
 ADJUSTED_COLUMNS = ["x", "y", "analysis", "rho", "pvalue", "n"]
 REGRESSION_COLUMNS = ["model", "outcome", "term", "coef", "se", "t", "pvalue", "n", "cov_type"]
-COV_TYPES = ["HC3", "cluster_dep"]
+COV_TYPES = ["HC3", "cluster_dep", "cluster_city"]
 BASE_TERMS = ["const", "sv_com_17_21", "log_cpc_rate", "log_pop"]
 
 
@@ -144,14 +145,76 @@ def spearman_table(estimates):
     return pd.DataFrame(rows, columns=SPEARMAN_COLUMNS)
 
 
-def adjusted_association_table(estimates):
+def population_spline(log_pop, spline_df):
+    """The design [1, cr(ln pop, df=spline_df)]: patsy's natural cubic regression spline
+    (knots at quantiles of ln pop; its spline_df basis functions sum to one, so next to
+    the intercept the design has rank spline_df)."""
+    from patsy import dmatrix  # a dependency of statsmodels
+
+    return np.asarray(dmatrix(f"1 + cr(log_pop, df={int(spline_df)})", {"log_pop": as_float(log_pop)}))
+
+
+def city_dummies(cities):
+    """Indicator columns of every city but the first (sorted): city fixed effects."""
+    names = sorted(pd.unique(pd.Series(cities).astype(str)))
+    labels = pd.Series(cities).astype(str).to_numpy()
+    if len(names) < 2:
+        return np.empty((len(labels), 0))
+    return np.column_stack([labels == name for name in names[1:]]).astype(float)
+
+
+def partial_spearman_design(x, y, design):
+    """(rho, pvalue, n): the Pearson correlation of rank(x) and rank(y) (average ranks over
+    the rows where both are finite), each residualised by least squares on `design`
+    (rows as x, with an intercept column; only the finite rows of x and y are used).
+
+    p two-sided from t = rho sqrt((n - 2 - k) / (1 - rho^2)) with n - 2 - k degrees of
+    freedom, k = rank(design) - 1 (the regressors besides the intercept). Fewer than
+    k + 4 rows, or a constant residual, give NaN.
+    """
+    x, y = as_float(x), as_float(y)
+    design = np.asarray(design, float)
+    finite = np.isfinite(x) & np.isfinite(y) & np.isfinite(design).all(axis=1)
+    n = int(finite.sum())
+    design = design[finite]
+    k = int(np.linalg.matrix_rank(design)) - 1 if n else 0
+    if n < k + 4:
+        return math.nan, math.nan, n
+    residuals = []
+    for values in (x[finite], y[finite]):
+        ranks = average_ranks(values)
+        coef, *_ = np.linalg.lstsq(design, ranks, rcond=None)
+        residual = ranks - design @ coef
+        residuals.append(residual - residual.mean())
+    rx, ry = residuals
+    scale = math.sqrt(float((rx * rx).sum()) * float((ry * ry).sum()))
+    if scale <= 1e-9 * n**3:
+        return math.nan, math.nan, n
+    rho = float(np.clip((rx * ry).sum() / scale, -1.0, 1.0))
+    if abs(rho) > 1 - PERFECT_TOLERANCE:
+        return rho, 0.0, n
+    dof = n - 2 - k
+    statistic = rho * math.sqrt(dof / (1 - rho**2))
+    return rho, float(2 * t_sf(abs(statistic), dof)), n
+
+
+def adjusted_association_table(estimates, spline_df=6):
     """association_adjusted.csv: each log per-1,000 measure against sv_com_17_21,
-    `all` (as spearman.csv), `outcome_nonzero` (communes with sv_com_17_21 > 0) and
-    `partial_population` (partial Spearman given population, `partial_spearman`)."""
+    `all` (as spearman.csv), `outcome_nonzero` (communes with sv_com_17_21 > 0),
+    `partial_population` (partial Spearman given population, `partial_spearman`: ranks
+    residualised linearly on rank(pop)), `partial_population_spline` (ranks residualised
+    on a natural cubic regression spline of ln pop with `spline_df` degrees of freedom,
+    `population_spline`) and `partial_population_city` (the spline plus city fixed
+    effects, when the table has a cities column)."""
     test = log_test_table(estimates)
     crime = as_float(test[CRIME])
     pop = as_float(estimates.loc[test.index, "pop"])
     nonzero = crime > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spline = population_spline(np.log(pop), spline_df)
+    with_city = None
+    if "cities" in estimates.columns:
+        with_city = np.column_stack([spline, city_dummies(estimates.loc[test.index, "cities"])])
     rows = []
     for x in PER_1000:
         values = as_float(test[x])
@@ -159,6 +222,10 @@ def adjusted_association_table(estimates):
             "all": spearman_pair(values, crime),
             "outcome_nonzero": spearman_pair(values[nonzero], crime[nonzero]),
             "partial_population": partial_spearman(values, crime, pop),
+            "partial_population_spline": partial_spearman_design(values, crime, spline),
+            "partial_population_city": (
+                partial_spearman_design(values, crime, with_city) if with_city is not None else (math.nan, math.nan, 0)
+            ),
         }
         for analysis in ANALYSES:
             rho, pvalue, n = results[analysis]
@@ -271,59 +338,69 @@ def read_covariates(path):
     """A covariate table: CSV (',' or ';') keyed by `code_com`, every other column numeric.
 
     Returns a DataFrame indexed by the five-character code. An InputError names the file,
-    the column and the first bad value (non-numeric, duplicated code, reserved name).
+    the line, the column and the value: a value that is not a number ('.' decimals; a
+    missing value is an empty field, NA or NaN, counted per column in the log), a row
+    without a code, a commune on two rows with other values, a reserved column name. An
+    exact repeat of a row is dropped and counted in the log.
     """
-    from netmob_cpc.codes import normalise_codes
-    from netmob_cpc.files import sniff_separator
-
     with open(path, encoding="utf-8-sig") as handle:
         header = handle.readline().rstrip("\r\n")
     sep = sniff_separator(header) or ","
-    table = pd.read_csv(path, sep=sep, dtype={"code_com": str}, encoding="utf-8-sig")
+    source = f"{path} (config key 'covariates')"
+    table = read_table_text(path, sep, dtype={"code_com": str})
+    lines = []
+
+    def line_of(row):
+        if not lines:
+            lines.extend(data_lines(path, sep))
+        return lines[row] if row < len(lines) else row + 2
+
     if "code_com" not in table.columns:
         raise InputError(
-            f"{path} (config key 'covariates'): no code_com column; found {', '.join(map(str, table.columns))}. "
+            f"{source}: no code_com column; found {', '.join(map(str, table.columns))}. "
             "The covariate table is keyed by the commune's INSEE code in a column named code_com"
         )
     columns = [column for column in table.columns if column != "code_com"]
     if not columns:
-        raise InputError(f"{path} (config key 'covariates'): no column besides code_com; add numeric covariates")
+        raise InputError(f"{source}: no column besides code_com; add numeric covariates")
     reserved = [column for column in columns if column in BASE_TERMS]
     if reserved:
         raise InputError(
-            f"{path} (config key 'covariates'): column name(s) {', '.join(reserved)} are the regression's own "
-            "terms; rename them"
+            f"{source}: column name(s) {', '.join(reserved)} are the regression's own terms; rename them"
         )
-    table["code_com"] = normalise_codes(table["code_com"], path, "code_com")
-    duplicated = table["code_com"].duplicated() & table["code_com"].notna()
-    if duplicated.any():
-        row = int(np.flatnonzero(duplicated.to_numpy())[0])
-        raise InputError(
-            f"{path} (config key 'covariates'): line {row + 2}: code_com {table['code_com'].iloc[row]} appears "
-            "twice; keep one row per commune"
+    table["code_com"] = normalise_codes(table["code_com"], source, "code_com", line_of)
+    row = first_row(table["code_com"].isna())
+    if row is not None:
+        raise bad_value(
+            source, line_of(row), "code_com", None, "a commune code", "every row of the covariate table is one commune",
+            int(table["code_com"].isna().sum()),
         )
     for column in columns:
-        values = table[column]
-        numbers = pd.to_numeric(values, errors="coerce")
-        bad = numbers.isna() & values.notna() & (values.astype(str).str.strip() != "")
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"{path} (config key 'covariates'): line {row + 2}, column {column}: {values.iloc[row]!r} is "
-                "not a number; covariates must be numeric ('.' decimals), empty for missing"
-            )
-        table[column] = numbers.astype("float64")
-    return table.dropna(subset=["code_com"]).set_index("code_com")[columns]
+        table[column] = numeric_column(
+            table, column, source, line_of, fix="covariates must be numbers with '.' decimals"
+        )
+    table, repeats = repeated_keys(table, ["code_com"], columns, source, line_of, "commune")
+    if repeats:
+        log(f"{source}: {repeats} row(s) repeat another row exactly: dropped, each commune counted once")
+    note = missing_counts_line(table, columns, source)
+    if note:
+        log(f"{note}; a commune without a value is left out of the *_controls models")
+    return table.set_index("code_com")[columns]
 
 
 def _model_frame(estimates):
-    """Per commune: the outcome and regressor variables of the regression models."""
+    """Per commune: the outcome and regressor variables of the regression models, and the
+    clusters (department, city)."""
+    def labels(column):
+        return estimates[column].astype(str).to_numpy() if column in estimates.columns else None
+
     frame = pd.DataFrame(
         {
             "sv_com_17_21": as_float(estimates[CRIME]),
             "log_cpc_rate": _log(estimates["cpc_per_1000"]),
             "log_pop": _log(estimates["pop"]),
-            "code_dep": estimates["code_dep"].astype(str).to_numpy() if "code_dep" in estimates.columns else None,
+            "code_dep": labels("code_dep"),
+            "cities": labels("cities"),
         },
         index=estimates["code_com"].astype(str).to_numpy() if "code_com" in estimates.columns else estimates.index,
     )
@@ -335,19 +412,20 @@ MODELS = {
     "cpc_on_sv": ("log_cpc_rate", ["sv_com_17_21", "log_pop"]),
     "sv_on_cpc": ("sv_com_17_21", ["log_cpc_rate", "log_pop"]),
 }
+CLUSTERS = {"cluster_dep": "code_dep", "cluster_city": "cities"}
 
 
 def fit_ols(y, X, cov_type, groups=None):
-    """statsmodels OLS fit with HC3 (`HC3`) or cluster-robust (`cluster_dep`, by `groups`)
-    covariance; inference from t (HC3: n - k degrees of freedom, as R's coeftest with
-    vcovHC; clusters: G - 1)."""
+    """statsmodels OLS fit with HC3 (`HC3`) or cluster-robust CR1 (`cluster_dep`,
+    `cluster_city`: by `groups`) covariance; inference from t (HC3: n - k degrees of
+    freedom, as R's coeftest with vcovHC; clusters: G - 1)."""
     # (statsmodels.api would import the whole library: about 2 s more per job)
     from statsmodels.regression.linear_model import OLS
 
     model = OLS(np.asarray(y, float), np.asarray(X, float))
     if cov_type == "HC3":
         return model.fit(cov_type="HC3", use_t=True)
-    if cov_type == "cluster_dep":
+    if cov_type in CLUSTERS:
         codes = pd.factorize(pd.Series(groups).astype(str))[0]
         return model.fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
     raise ValueError(f"cov_type {cov_type!r} is not one of {', '.join(COV_TYPES)}")
@@ -360,9 +438,10 @@ def _fit_rows(model, outcome, data, terms, cov_types=COV_TYPES):
     rows = []
     n = len(data)
     for cov_type in cov_types:
-        estimable = n > len(names) and (cov_type != "cluster_dep" or data["code_dep"].nunique() > 1)
+        groups = data[CLUSTERS[cov_type]] if cov_type in CLUSTERS else None
+        estimable = n > len(names) and (groups is None or (groups.notna().all() and groups.nunique() > 1))
         if estimable and np.linalg.matrix_rank(X) == len(names):
-            fit = fit_ols(data[outcome], X, cov_type, groups=data["code_dep"])
+            fit = fit_ols(data[outcome], X, cov_type, groups=groups)
             values = zip(fit.params, fit.bse, fit.tvalues, fit.pvalues)
         else:
             values = [(math.nan,) * 4] * len(names)
@@ -376,30 +455,40 @@ def _fit_rows(model, outcome, data, terms, cov_types=COV_TYPES):
     return rows
 
 
-def regression_table(test_table, covariates=None):
-    """regression.csv: the models `cpc_on_sv` (ln cpc_per_1000 ~ const + sv_com_17_21 +
-    ln pop) and `sv_on_cpc` (sv_com_17_21 ~ const + ln cpc_per_1000 + ln pop), each over the
-    communes with finite values, and each again over the communes with sv_com_17_21 > 0
-    (`*_outcome_nonzero`); with `covariates` (DataFrame indexed by code_com, numeric
-    columns) also `*_controls` (and `*_controls_outcome_nonzero`), the covariates
-    standardised (mean 0, sd 1 over the model's communes). Each model with HC3 and
-    department-clustered (code_dep) standard errors.
+def _independent_covariates(data, regressors, covariates):
+    """The covariates (standardised; NaN when constant) that add a dimension to the design
+    matrix [1, regressors, covariates kept so far], in their order: a constant covariate
+    or one that is a linear combination of the others would leave the model without
+    estimates (a rank-deficient matrix gives NaN rows)."""
+    kept = []
+    X = np.column_stack([np.ones(len(data)), data[regressors].to_numpy(float)])
+    rank = np.linalg.matrix_rank(X) if len(data) else 0
+    for column in covariates:
+        values = data[column].to_numpy(float)
+        if not len(values) or not np.isfinite(values).all():
+            continue
+        candidate = np.column_stack([X, values])
+        if np.linalg.matrix_rank(candidate) > rank:
+            X, rank = candidate, rank + 1
+            kept.append(column)
+    return kept
 
-    `test_table` holds the tested communes: code_com, code_dep, pop, cpc_per_1000 and
-    sv_com_17_21 as in cpc_com.csv (not logged).
-    """
+
+def model_datasets(test_table, covariates=None):
+    """[(model, outcome, terms, data)] of regression.csv, in its order: data holds the
+    model's communes (complete cases), outcome, terms, code_dep and cities."""
     frame = _model_frame(test_table)
     covariate_names = []
     if covariates is not None:
         covariate_names = list(covariates.columns)
         frame = frame.join(covariates, how="left")
-    rows = []
+    datasets = []
     variants = [("", [])] + ([("_controls", covariate_names)] if covariate_names else [])
     for suffix, extra in variants:
         for base, (outcome, regressors) in MODELS.items():
             for subset in ("", "_outcome_nonzero"):
                 terms = [*regressors, *extra]
-                data = frame[[outcome, *terms, "code_dep"]]
+                data = frame[[outcome, *terms, "code_dep", "cities"]]
                 data = data[np.isfinite(data[[outcome, *terms]].to_numpy(float)).all(axis=1)]
                 if subset:  # both models hold sv_com_17_21 (outcome or regressor)
                     data = data[data["sv_com_17_21"] > 0]
@@ -408,8 +497,42 @@ def regression_table(test_table, covariates=None):
                     spread = data[column].std(ddof=1)
                     data[column] = (data[column] - data[column].mean()) / spread if spread > 0 else np.nan
                 if extra:
-                    data = data[np.isfinite(data[extra].to_numpy(float)).all(axis=1)]
-                rows += _fit_rows(f"{base}{suffix}{subset}", outcome, data, terms)
+                    kept = _independent_covariates(data, regressors, extra)
+                    dropped = [column for column in extra if column not in kept]
+                    if dropped:
+                        log(
+                            f"regression {base}{suffix}{subset}: covariate(s) {', '.join(dropped)} left out: constant "
+                            f"or collinear with the other terms over the model's {len(data)} communes"
+                        )
+                    terms = [*regressors, *kept]
+                datasets.append((f"{base}{suffix}{subset}", outcome, terms, data))
+    return datasets
+
+
+def model_data(test_table, covariates, model):
+    """(data, design matrix with a leading constant, outcome) of one model of regression.csv."""
+    for name, outcome, terms, data in model_datasets(test_table, covariates):
+        if name == model:
+            return data, np.column_stack([np.ones(len(data)), data[terms].to_numpy(float)]), outcome
+    raise ValueError(f"no regression model {model!r}")
+
+
+def regression_table(test_table, covariates=None):
+    """regression.csv: the models `cpc_on_sv` (ln cpc_per_1000 ~ const + sv_com_17_21 +
+    ln pop) and `sv_on_cpc` (sv_com_17_21 ~ const + ln cpc_per_1000 + ln pop), each over the
+    communes with finite values, and each again over the communes with sv_com_17_21 > 0
+    (`*_outcome_nonzero`); with `covariates` (DataFrame indexed by code_com, numeric
+    columns) also `*_controls` (and `*_controls_outcome_nonzero`), the covariates
+    standardised (mean 0, sd 1 over the model's communes). Each model with HC3, and
+    department-clustered (code_dep) and city-clustered (cities) CR1 standard errors
+    (the wild bootstrap p-values and leave-one-city-out rows: netmob_cpc.inference).
+
+    `test_table` holds the tested communes: code_com, code_dep, cities, pop, cpc_per_1000
+    and sv_com_17_21 as in cpc_com.csv (not logged).
+    """
+    rows = []
+    for model, outcome, terms, data in model_datasets(test_table, covariates):
+        rows += _fit_rows(model, outcome, data, terms)
     return pd.DataFrame(rows, columns=REGRESSION_COLUMNS)
 
 
@@ -418,7 +541,7 @@ def cpc_on_sv_pvalue(test_table, cov_type="HC3"):
     `test_table` needs sv_com_17_21, cpc_per_1000 and pop (code_dep for `cluster_dep`)."""
     frame = _model_frame(test_table)
     outcome, terms = MODELS["cpc_on_sv"]
-    data = frame[[outcome, *terms, "code_dep"]]
+    data = frame[[outcome, *terms, "code_dep", "cities"]]
     data = data[np.isfinite(data[[outcome, *terms]].to_numpy(float)).all(axis=1)]
     rows = _fit_rows("cpc_on_sv", outcome, data, terms, cov_types=[cov_type])
     return next(r["pvalue"] for r in rows if r["term"] == "sv_com_17_21")
@@ -433,25 +556,94 @@ def _plain(value):
     return value if math.isfinite(value) else None
 
 
+def share_of_tor(cpc, tor):
+    """(sum of cpc / sum of Tor, rows used, rows left out): over the rows where both have a
+    finite value, so that no commune enters the numerator without entering the denominator
+    (a commune without a correction factor has Tor but no cpc). The seed sums each column
+    over its own rows; the two agree when every row has both."""
+    cpc, tor = as_float(cpc), as_float(tor)
+    both = np.isfinite(cpc) & np.isfinite(tor)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.float64(cpc[both].sum()) / np.float64(tor[both].sum())
+    return share, int(both.sum()), int((~both).sum())
+
+
 def summary(estimates, tor_app, tor_to_darknet_share, porn_in_darknet_share, csam_in_porn_share, tested=None):
     """The headline numbers of summary.json; NaN becomes None (JSON null).
 
-    cpc_share_of_tor = sum of cpc / sum of the Tor column (each NaN skipped);
-    global_csam_share = the product of the three shares; mean_c / median_c over the
-    communes with a correction factor; n_tested = the communes in the tests (`tested`, the
-    first value of `select_tested`; without it, the communes with a finite sv_com_17_21).
+    cpc_share_of_tor = sum of cpc / sum of the Tor column over the communes that have both
+    (`share_of_tor`; `cpc_share_of_tor_rows` communes, `cpc_share_of_tor_rows_left_out`
+    left out, said in the log); global_csam_share = the product of the three shares;
+    mean_c / median_c over the communes with a correction factor; n_tested = the communes
+    in the tests (`tested`, the first value of `select_tested`; without it, the communes
+    with a finite sv_com_17_21).
     """
     crime = as_float((estimates if tested is None else tested)[CRIME])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cpc_share_of_tor = np.float64(estimates["cpc"].sum(skipna=True)) / np.float64(estimates[tor_app].sum(skipna=True))
+    cpc_share_of_tor, rows, left_out = share_of_tor(estimates["cpc"], estimates[tor_app])
+    if left_out:
+        log(
+            f"cpc_share_of_tor over the {rows} communes with both cpc and {tor_app}: {left_out} commune(s) "
+            "without one of them left out of both sums"
+        )
     return {
         "n_communes": int(len(estimates)),
         "n_tested": int(np.isfinite(crime).sum()),
         "cpc_share_of_tor": _plain(cpc_share_of_tor),
+        "cpc_share_of_tor_rows": rows,
+        "cpc_share_of_tor_rows_left_out": left_out,
         "global_csam_share": _plain(tor_to_darknet_share * porn_in_darknet_share * csam_in_porn_share),
         "mean_c": _plain(estimates["c"].mean(skipna=True)),
         "median_c": _plain(estimates["c"].median(skipna=True)),
     }
+
+
+def publication_counts(estimates, tested, crime_years, years_table=None):
+    """The crime outcome's publication counts for summary.json ("crime_outcome").
+
+    A zero sv_com_17_21 means that every published year recorded no offence; unpublished
+    years are not zeros (they counted too few to be published, or the file has no row).
+    From the estimate table: the tested communes at zero and the largest population among
+    them; the communes in the crime file (some sv_* value) without a published rate and
+    their population range. With the crime stage's commune-year table (not in table
+    mode): the unpublished commune-years (ndiff rows and crime years without a row) of the
+    table's communes in the crime file, and the zero communes with such a year. None where
+    the table mode cannot know."""
+    sv_columns = [c for c in ("sv_19", "sv_17_21", "sv_com_19", "sv_com_17_21") if c in estimates.columns]
+    in_file = np.isfinite(estimates[sv_columns].to_numpy(dtype="float64", na_value=np.nan)).any(axis=1)
+    crime = as_float(estimates[CRIME])
+    pop = as_float(estimates["pop"])
+    without = in_file & ~np.isfinite(crime)
+    usable = without & np.isfinite(pop) & (pop > 0)
+    tested_crime = as_float(tested[CRIME])
+    zero = tested_crime == 0
+    counts = {
+        "n_zero_rate": int(zero.sum()),
+        "zero_rate_max_population": _plain(as_float(tested["pop"])[zero].max()) if zero.any() else None,
+        "n_communes_never_published": int(without.sum()),
+        "population_range_never_published": (
+            [_plain(pop[usable].min()), _plain(pop[usable].max())] if usable.any() else None
+        ),
+        "n_crime_years": len(crime_years),
+        "n_commune_years_unpublished": None,
+        "n_commune_years_without_row": None,
+        "n_zero_rate_with_unpublished_years": None,
+    }
+    if years_table is not None:
+        codes = estimates.loc[in_file, "code_com"].astype(str)
+        rows = years_table[years_table["code_com"].astype(str).isin(set(codes))]
+        # years published per commune (as crime.years_published; not imported, so that an edit
+        # of the crime reader does not rerun every statistics job)
+        shown = rows.groupby("code_com")["published"].sum().reindex(codes, fill_value=0).to_numpy()
+        present = rows.groupby("code_com").size().reindex(codes, fill_value=0).to_numpy()
+        unpublished = len(crime_years) - shown
+        zero_codes = set(tested.loc[zero, "code_com"].astype(str))
+        at_zero = np.array([code in zero_codes for code in codes])
+        counts.update(
+            n_commune_years_unpublished=int(unpublished.sum()),
+            n_commune_years_without_row=int((len(crime_years) - present).sum()),
+            n_zero_rate_with_unpublished_years=int((at_zero & (unpublished > 0)).sum()),
+        )
+    return counts
 
 
 def quality_totals(qc):

@@ -727,9 +727,10 @@ def planted_truth(city, communes, model):
     }
 
 
-def crime_rows(truth):
+def crime_rows(truth, min_count=PUBLISHED_MIN_FACTS, window_years=PUBLISHED_WINDOW_YEARS):
     """data.gouv.fr rows (2023 layout) of one city's communes plus a few communes that are
-    not in the communes layer: every class x year 16..22, 'diff' or 'ndiff'."""
+    not in the communes layer: every class x year 16..22, 'diff' or 'ndiff' by the
+    publication rule (`min_count`, `window_years`: netmob_cpc.publication.published)."""
     rng = truth["rng"]
     department = truth["code_dep"][0]
     used = {int(code[2:]) for code in truth["code_com"]}
@@ -739,7 +740,8 @@ def crime_rows(truth):
     pop = np.concatenate([truth["pop"], extra_pop]).astype(np.int64)
     sv_rate = np.concatenate([truth["sv_rate"], SV_BASE * np.exp(rng.normal(0, 0.4, size=len(extra_numbers)))])
     n = len(codes)
-    years = np.arange(14, 23)  # two earlier years for the publication rule
+    # earlier years for the publication rule's window (at least the two of the default rule)
+    years = np.arange(min(14, CRIME_YEARS[0] - (window_years - 1)), 23)
     growth = rng.normal(0.004, 0.006, size=n)
     pop_year = np.round(pop[:, None] * (1 + growth[:, None]) ** (years[None, :] - 19)).astype(np.int64)
     per_person = 0.5 * np.exp(rng.normal(0, 0.1, size=(n, 1)))  # dwellings per inhabitant
@@ -753,8 +755,8 @@ def crime_rows(truth):
         exposure = dwellings if per_dwelling else pop_year
         facts = rng.poisson(rate * exposure / 1000.0)
         department_rate = base * np.exp(rng.normal(0, 0.15)) * trend ** (years - 19)
-        published_years = published(facts, PUBLISHED_MIN_FACTS, PUBLISHED_WINDOW_YEARS)
-        for year_index in range(2, len(years)):
+        published_years = published(facts, min_count, window_years)
+        for year_index in range(len(years)):
             year = int(years[year_index])
             if year not in CRIME_YEARS:
                 continue
@@ -820,7 +822,8 @@ def _dates(start, end):
 
 def generate(*, netmob_dir, tile_grid, communes, crime_csv, truth_csv, cities, apps, directions,
              start, end, seed, grid_scale, missing_rate=1e-5, outage_date="2019-05-12", zero_share=0.0,
-             area_scale=1.0):
+             area_scale=1.0, publication_min_count=PUBLISHED_MIN_FACTS,
+             publication_window_years=PUBLISHED_WINDOW_YEARS):
     """Write the synthetic data set; returns a summary (files, bytes, communes, timings).
 
     area_scale (benchmarks) shrinks each city's area inside its real-size rectangle, so
@@ -871,7 +874,10 @@ def generate(*, netmob_dir, tile_grid, communes, crime_csv, truth_csv, cities, a
         _log(f"{city}: grid {grid['rows']} x {grid['cols']}, {len(grid['tile_ids'])} tiles in the area, "
              f"{model.n_communes} communes, {outside} tiles in no commune")
     summary["bytes"] += write_communes(communes, communes_by_city)
-    summary["bytes"] += write_crime_csv(crime_csv, [row for truth in truths for row in crime_rows(truth)])
+    crime_records = [
+        row for truth in truths for row in crime_rows(truth, publication_min_count, publication_window_years)
+    ]
+    summary["bytes"] += write_crime_csv(crime_csv, crime_records)
     summary["bytes"] += write_truth_csv(truth_csv, truths)
     summary["files"] += 3
 

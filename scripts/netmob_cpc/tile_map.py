@@ -11,14 +11,24 @@ A given map is read without geopandas and, where the format allows, only the cit
 GeoPackage through sqlite3, Parquet through pyarrow with a row filter, CSV through pandas.
 """
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from netmob_cpc.codes import department_of, normalise_codes, normalise_departments
-from netmob_cpc.files import InputError, atomic_path, sniff_separator
+from netmob_cpc.files import (
+    MISSING_SPELLED,
+    MISSING_VALUES,
+    InputError,
+    atomic_path,
+    bad_value,
+    data_lines,
+    first_row,
+    log,
+    repeated_keys,
+    sniff_separator,
+)
 
 MAP_COLUMNS = ["tile_id", "cities", "code_dep", "code_com", "pop"]
 TABLE_COLUMNS = [*MAP_COLUMNS, "coverage"]  # the tile-map CSV written by the workflow
@@ -29,14 +39,19 @@ SHOWN = 5  # examples quoted in an error message
 OVERLAP_TOLERANCE = 1e-6  # a coverage above 1 + this means overlapping tiles
 
 
-def log(message):
-    print(message, file=sys.stderr)
-
-
-def _integer_tile_ids(tile_id, path, what):
-    """tile_id as int64; error naming the file for non-integer or negative values."""
+def _integer_tile_ids(tile_id, path, what, line_of=None):
+    """tile_id as int64; error naming the file (and the line, when `line_of` gives it) for
+    non-integer or negative values."""
     numbers = pd.to_numeric(tile_id, errors="coerce")
     bad = numbers.isna() | ~np.isfinite(numbers.astype("float64")) | (numbers != numbers.round()) | (numbers < 0)
+    row = first_row(bad)
+    line = line_of(row) if row is not None and line_of is not None else None
+    if line is not None:
+        value = tile_id.iloc[row]
+        raise bad_value(
+            path, line, "tile_id", None if pd.isna(value) else value, "a non-negative integer",
+            "expected integer tile ids", int(bad.sum()),
+        )
     if bad.any():
         examples = ", ".join(repr(v) for v in tile_id[bad].head(SHOWN).tolist())
         raise InputError(
@@ -96,7 +111,7 @@ def _read_csv(path, city):
                 include_columns=[raw[name] for name in MAP_COLUMNS],
                 column_types=types,
                 strings_can_be_null=True,
-                null_values=["", "nan", "NaN", "NA", "None", "null"],
+                null_values=list(MISSING_VALUES),
             ),
         )
 
@@ -109,10 +124,15 @@ def _read_csv(path, city):
         raise InputError(f"{path}: not a well-formed {sep!r}-separated tile map: {err}") from None
     table = table.rename_columns(MAP_COLUMNS)
     cities = pc.utf8_trim_whitespace(table.column("cities"))
-    rows = table.filter(pc.equal(cities, city))
+    in_city = pc.fill_null(pc.equal(cities, city), False)
+    rows = table.filter(in_city)
     if rows.num_rows == 0:
         raise _no_city_error(path, city, pc.unique(cities).to_pylist())
-    return rows.to_pandas()
+    # index: the rows' positions among the file's data rows, for the line of an error
+    frame = rows.to_pandas()
+    frame.index = pc.indices_nonzero(in_city).to_numpy()
+    frame.attrs["csv"] = (str(path), sep)
+    return frame
 
 
 def _read_parquet(path, city):
@@ -213,25 +233,16 @@ def _read_city_rows(path, city):
 # --- checks shared by a given and a built map ---------------------------------------------
 
 
-def _check_unique_tiles(tile_map_city, path, city):
-    """A tile belongs to at most one commune, and appears once per city."""
-    repeated = tile_map_city[tile_map_city["tile_id"].duplicated(keep=False)]
-    if repeated.empty:
-        return
-    communes = repeated.groupby("tile_id")["code_com"].agg(lambda codes: sorted(set(codes)))
-    split = communes[communes.map(len) > 1]
-    if len(split):
-        examples = "; ".join(f"tile {tile}: {', '.join(codes)}" for tile, codes in split.head(SHOWN).items())
-        raise InputError(
-            f"{path}: {len(split)} tile(s) of {city} are in two or more communes ({examples}); "
-            "a tile belongs to at most one commune"
-        )
-    counts = repeated["tile_id"].value_counts().sort_index()
-    examples = ", ".join(f"tile {tile} x{count}" for tile, count in counts.head(SHOWN).items())
-    raise InputError(
-        f"{path}: {len(counts)} tile(s) of {city} are listed more than once ({examples}); "
-        "expected one row per city and tile"
-    )
+def _check_unique_tiles(tile_map_city, path, city, line_of):
+    """A tile belongs to one commune and appears once per city: a tile on two rows that
+    disagree (commune, department or population) is an InputError naming both lines (CSV);
+    exact repeats are dropped and counted in the log. Returns the map without them."""
+    located = lambda position: line_of(tile_map_city.index[position])  # noqa: E731
+    values = ["code_com", "code_dep", "pop"]
+    unique, repeats = repeated_keys(tile_map_city, ["cities", "tile_id"], values, path, located, "city and tile")
+    if repeats:
+        log(f"{path}: {repeats} row(s) of {city} repeat another row exactly (same tile and commune): dropped")
+    return unique
 
 
 def _as_text(values):
@@ -286,12 +297,31 @@ def _standard_layout(rows, path, city):
     """Normalise and check the rows of one city: tile_id int64, cities / code_dep / code_com
     str (INSEE codes, five / two or three characters), pop float64, sorted by tile; rows
     without a code_com are left out (counted in the log)."""
+    source_rows = rows.index.to_numpy()
+    csv = rows.attrs.get("csv")
+    lines = []
+
+    def line_of(position):
+        """The file line of row `position` of `rows` (CSV maps), None for other formats."""
+        if csv is None:
+            return None
+        if not lines:
+            lines.extend(data_lines(*csv))
+        return lines[source_rows[position]]
+
     rows = rows.reset_index(drop=True)
-    tile_id = _integer_tile_ids(rows["tile_id"], path, f"row(s) of {city}")
-    code_com = normalise_codes(rows["code_com"], path, "code_com")
-    code_dep = normalise_departments(rows["code_dep"], path, "code_dep")
+    tile_id = _integer_tile_ids(rows["tile_id"], path, f"row(s) of {city}", line_of)
+    located = line_of if csv is not None else None
+    code_com = normalise_codes(rows["code_com"], path, "code_com", located)
+    code_dep = normalise_departments(rows["code_dep"], path, "code_dep", located)
     pop = pd.to_numeric(rows["pop"], errors="coerce")
     bad_pop = pop.isna() & rows["pop"].notna() & (rows["pop"].astype("string").str.strip() != "")
+    row = first_row(bad_pop)
+    if row is not None and line_of(row) is not None:
+        raise bad_value(
+            path, line_of(row), "pop", rows["pop"].iloc[row], "a number",
+            f"expected a population; a missing value is {MISSING_SPELLED}", int(bad_pop.sum()),
+        )
     if bad_pop.any():
         examples = ", ".join(repr(v) for v in rows.loc[bad_pop, "pop"].head(SHOWN).tolist())
         raise InputError(f"{path}: column pop holds non-numeric values (e.g. {examples}); expected a population")
@@ -314,8 +344,8 @@ def _standard_layout(rows, path, city):
         log(f"{path}: {int(no_department.sum())} tile(s) of {city} without a code_dep: taken from their code_com")
     for column in ("code_dep", "code_com"):
         result[column] = _as_text(result[column])
+    result = _check_unique_tiles(result, path, city, line_of)
     result = result.sort_values("tile_id", kind="stable").reset_index(drop=True)
-    _check_unique_tiles(result, path, city)
     _check_one_value_per_commune(result, path, city, "pop")
     _check_one_value_per_commune(result, path, city, "code_dep")
     return result
@@ -328,9 +358,11 @@ def read_tile_map(path, city):
     Returns [tile_id, cities, code_dep, code_com, pop] with codes normalised (five-character
     commune codes, two- or three-character departments), one row per tile, sorted by
     tile_id. Rows without a code_com (tiles of no commune) are left out and counted in the
-    log. Errors (InputError, naming the file): missing columns, no row for the city, bad
-    codes or tile ids, a tile twice or in two communes, tiles of one commune that disagree
-    on pop or code_dep. A missing, zero or negative pop is kept and counted in the log.
+    log. Errors (InputError, naming the file, and for a CSV the line): missing columns, no
+    row for the city, bad codes, tile ids or populations, a tile on two rows that disagree
+    (in two communes), tiles of one commune that disagree on pop or code_dep. A tile
+    repeated exactly is dropped and counted in the log. A missing (an empty field, NA or
+    NaN), zero or negative pop is kept and counted in the log.
     """
     rows = _read_city_rows(path, city)
     result = _standard_layout(rows, path, city)
