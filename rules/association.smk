@@ -101,5 +101,6 @@ rule count_models:
         min_coverage=config["min_coverage"],
         inference=config["inference"],
         min_count=config["crime_publication"]["min_count"],
+        zeros_published=config["crime_publication"]["zeros_published"],
     script:
         "../scripts/count_models.py"

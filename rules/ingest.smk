@@ -6,7 +6,7 @@
 # (rules/common.smk, ingest_batches), so a batch never changes when the period grows: a
 # changed or added file reruns only its batch (of the three apps). The per-file kernel is
 # scripts/native/netmob_parse.c, compiled by the local rule parser_library; without a
-# compiler the ingest uses the vectorised parser (pyarrow + NumPy, same numbers) and says
+# compiler the ingest uses the pyarrow parser (pyarrow's CSV reader + NumPy, same numbers) and says
 # so in every job log and in qc.csv (`parser`).
 
 INGEST_QC_KEYS = (
@@ -25,7 +25,7 @@ localrules:
 
 # Runs where Snakemake runs (the compute nodes of a cluster may have no compiler). A
 # failed compilation does not stop the run: the output then holds a one-line note that the
-# ingest jobs read as "use the vectorised parser". With a compiler installed later, rerun
+# ingest jobs read as "use the pyarrow parser". With a compiler installed later, rerun
 # with --forcerun parser_library.
 rule parser_library:
     input:
@@ -43,9 +43,9 @@ rule parser_library:
         mem_mb=500,
         runtime=5,
     shell:
-        "${{CC:-cc}} -O3 -std=c99 -shared -fPIC -o {output} {input} 2> {log}"
-        " || printf '%s\\n' \"netmob_parse: not built (the C compiler ${{CC:-cc}} failed"
-        ' or is missing; see {log})" > {output}'
+        "${{CC:-cc}} -O3 -std=c99 -shared -fPIC -o {output:q} {input:q} 2> {log:q}"
+        " || printf '%s%s)\\n' \"netmob_parse: not built (the C compiler ${{CC:-cc}} failed"
+        ' or is missing; see " {log:q} > {output:q}'
 
 
 rule ingest:

@@ -24,7 +24,8 @@ def main(snakemake):
         unpublished = int((~years["published"].astype(bool)).sum())
         print(
             f"{snakemake.input.years}: {len(years)} commune-years ({unpublished} listed as unpublished; years absent "
-            f"for a commune count as unpublished), publication threshold {params.min_count}",
+            f"for a commune count as unpublished), publication threshold {params.min_count}, zeros_published "
+            f"{bool(params.zeros_published)}",
             file=sys.stderr,
         )
         base = estimates
@@ -34,7 +35,7 @@ def main(snakemake):
         print(f"{path}: counts reconstructed from sv_com_17_21 x pop (approximate)", file=sys.stderr)
     table = count_models_table(
         base, years, min_count=params.min_count, min_clusters=params.inference["min_clusters"],
-        min_coverage=params.min_coverage,
+        min_coverage=params.min_coverage, zeros_published=bool(params.zeros_published),
     )
     print(table.to_string(index=False), file=sys.stderr)
     with atomic_path(snakemake.output.count_models) as tmp:

@@ -25,6 +25,7 @@ def main(snakemake):
         grid_scale=float(params.grid_scale),
         publication_min_count=int(params.crime_publication["min_count"]),
         publication_window_years=int(params.crime_publication["window_years"]),
+        publication_zeros_published=bool(params.crime_publication["zeros_published"]),
     )
 
 

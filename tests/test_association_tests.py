@@ -317,8 +317,8 @@ def test_quality_totals_say_when_the_fallback_parser_ran():
     native = quality_totals(pd.DataFrame({**base, "parser": ["native", "native"]}))
     assert native["parser"] == "native" and native["files_parsed_by_fallback"] == 0
     assert native["truncated_files"] == 1
-    mixed = quality_totals(pd.DataFrame({**base, "parser": ["native", "vectorised"]}))
-    assert mixed["parser"] == "vectorised" and mixed["files_parsed_by_fallback"] == 1
+    mixed = quality_totals(pd.DataFrame({**base, "parser": ["native", "pyarrow"]}))
+    assert mixed["parser"] == "pyarrow" and mixed["files_parsed_by_fallback"] == 1
 
 
 def test_main_writes_the_new_tables_and_counts(tmp_path):

@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from netmob_cpc.estimates import read_estimate_table
+from netmob_cpc.files import InputError
 from netmob_cpc.falsification import (
     FALSIFICATION_COLUMNS,
     NEGATIVE_CONTROL_COLUMNS,
@@ -28,7 +29,7 @@ from netmob_cpc.falsification import (
     size_quintiles,
     spearman_columns,
 )
-from netmob_cpc.publication import published
+from netmob_cpc.publication import below_threshold, published, unpublished_range
 from netmob_cpc.rankstats import partial_spearman, spearman_pair
 from netmob_cpc.statistics import adjusted_association_table, dependent_corr_table, select_tested, spearman_table
 
@@ -149,6 +150,31 @@ def test_publication_rule_on_hand_made_series():
     assert (published(counts, 5, 1) == (counts >= 5)).all()
     assert published(counts, 0, 3).all()
     assert (published(counts[None], 5, 3)[0] == expected).all()  # leading axes (replicates)
+    assert (published(counts, 5, 3, zeros_published=False) == expected).all()  # the default rule
+
+
+def test_publication_rule_with_published_zeros_on_hand_made_series():
+    counts = np.array([
+        [0, 0, 0, 0, 0, 0],  # no offence at all: every year published (as 0)
+        [5, 0, 0, 0, 0, 0],  # the same as without zeros_published: every zero year is published anyway
+        [0, 0, 7, 1, 2, 3],  # zeros published, 7 opens years 3..5, the 3 in year 6 stays withheld
+        [4, 4, 4, 4, 4, 4],  # 1 to 4 every year: nothing published
+        [1, 0, 2, 0, 3, 0],  # only the zeros
+    ])
+    expected = np.array([
+        [1, 1, 1, 1, 1, 1],
+        [1, 1, 1, 1, 1, 1],
+        [1, 1, 1, 1, 1, 0],
+        [0, 0, 0, 0, 0, 0],
+        [0, 1, 0, 1, 0, 1],
+    ], dtype=bool)
+    assert (published(counts, 5, 3, zeros_published=True) == expected).all()
+    assert (published(counts[None], 5, 3, True)[0] == expected).all()
+    # what an unpublished year says about its count
+    assert below_threshold(np.arange(7), 5).tolist() == [1, 1, 1, 1, 1, 0, 0]
+    assert below_threshold(np.arange(7), 5, zeros_published=True).tolist() == [0, 1, 1, 1, 1, 0, 0]
+    assert unpublished_range(5) == (0, 4) and unpublished_range(5, True) == (1, 4)
+    assert unpublished_range(1, True) == (1, 0)  # empty: that rule publishes every year
 
 
 # --- the size-only model: fit and reference ------------------------------------------------------
@@ -191,6 +217,31 @@ def test_censored_likelihood_by_scipy_stats():
         expected += mi * stats.nbinom.logcdf(4, size, size / (size + mean))
     got = -nb2_negative_loglik(params, x, counts, years, censored_x, censored_years, 5)
     assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_censored_likelihood_with_published_zeros_by_scipy_stats():
+    """With zeros_published an unpublished year counted 1 to 4: P(1 <= Y <= 4), by scipy."""
+    params = np.array([-0.3, 0.8, np.log(1.7)])
+    x = np.array([0.1, 2.5])
+    counts = np.array([0.0, 9.0])
+    years = np.array([5.0, 1.0])
+    censored_x, censored_years = np.array([-1.0, 0.4, 3.0]), np.array([5.0, 1.0, 3.0])
+    size = 1 / 1.7
+    expected = 0.0
+    for xi, yi, mi in zip(x, counts, years):
+        mean = mi * np.exp(-0.3 + 0.8 * xi)
+        expected += stats.nbinom.logpmf(yi, mi * size, mi * size / (mi * size + mean))
+    for xi, mi in zip(censored_x, censored_years):
+        p = size / (size + np.exp(-0.3 + 0.8 * xi))
+        expected += mi * np.log(stats.nbinom.cdf(4, size, p) - stats.nbinom.cdf(0, size, p))
+    got = -nb2_negative_loglik(params, x, counts, years, censored_x, censored_years, 5, zeros_published=True)
+    assert got == pytest.approx(expected, rel=1e-12)
+    without = -nb2_negative_loglik(params, x, counts, years, censored_x, censored_years, 5)
+    assert without > got  # P(Y <= 4) > P(1 <= Y <= 4)
+    # a rule that publishes every year cannot have unpublished years
+    with pytest.raises(InputError, match="crime_publication': min_count is 1 with zeros_published"):
+        fit_nb2([0.1, 0.5, 2.5], [0.0, 2.0, 9.0], [1.0, 1.0, 1.0], censored_x, censored_years, min_count=1,
+                zeros_published=True)
 
 
 def planted_size_only(seed, communes=400, years=5):
@@ -258,6 +309,17 @@ def test_simulated_outcome_is_the_mean_published_rate():
     never = simulate_size_only({"const": np.log(0.01), "log_pop": 0.0, "alpha": 1e-6}, np.array([1000.0]), 5, 20,
                                np.random.default_rng(9), min_count=5, window_years=3)
     assert np.isnan(never).all()  # never 5 in a window: never published, no rate
+    # a mean of 1e-6 a year: every year counts 0; with zeros_published each is published, the rate is 0
+    none = {"const": np.log(1e-6), "log_pop": 0.0, "alpha": 1e-6}
+    zero = simulate_size_only(none, np.array([500.0, 800.0]), 5, 20, np.random.default_rng(9), min_count=5,
+                              window_years=3, zeros_published=True)
+    assert (zero == 0).all()
+    assert np.isnan(simulate_size_only(none, np.array([500.0]), 5, 20, np.random.default_rng(9), min_count=5,
+                                       window_years=3)).all()
+    # 1 to 4 every year (a point mass at 2): never published under either rule
+    two = simulate_size_only({"const": np.log(2.0), "log_pop": 0.0, "alpha": 1e-9}, np.array([500.0]), 5, 5,
+                             np.random.default_rng(9), min_count=5, window_years=3, zeros_published=True)
+    assert two.shape == (5, 1)
 
 
 # --- the authors' published table (table mode) -------------------------------------------------
@@ -313,6 +375,43 @@ def test_authors_table_size_only_rows(authors, authors_falsification):
     assert size_only.loc["n_tested", "observed"] == 731 and size_only.loc["zero_share", "observed"] == pytest.approx(327 / 731)
     assert (size_only["replicates"] == 200).all() and len(references[("size_only", "rho_cpc")]) == 200
     assert any(line.startswith("size-only reference: NB2 on ln pop approximate") for line in lines)
+
+
+def test_authors_table_size_only_rows_with_published_zeros(authors):
+    """Under the default rule the size-only reference cannot produce the table's 327 zero
+    rates (a published zero year needs 5 or more offences in one of the two years before);
+    with zeros_published it reproduces the zero share and rho(pop, outcome).
+
+    Tolerance: the observed zero share 327 / 731 has a binomial standard error of
+    sqrt(0.447 x 0.553 / 731) = 0.018; a model that reproduces it should put its reference
+    mean within about one such error (measured with 200 replicates: 0.4465 [0.435, 0.457]).
+    40 replicates give the mean to about 0.006 / sqrt(40) = 0.001."""
+    estimates, tested = authors
+    rows = {}
+    for zeros in (False, True):
+        table, _, lines = falsification_table(
+            estimates, tested, tor_app="Tor", permutations=20, replicates=40, seed=20241130,
+            min_count=5, window_years=3, n_years=5, zeros_published=zeros,
+        )
+        rows[zeros] = table[table["test"] == "size_only"].set_index("statistic")
+        rows[zeros, "lines"] = lines
+    observed = 327 / 731
+    on = rows[True]
+    assert on.loc["zero_share", "observed"] == pytest.approx(observed)
+    assert on.loc["zero_share", "reference_mean"] == pytest.approx(observed, abs=0.018)
+    assert on.loc["zero_share", "reference_q025"] <= observed <= on.loc["zero_share", "reference_q975"]
+    # rho(pop, outcome) 0.780: the reference's 0.795 (200 replicates; 2.5 % quantile 0.776) is
+    # close, against 0.28 under the default rule
+    assert on.loc["rho_pop_outcome", "reference_mean"] == pytest.approx(0.78, abs=0.03)
+    assert rows[False].loc["rho_pop_outcome", "reference_q975"] < 0.5
+    # what it still misses: the rule publishes nearly every commune, the table only 731 of 1,340
+    assert on.loc["n_tested", "reference_q025"] > 1200
+    off = rows[False]
+    assert off.loc["zero_share", "reference_q975"] < 0.15 and off.loc["n_tested", "reference_q975"] < 600
+    assert any("5 censored years (1 to 4)" in line for line in rows[True, "lines"])
+    assert any("327 communes with a total of 0 (the rule in force publishes a zero year only after 5"
+               in line for line in rows[False, "lines"])
+    assert any(line.endswith("or when it counted 0") for line in rows[True, "lines"])
 
 
 # --- negative controls and the workflow ---------------------------------------------------------

@@ -1,19 +1,25 @@
-"""Interrupted and repeated runs: a SIGKILL in the middle of the ingest, then
-`--rerun-incomplete`, gives the same bytes as an uninterrupted run, and two complete
-runs on the same inputs give byte-identical outputs."""
+"""Interrupted, repeated and failing runs: a SIGKILL in the middle of the ingest, then
+`--rerun-incomplete`, gives the same bytes as an uninterrupted run; two complete runs on
+the same inputs give byte-identical outputs; paths with a space or an accent are taken as
+they are; a failed job's one-line message comes last; an output that cannot be written
+ends the job with one line."""
 
+import errno
+import hashlib
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from workflow_runner import SNAKEFILE, TINY, snakemake, write_config
+from netmob_cpc.files import atomic_path, run_rule
+from workflow_runner import REPO, SNAKEFILE, TINY, snakemake, write_config
 
-pytestmark = pytest.mark.workflow
+SCRIPTS = REPO / "scripts"
 
 
 def output_bytes(workdir):
@@ -30,6 +36,7 @@ def complete_run(tmp_path_factory):
     return workdir
 
 
+@pytest.mark.workflow
 def test_two_complete_runs_are_byte_identical(complete_run, tmp_path):
     write_config(tmp_path, TINY)
     snakemake(tmp_path)
@@ -39,6 +46,7 @@ def test_two_complete_runs_are_byte_identical(complete_run, tmp_path):
     assert different == []
 
 
+@pytest.mark.workflow
 def test_sigkill_during_ingest_then_rerun_incomplete(complete_run, tmp_path):
     write_config(tmp_path, TINY)
     command = [
@@ -67,3 +75,108 @@ def test_sigkill_during_ingest_then_rerun_incomplete(complete_run, tmp_path):
     snakemake(tmp_path, "--unlock")
     snakemake(tmp_path, "--rerun-incomplete")
     assert output_bytes(tmp_path) == output_bytes(complete_run)
+
+
+# --- paths the shell and the scripts must take as they are ------------------------------------
+def sha256s(folder):
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+@pytest.mark.workflow
+def test_results_dir_named_after_an_input_with_a_space_and_an_accent(tmp_path):
+    """results_dir '<the crime file> x' (a space, under a folder with a non-ASCII name): the
+    unquoted compiler command once wrote over the crime file; now every input stays
+    byte-identical and the outputs land in that folder."""
+    data = tmp_path / "données"
+    subprocess.run(
+        [sys.executable, "-m", "netmob_cpc.synthetic", "--out", str(data), "--cities", *TINY["cities"],
+         "--start", TINY["period"]["start"], "--end", TINY["period"]["end"], "--grid-scale", "0.05"],
+        check=True, capture_output=True, timeout=300, env={**os.environ, "PYTHONPATH": str(SCRIPTS)},
+    )
+    before = sha256s(data)
+    results = f"{data / 'crime.csv'} x"
+    write_config(tmp_path, {
+        **TINY, "netmob_dir": str(data / "netmob"), "tile_grid": str(data / "grids" / "{city}.geojson"),
+        "communes": str(data / "communes.gpkg"), "crime_csv": str(data / "crime.csv"), "results_dir": results,
+    })
+    snakemake(tmp_path)
+    after = sha256s(data)  # the results folder lies in the data folder too
+    assert {name: after.get(name) for name in before} == before and "crime.csv" in before
+    assert (Path(results) / ".build" / "libnetmob_parse.so").is_file()
+    assert len((Path(results) / "DL" / "cpc_com.csv").read_text().splitlines()) > 3
+
+
+# --- a failed job's message comes last, from this run's failed job only -------------------------
+@pytest.mark.workflow
+def test_failed_job_message_is_repeated_last_and_no_other_log_is_read(tmp_path):
+    write_config(tmp_path, {**TINY, "crime_class": "Nope"})
+    stale = tmp_path / "results" / "logs" / "ingest" / "DL" / "Nice" / "20190329.log"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("Error in rule ingest: a line of another run\n")
+    later = time.time() + 3600  # newer than this run: an mtime test would take it
+    os.utime(stale, (later, later))
+    result = snakemake(tmp_path, "--until", "crime_rates", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    expected = "Error in rule crime_rates: results/synthetic/crime.csv: no row of class 'Nope' (config key 'crime_class')"
+    tail = output.split("Exiting because a job execution failed")[-1]
+    assert [line for line in tail.splitlines() if line.startswith("Error in rule")] == [
+        next(line for line in output.splitlines() if line.startswith(expected))]
+    assert "another run" not in output
+    assert "Traceback" not in output
+
+
+# --- an output the job cannot write: one line, no traceback ------------------------------------
+def run_job(job, main, capfd):
+    saved = sys.stderr
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            run_rule(job, main)
+    finally:
+        if sys.stderr is not saved:
+            sys.stderr.close()
+        sys.stderr = saved
+    return stopped.value.code, capfd.readouterr().err.strip()
+
+
+def write_output(snakemake):
+    with atomic_path(snakemake.output[0]) as tmp:
+        with open(tmp, "w") as handle:
+            handle.write("x")
+
+
+def test_output_folder_blocked_by_a_file_is_one_line(tmp_path, capfd):
+    (tmp_path / "results").write_text("a file where the results folder should be")
+    output = tmp_path / "results" / "DL" / "cpc_com.csv"
+    job = SimpleNamespace(log=[str(tmp_path / "job.log")], rule="estimate_table", output=[str(output)])
+    code, terminal = run_job(job, write_output, capfd)
+    assert code == 1 and "Traceback" not in terminal
+    assert terminal.startswith(f"Error in rule estimate_table: cannot write {tmp_path / 'results'}")
+    assert terminal.endswith("Make results_dir a folder this user can write (no file in the way) and rerun: "
+                             "finished outputs are kept, nothing is half-written.")
+
+
+def test_output_that_cannot_be_opened_is_one_line(tmp_path, capfd, monkeypatch):
+    """Root writes anywhere (CI runs as root): the refusal of the file system is simulated."""
+    import builtins
+
+    output = tmp_path / "results" / "DL" / "cpc_com.csv"
+    real_open = builtins.open
+
+    def refusing_open(path, mode="r", *args, **kwargs):
+        if "w" in mode and ".cpc_com.csv.tmp-" in str(path):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing_open)
+    job = SimpleNamespace(log=[str(tmp_path / "job.log")], rule="estimate_table", output=[str(output)])
+    code, terminal = run_job(job, write_output, capfd)
+    assert code == 1
+    assert terminal.startswith(f"Error in rule estimate_table: cannot write {output.parent}/.cpc_com.csv.tmp-")
+    assert ": Permission denied. Make results_dir a folder this user can write" in terminal
+    assert not output.exists()
+    # reading an input that is missing stays a read error
+    job.output = [str(output)]
+    code, terminal = run_job(job, lambda s: real_open(tmp_path / "absent.csv"), capfd)
+    assert terminal.startswith(f"Error in rule estimate_table: cannot read {tmp_path / 'absent.csv'}")

@@ -244,6 +244,28 @@ def test_censored_nb2_equals_statsmodels_without_censoring_and_the_hand_likeliho
     assert nb2_loglike(params, y, X, offset, censored, 5) == pytest.approx(hand, rel=1e-10)
 
 
+def test_censored_nb2_with_published_zeros_on_hand_made_commune_years():
+    """With zeros_published an unpublished commune-year contributes P(1 <= count <= 4)."""
+    from scipy.stats import nbinom
+
+    # five commune-years: two published (3 and 0 offences), three unpublished
+    X = np.array([[1.0, 0.5, 7.0], [1.0, -0.2, 6.5], [1.0, 0.1, 8.2], [1.0, 1.3, 5.9], [1.0, 0.0, 7.7]])
+    offset = np.log([1200.0, 700.0, 3500.0, 400.0, 2100.0])
+    y = np.array([3.0, 0.0, np.nan, np.nan, np.nan])
+    censored = np.isnan(y)
+    params = np.array([-8.5, 0.3, 0.4, math.log(0.9)])
+    size = 1 / 0.9
+    p = size / (size + np.exp(X @ params[:-1] + offset))
+    hand = (nbinom.logpmf(3, size, p[0]) + nbinom.logpmf(0, size, p[1])
+            + sum(np.log(nbinom.cdf(4, size, p[i]) - nbinom.pmf(0, size, p[i])) for i in (2, 3, 4)))
+    assert nb2_loglike(params, np.nan_to_num(y), X, offset, censored, 5, zeros_published=True) == pytest.approx(
+        hand, rel=1e-12)
+    default = nb2_loglike(params, np.nan_to_num(y), X, offset, censored, 5)
+    assert default == pytest.approx(hand - sum(np.log(1 - nbinom.pmf(0, size, p[i]) / nbinom.cdf(4, size, p[i]))
+                                               for i in (2, 3, 4)), rel=1e-12)
+    assert nb2_loglike(params, np.nan_to_num(y), X, offset, censored, 1, zeros_published=True) == -math.inf
+
+
 def test_count_models_from_commune_years():
     estimates, years = simulated_years()
     # unpublished: the years below 5 in communes whose every year is below 5
@@ -268,6 +290,13 @@ def test_count_models_from_commune_years():
     assert f"{int((~grid['published']).sum())} of {5 * len(communes)} commune-years unpublished" in censored.loc["const", "note"]
     assert censored.loc["log_cpc_rate", "coef"] == pytest.approx(0.3, abs=0.15)
     assert table[table["model"] == "nb2_rate"]["note"].eq("counts summed over the published years").all()
+    # zeros_published reaches the censored model (and only it): an unpublished year is 1 to 4
+    zeros = count_models_table(estimates, years, min_count=5, zeros_published=True)
+    changed = zeros[zeros["model"] == "nb2_censored_years"].set_index("term")
+    assert "each counted as 1 to 4 offences" in changed.loc["const", "note"]
+    assert changed.loc["log_cpc_rate", "coef"] != censored.loc["log_cpc_rate", "coef"]
+    pd.testing.assert_frame_equal(zeros[zeros["model"] != "nb2_censored_years"],
+                                  table[table["model"] != "nb2_censored_years"])
 
 
 # --- spline partials ---------------------------------------------------------------------------

@@ -68,11 +68,11 @@ def test_mismatched_slots_are_refused():
 
 def test_qc_table_has_the_one_list_of_fields():
     days = [dict(day(np.zeros((1, 96)), [1], unmapped_traffic=8.0, total_traffic=100.0,
-                     parser="vectorised"), date=20190401)]
+                     parser="pyarrow"), date=20190401)]
     rows = qc_rows("Nice", "DL", "Tor", days)
     table = qc_table(rows)
     assert list(table.columns) == [*QC_KEYS, *QC_FIELDS]
-    assert table.loc[0, "parser"] == "vectorised" and table.loc[0, "city"] == "Nice"
+    assert table.loc[0, "parser"] == "pyarrow" and table.loc[0, "city"] == "Nice"
 
 
 def test_split_batches_reads_city_then_role_then_batch():

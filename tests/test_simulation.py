@@ -386,3 +386,21 @@ def test_simulation_on_the_tiny_synthetic_run_says_it_is_too_small(tmp_path):
     assert "Error in rule simulation_study: results/DL/cpc_com.csv: the simulation study calibrates" in output
     assert "Run it on a larger data set" in output
     assert not (tmp_path / "results" / "DL" / "simulation.csv").exists()
+
+
+def test_the_replicates_schema_maximum_fits_the_jobs_declared_memory():
+    import re
+
+    import yaml
+
+    from netmob_cpc import config as cfgmod
+
+    estimate, rule = cfgmod.SIZE_LIMITS["simulation.replicates"]
+    assert rule == "simulation_study"
+    text = (REPO / "rules" / "simulation.smk").read_text()
+    body = text[text.index("rule simulation_study:"):]
+    mem_mb = int(re.search(r"mem_mb=(\d+)", body).group(1))
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    maximum = schema["properties"]["simulation"]["properties"]["replicates"]["maximum"]
+    assert estimate({"simulation": {"replicates": maximum}}) <= mem_mb * 2**20
+    assert estimate({"simulation": {"replicates": 10 * maximum}}) > mem_mb * 2**20

@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -130,16 +129,7 @@ def read_output(path):
 
 
 def assert_same_frame(cluster, local, name):
-    assert list(cluster.columns) == list(local.columns), f"{name}: columns {list(cluster.columns)} vs {list(local.columns)}"
-    assert len(cluster) == len(local), f"{name}: {len(cluster)} rows on SLURM vs {len(local)} locally"
-    for column in local.columns:
-        a, b = cluster[column], local[column]
-        if pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b):
-            a, b = a.to_numpy(float), b.to_numpy(float)
-            same = np.isclose(a, b, rtol=1e-12, atol=0, equal_nan=True)
-            assert same.all(), f"{name}.{column}: rows {np.flatnonzero(~same)[:5]}: {a[~same][:5]} vs {b[~same][:5]}"
-        else:
-            assert a.astype(str).tolist() == b.astype(str).tolist(), f"{name}.{column} differs"
+    pd.testing.assert_frame_equal(cluster, local, check_dtype=False, rtol=1e-12, atol=0, obj=name)
 
 
 @pytest.fixture(scope="module")

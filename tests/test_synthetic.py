@@ -420,7 +420,7 @@ def test_entry_script_takes_the_snakemake_params(tmp_path):
     files = paths(tmp_path)
     params = {**{k: v for k, v in SMALL.items()}, "netmob_dir": files["netmob_dir"], "tile_grid": files["tile_grid"],
               "start": "2019-04-01", "end": "2019-04-01", "directions": ["DL"],
-              "crime_publication": {"min_count": 5, "window_years": 3}}
+              "crime_publication": {"min_count": 5, "window_years": 3, "zeros_published": False}}
     log = tmp_path / "logs" / "synthetic.log"
     log.parent.mkdir()
     fake = SimpleNamespace(
@@ -569,10 +569,14 @@ def test_area_scale_shrinks_the_area_inside_the_real_grid(tmp_path):
 
 def test_publication_rule_parameters_reach_the_crime_file(tmp_path):
     """crime_publication: a lower threshold publishes more commune-years; the default gives
-    the same bytes as the generator's own default."""
+    the same bytes as the generator's own default; zeros_published publishes the zero years."""
+    import pandas as pd
+
     counts = {}
-    for name, kwargs in (("default", {}), ("given", {"publication_min_count": 5, "publication_window_years": 3}),
-                         ("low", {"publication_min_count": 1, "publication_window_years": 1})):
+    for name, kwargs in (("default", {}), ("given", {"publication_min_count": 5, "publication_window_years": 3,
+                                                      "publication_zeros_published": False}),
+                         ("low", {"publication_min_count": 1, "publication_window_years": 1}),
+                         ("zeros", {"publication_zeros_published": True})):
         folder = tmp_path / name
         synthetic.generate(
             netmob_dir=str(folder / "netmob"), tile_grid=str(folder / "grids" / "{city}.geojson"),
@@ -584,3 +588,13 @@ def test_publication_rule_parameters_reach_the_crime_file(tmp_path):
         counts[name] = (crime, crime.count(b";ndiff;"))
     assert counts["default"][0] == counts["given"][0]
     assert counts["low"][1] < counts["default"][1]
+    assert counts["zeros"][1] < counts["default"][1]
+    rows = {name: pd.read_csv(tmp_path / name / "crime.csv", sep=";", decimal=",", dtype={"CODGEO_2023": str})
+            for name in ("default", "zeros")}
+    zeros, default = rows["zeros"], rows["default"]
+    published_now = zeros["valeur.publiée"] == "diff"
+    # every published value of the default is published with zeros too; the extra ones are zeros
+    assert (default["valeur.publiée"] == "diff").sum() + counts["default"][1] - counts["zeros"][1] == published_now.sum()
+    extra = published_now & (default["valeur.publiée"] != "diff")
+    assert extra.any() and (zeros.loc[extra, "faits"] == 0).all()
+    assert not (zeros.loc[~published_now, "faits"].notna()).any()

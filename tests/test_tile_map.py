@@ -239,12 +239,15 @@ def write_map(tmp_path, frame, name="map.csv"):
     return path
 
 
-def test_map_missing_columns(tmp_path):
-    path = write_map(tmp_path, map_frame().drop(columns=["pop", "code_dep"]))
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "gpkg", "geojson"])
+def test_map_missing_columns(tmp_path, suffix):
+    path = write_any(map_frame().drop(columns=["pop", "code_dep"]), tmp_path / f"map.{suffix}")
     with pytest.raises(InputError) as err:
         read_tile_map(path, "Nice")
-    message = str(err.value)
-    assert str(path) in message and "missing column(s) code_dep, pop" in message
+    assert str(err.value) == (
+        f"{path}: missing column(s) code_dep, pop; found tile_id, cities, code_com; a tile map "
+        "needs tile_id, cities, code_dep, code_com, pop (one row per city and tile)"
+    )
 
 
 def test_map_same_tile_twice_is_dropped_and_counted(tmp_path, capsys):
@@ -295,13 +298,19 @@ def test_map_integer_valued_floats_are_fine(tmp_path):
     assert read_tile_map(path, "Nice")["tile_id"].tolist() == [0, 1, 2, 3, 5]
 
 
-def test_map_without_the_city(tmp_path):
-    path = write_map(tmp_path, map_frame())
-    with pytest.raises(InputError) as err:
-        read_tile_map(path, "Paris")
-    assert (
-        str(path) in str(err.value) and "no row for city 'Paris'" in str(err.value) and "Lyon, Nice" in str(err.value)
-    )
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "gpkg", "geojson"])
+def test_map_without_the_city(tmp_path, suffix):
+    frame = map_frame()
+    frame.loc[3, "cities"] = " Lyon "  # names are compared without their spaces
+    path = write_any(frame, tmp_path / f"map.{suffix}")
+    assert read_tile_map(path, "Lyon")["code_com"].tolist() == ["69123"]
+    for city in ("Paris", "Nice' OR 'a' = 'a"):  # a quote in a name is no SQL
+        with pytest.raises(InputError) as err:
+            read_tile_map(path, city)
+        assert str(err.value) == (
+            f"{path}: no row for city {city!r}; the map has the cities Lyon, Nice. "
+            "Check 'cities' in the configuration, or use a map of these cities."
+        )
 
 
 # --- the tile index ------------------------------------------------------------------------
@@ -589,7 +598,7 @@ def test_main_ends_with_one_line_naming_the_file(tmp_path, capsys):
     assert not (tmp_path / "tile_map" / "Nice.npz").exists()
 
 
-# --- reading a given map: no geopandas, only the city's rows --------------------------------
+# --- reading a given map: only the city's rows, geopandas only for a GeoPackage ----------
 
 
 def test_geopackage_with_two_tables(tmp_path):
@@ -607,7 +616,9 @@ def test_not_a_geopackage(tmp_path):
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet", "gpkg"])
-def test_given_map_is_read_without_geopandas(tmp_path, suffix):
+def test_given_map_is_read_without_geopandas_unless_a_geopackage(tmp_path, suffix):
+    """CSV and Parquet maps: pyarrow only. A GeoPackage goes through pyogrio, whose import
+    brings geopandas along."""
     path = write_any(map_frame(), tmp_path / f"map.{suffix}")
     scripts = Path(__file__).resolve().parents[1] / "scripts"
     code = (
@@ -617,7 +628,8 @@ def test_given_map_is_read_without_geopandas(tmp_path, suffix):
         "print(t['code_com'].tolist(), 'geopandas' in sys.modules, 'pyogrio' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "['69123'] False False"
+    spatial = suffix == "gpkg"
+    assert done.stdout.strip() == f"['69123'] {spatial} {spatial}"
 
 
 @pytest.mark.parametrize(

@@ -24,26 +24,24 @@ TINY = {
 
 
 SCHEMA = REPO / "config" / "schema.yaml"
+if str(REPO / "scripts") not in sys.path:
+    sys.path.insert(0, str(REPO / "scripts"))
 
 
-def schema_defaults(schema=None, node=None):
-    """The defaults of config/schema.yaml as a config dict (nested objects included)."""
-    if schema is None:
-        schema = node = yaml.safe_load(SCHEMA.read_text())
-    if "$ref" in node:
-        target = schema
-        for part in node["$ref"].lstrip("#/").split("/"):
-            target = target[part]
-        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-    if "properties" in node:
-        return {key: schema_defaults(schema, sub) for key, sub in node["properties"].items()}
-    return copy.deepcopy(node.get("default"))
+def schema_defaults():
+    """Every key's default, as the workflow fills them in (netmob_cpc.config)."""
+    from netmob_cpc.config import schema_defaults as defaults
+
+    return defaults(SCHEMA)
 
 
 def load_default_config():
-    """What the workflow runs with by default: config/config.yaml over the schema's defaults."""
+    """What the workflow runs with by default: config/config.yaml over the schema's defaults,
+    filled in by the workflow's own function (netmob_cpc.config.validated)."""
+    from netmob_cpc.config import validated
+
     with open(DEFAULT_CONFIG) as handle:
-        return merge(schema_defaults(), yaml.safe_load(handle))
+        return validated(yaml.safe_load(handle), SCHEMA)
 
 
 def merge(base, overrides):

@@ -17,8 +17,9 @@ says. Models (each with the model-based and the department-clustered standard er
   ln exposure; statsmodels' `TruncatedLFNegativeBinomialP`);
 - `nb2_censored_years` (commune-year counts of the crime file only): NB2 on each
   commune's yearly counts in which a year that was not published contributes the
-  probability of a count below the publication threshold (written here with
-  scipy.optimize; the commune's regressors, offset ln of that year's population).
+  probability of a count below the publication threshold (with
+  crime_publication.zeros_published: of a count from 1 to the threshold - 1; written here
+  with scipy.optimize; the commune's regressors, offset ln of that year's population).
 
 Counts: from the crime file, the published years summed per commune, the exposure the sum
 of those years' populations; from the authors' table (which gives only the five-year
@@ -31,6 +32,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from netmob_cpc.publication import unpublished_range
 from netmob_cpc.rates import usable_population
 from netmob_cpc.rankstats import as_float, normal_sf
 from netmob_cpc.statistics import CRIME, city_dummies
@@ -106,11 +108,12 @@ def year_counts(communes, years):
 # --- the censored NB2 likelihood -----------------------------------------------------------
 
 
-def nb2_loglike(params, y, X, offset, censored=None, min_count=5):
+def nb2_loglike(params, y, X, offset, censored=None, min_count=5, zeros_published=False):
     """NB2 log-likelihood, params = (beta, ln alpha): mu = exp(X beta + offset),
     size r = 1/alpha, P(y) = Gamma(y + r)/(Gamma(r) y!) (r/(r + mu))^r (mu/(r + mu))^y.
-    A censored row (`censored` True; y ignored) contributes P(Y <= min_count - 1)."""
-    from scipy.special import gammaln
+    A censored row (`censored` True; y ignored) contributes P(Y <= min_count - 1), with
+    `zeros_published` P(1 <= Y <= min_count - 1) (a zero year would have been published)."""
+    from scipy.special import gammaln, logsumexp
     from scipy.stats import nbinom
 
     beta, alpha = params[:-1], math.exp(params[-1])
@@ -123,11 +126,19 @@ def nb2_loglike(params, y, X, offset, censored=None, min_count=5):
         np.sum(gammaln(yo + r) - gammaln(r) - gammaln(yo + 1) + r * np.log(r / (r + muo)) + yo * np.log(muo / (r + muo)))
     )
     if censored.any():
-        total += float(np.sum(nbinom.logcdf(min_count - 1, r, r / (r + mu[censored]))))
+        p = r / (r + mu[censored])
+        lowest, highest = unpublished_range(min_count, zeros_published)
+        if lowest == 0:
+            total += float(np.sum(nbinom.logcdf(highest, r, p)))
+        elif highest < lowest:  # the rule publishes every year: an unpublished one is impossible
+            return -math.inf
+        else:
+            terms = np.stack([nbinom.logpmf(j, r, p) for j in range(lowest, highest + 1)])
+            total += float(np.sum(logsumexp(terms, axis=0)))
     return total
 
 
-def fit_censored_nb2(y, X, offset, censored, min_count):
+def fit_censored_nb2(y, X, offset, censored, min_count, zeros_published=False):
     """Maximum likelihood of `nb2_loglike` (scipy.optimize BFGS from the Poisson fit of
     the uncensored rows): (coefficients, model standard errors from the inverse numerical
     Hessian, alpha, converged)."""
@@ -140,7 +151,7 @@ def fit_censored_nb2(y, X, offset, censored, min_count):
     start = np.append(start_beta, 0.0)
 
     def negative(params):
-        return -nb2_loglike(params, y, X, offset, censored, min_count)
+        return -nb2_loglike(params, y, X, offset, censored, min_count, zeros_published)
 
     result = minimize(negative, start, method="BFGS", options={"gtol": 1e-7, "maxiter": 2000})
     hessian = approx_hess3(result.x, negative)
@@ -263,17 +274,22 @@ def count_model_rows(frame, note="", min_clusters=10):
     return rows
 
 
-def censored_rows(years_frame, min_count):
-    """Rows of `nb2_censored_years` over the commune-years (year_counts)."""
+def censored_rows(years_frame, min_count, zeros_published=False):
+    """Rows of `nb2_censored_years` over the commune-years (year_counts); an unpublished
+    year counted fewer than `min_count` offences (with `zeros_published` 1 to
+    min_count - 1)."""
     names = ["const", "log_cpc_rate", "log_pop"]
     data = years_frame[np.isfinite(years_frame["exposure"].to_numpy(float))].reset_index(drop=True)
     censored = ~data["published"].to_numpy(bool)
     X = _design(data, names[1:])
     y = data["count"].fillna(0).to_numpy(float)
-    coef, se, alpha, converged = fit_censored_nb2(y, X, np.log(data["exposure"].to_numpy(float)), censored, min_count)
+    coef, se, alpha, converged = fit_censored_nb2(
+        y, X, np.log(data["exposure"].to_numpy(float)), censored, min_count, zeros_published
+    )
+    bound = f"1 to {min_count - 1}" if zeros_published else f"fewer than {min_count}"
     note = (
-        f"{int(censored.sum())} of {len(data)} commune-years unpublished, each counted as fewer than {min_count} "
-        "offences (the publication threshold)"
+        f"{int(censored.sum())} of {len(data)} commune-years unpublished, each counted as {bound} "
+        "offences (the publication threshold" + ("; zero years are published)" if zeros_published else ")")
     )
     if not converged:
         note += "; the optimiser did not report convergence"
@@ -288,14 +304,16 @@ def censored_rows(years_frame, min_count):
     return rows
 
 
-def count_models_table(estimates, years=None, *, min_count=5, min_clusters=10, min_coverage=0.0):
+def count_models_table(estimates, years=None, *, min_count=5, min_clusters=10, min_coverage=0.0,
+                       zeros_published=False):
     """count_models.csv. Without `years` (table mode) the counts are reconstructed from
-    sv_com_17_21 (approximate, said in `note`); with the commune-year table the published
-    years are summed and the censored commune-year model is added."""
+    sv_com_17_21 (approximate, said in `note`) and the publication rule is not used;
+    with the commune-year table the published years are summed and the censored
+    commune-year model (the rule's `min_count`, `zeros_published`) is added."""
     communes = commune_frame(estimates, min_coverage)
     if years is None:
         rows = count_model_rows(table_counts(communes), TABLE_NOTE, min_clusters)
     else:
         rows = count_model_rows(summed_counts(communes, years), "counts summed over the published years", min_clusters)
-        rows += censored_rows(year_counts(communes, years), min_count)
+        rows += censored_rows(year_counts(communes, years), min_count, zeros_published)
     return pd.DataFrame(rows, columns=COUNT_COLUMNS)

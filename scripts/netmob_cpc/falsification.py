@@ -13,7 +13,8 @@ from the communes' size alone, an outcome that depends on size only would reprod
 - Size-only reference (a parametric bootstrap): yearly counts from a negative binomial
   (NB2) whose mean depends on ln population only, fitted by maximum likelihood to the run's
   own outcome with the publication rule as censoring (an unpublished commune-year counts as
-  "fewer than min_count"), drawn again, passed through the publication rule
+  "fewer than min_count", with crime_publication.zeros_published "between 1 and
+  min_count - 1"), drawn again, passed through the same rule
   (netmob_cpc.publication.published) and averaged into sv_com_17_21 as the crime stage
   does; every headline statistic is recomputed on each replicate.
 
@@ -29,7 +30,7 @@ import pandas as pd
 
 from netmob_cpc.estimates import CRIME_COLUMNS
 from netmob_cpc.files import InputError
-from netmob_cpc.publication import published
+from netmob_cpc.publication import published, unpublished_range
 from netmob_cpc.rankstats import as_float
 from netmob_cpc.rates import usable_population
 from netmob_cpc.statistics import CRIME, adjusted_association_table, select_tested, williams_test
@@ -212,21 +213,25 @@ def _nb_logpmf(y, size, mean):
             + y * np.log(mean / (size + mean)))
 
 
-def _nb_logcdf_below(min_count, size, mean):
-    """log P(Y < min_count) for Y ~ NB2(size, mean); 0 when min_count is 0... (P = 0: -inf)."""
-    if min_count <= 0:
+def _nb_logcdf_below(min_count, size, mean, zeros_published=False):
+    """log P(lowest <= Y < min_count) for Y ~ NB2(size, mean), lowest 0 (1 with
+    zeros_published): the probability of an unpublished year's count; -inf when the rule
+    publishes every year (the range is empty)."""
+    lowest, highest = unpublished_range(min_count, zeros_published)
+    if highest < lowest:
         return np.full(np.shape(mean), -np.inf)
-    terms = np.stack([_nb_logpmf(np.float64(j), size, mean) for j in range(int(min_count))])
+    terms = np.stack([_nb_logpmf(np.float64(j), size, mean) for j in range(lowest, highest + 1)])
     return np.logaddexp.reduce(terms, axis=0)
 
 
-def nb2_negative_loglik(params, x, counts, years, censored_x, censored_years, min_count):
+def nb2_negative_loglik(params, x, counts, years, censored_x, censored_years, min_count, zeros_published=False):
     """Negative log-likelihood of the size-only NB2 model.
 
     Yearly count ~ NB2 with mean mu = exp(b0 + b1 x) and variance mu + alpha mu^2 (params
     b0, b1, log alpha). An observed total `counts` over `years` independent years is NB2
     with size years / alpha and mean years x mu; each censored (unpublished) year
-    contributes log P(count < min_count)."""
+    contributes log P(count < min_count), with `zeros_published` log P(1 <= count <
+    min_count) (a zero would have been published)."""
     b0, b1, log_alpha = params
     size = math.exp(-log_alpha)
     loglik = 0.0
@@ -235,16 +240,17 @@ def nb2_negative_loglik(params, x, counts, years, censored_x, censored_years, mi
         loglik += _nb_logpmf(counts, years * size, years * mu).sum()
     if len(censored_x):
         mu = np.exp(b0 + b1 * censored_x)
-        loglik += (censored_years * _nb_logcdf_below(min_count, size, mu)).sum()
+        loglik += (censored_years * _nb_logcdf_below(min_count, size, mu, zeros_published)).sum()
     return -loglik
 
 
-def fit_nb2(ln_pop, counts, years, censored_ln_pop, censored_years, min_count):
+def fit_nb2(ln_pop, counts, years, censored_ln_pop, censored_years, min_count, zeros_published=False):
     """Maximum-likelihood NB2 of yearly counts on ln population, with censored years.
 
     `ln_pop`, `counts`, `years`: observed totals (a commune-year: years 1) and their number
     of years; `censored_ln_pop`, `censored_years`: communes with that many unpublished
-    years (each known only to have counted fewer than `min_count`). Returns
+    years (each known only to have counted fewer than `min_count`, and with
+    `zeros_published` at least 1). Returns
     {"const", "log_pop", "alpha", "loglik", "converged", "observed", "censored"} with the
     coefficients on the natural scale (mean = exp(const + log_pop x ln pop))."""
     from scipy.optimize import minimize
@@ -257,15 +263,17 @@ def fit_nb2(ln_pop, counts, years, censored_ln_pop, censored_years, min_count):
             f"size-only reference: {len(counts)} published count(s), {int((counts > 0).sum())} above zero; "
             "too few to fit the outcome's dependence on population"
         )
-    if min_count <= 0 and censored_years.sum() > 0:
+    lowest, highest = unpublished_range(min_count, zeros_published)
+    if highest < lowest and censored_years.sum() > 0:
+        rule = f"min_count is {min_count}" + (" with zeros_published" if zeros_published else "")
         raise InputError(
-            f"config key 'crime_publication.min_count' is {min_count}: that rule publishes every year, but "
-            f"{int(censored_years.sum())} commune-years are unpublished; set it to the crime file's threshold"
+            f"config key 'crime_publication': {rule}: that rule publishes every year, but "
+            f"{int(censored_years.sum())} commune-years are unpublished; set min_count to the crime file's threshold"
         )
     centre = float(np.concatenate([ln_pop, censored_ln_pop]).mean())
     x, cx = ln_pop - centre, censored_ln_pop - centre
     start = np.array([math.log(max(counts.sum() / years.sum(), 1e-3)), 1.0, 0.0])
-    args = (x, counts, years, cx, censored_years, min_count)
+    args = (x, counts, years, cx, censored_years, min_count, zeros_published)
     # BFGS (numerical gradient) for speed, then Nelder-Mead from there to settle the optimum
     # (BFGS often stops with "precision loss" a hair away from it)
     first = minimize(nb2_negative_loglik, start, args=args, method="BFGS")
@@ -284,7 +292,8 @@ def fit_nb2(ln_pop, counts, years, censored_ln_pop, censored_years, min_count):
     }
 
 
-def size_only_fit_data(eligible_pop, codes, *, years_table=None, outcome=None, n_years, min_count):
+def size_only_fit_data(eligible_pop, codes, *, years_table=None, outcome=None, n_years, min_count,
+                       zeros_published=False):
     """The observations of the size-only fit, from the commune-year table (traffic mode)
     or reconstructed from the outcome (table mode), for the `eligible` communes
     (`codes`, `eligible_pop` their population).
@@ -293,7 +302,12 @@ def size_only_fit_data(eligible_pop, codes, *, years_table=None, outcome=None, n
     round(rate x pop / 1000) when the file gives only a rate), each unpublished or absent
     crime year a censored year. Table mode (approximate): a commune with a finite
     sv_com_17_21 gives the total round(n_years x sv x pop / 1000) over n_years years; one
-    without gives n_years censored years. Returns (dict of arrays for fit_nb2, note)."""
+    without gives n_years censored years. A zero rate gives a total of 0, i.e. n_years
+    zero years: with `zeros_published` that is what the rule publishes; without it a
+    published zero year needs min_count or more offences in the window before, which the
+    table cannot show (the note says how many such communes there are). Returns (dict of
+    arrays for fit_nb2, note)."""
+    bound = f"1 to {min_count - 1}" if zeros_published else f"fewer than {min_count}"
     ln_pop = np.log(np.asarray(eligible_pop, dtype="float64"))
     codes = pd.Series(codes).astype(str).to_numpy()
     if years_table is not None:
@@ -309,7 +323,7 @@ def size_only_fit_data(eligible_pop, codes, *, years_table=None, outcome=None, n
         censored = n_years - published_years
         note = (
             f"fitted on {int(observed.sum())} published commune-years and {int(censored.sum())} unpublished "
-            f"or absent ones (censored: fewer than {min_count}) of {len(codes)} communes"
+            f"or absent ones (censored: {bound}) of {len(codes)} communes"
             + (f"; {int(from_rate.sum())} counts from the rate" if from_rate.any() else "")
         )
         return {
@@ -319,10 +333,15 @@ def size_only_fit_data(eligible_pop, codes, *, years_table=None, outcome=None, n
     sv = np.asarray(outcome, dtype="float64")
     has = np.isfinite(sv)
     totals = np.round(n_years * sv[has] * np.asarray(eligible_pop)[has] / 1000.0)
+    zeros = int((totals == 0).sum())
     note = (
         f"approximate: fitted on counts reconstructed as round({n_years} x sv_com_17_21 x pop / 1000) over "
-        f"{n_years} years for {int(has.sum())} communes and {n_years} censored years for each of "
-        f"{int((~has).sum())} communes without a published rate"
+        f"{n_years} years for {int(has.sum())} communes and {n_years} censored years ({bound}) for each of "
+        f"{int((~has).sum())} communes without a published rate; {zeros} communes with a total of 0"
+        + ("" if zeros_published or not zeros else
+           f" (the rule in force publishes a zero year only after {min_count} or more offences in the "
+           "window before: the reference rarely draws zero rates; crime_publication.zeros_published "
+           "publishes zero years)")
     )
     return {
         "ln_pop": ln_pop[has], "counts": totals, "years": np.full(int(has.sum()), float(n_years)),
@@ -330,18 +349,18 @@ def size_only_fit_data(eligible_pop, codes, *, years_table=None, outcome=None, n
     }, note
 
 
-def simulate_size_only(fit, pop, n_years, replicates, rng, *, min_count, window_years):
+def simulate_size_only(fit, pop, n_years, replicates, rng, *, min_count, window_years, zeros_published=False):
     """replicates x communes matrix of sv_com_17_21 drawn from the fitted size-only model:
     yearly NB2 counts over the n_years crime years and the window_years - 1 years before
-    them, the publication rule applied, the published rates per 1,000 averaged (NaN when no
-    year is published)."""
+    them, the publication rule applied (`min_count`, `window_years`, `zeros_published`),
+    the published rates per 1,000 averaged (NaN when no year is published)."""
     pop = np.asarray(pop, dtype="float64")
     mu = np.exp(fit["const"] + fit["log_pop"] * np.log(pop))
     size = 1.0 / fit["alpha"]
     earlier = window_years - 1
     counts = rng.negative_binomial(size, size / (size + mu)[None, :, None],
                                    size=(replicates, len(pop), n_years + earlier))
-    shown = published(counts, min_count, window_years)[..., earlier:]
+    shown = published(counts, min_count, window_years, zeros_published)[..., earlier:]
     rates = np.where(shown, counts[..., earlier:] * 1000.0 / pop[None, :, None], np.nan)
     with np.errstate(invalid="ignore"):
         total = np.where(shown, rates, 0.0).sum(axis=2)
@@ -426,11 +445,13 @@ def eligible_communes(estimates, min_coverage=0.0):
 
 
 def falsification_table(estimates, tested, *, tor_app, permutations, replicates, seed, min_count,
-                        window_years, n_years, years_table=None, min_coverage=0.0):
+                        window_years, n_years, years_table=None, min_coverage=0.0, zeros_published=False):
     """falsification.csv of one direction, the reference distributions (for the figure)
     and lines for the log. `estimates`: the direction's estimate table; `tested`: its
     tested communes (statistics.select_tested); `years_table`: the crime stage's
-    commune-year table (None in table mode: counts are then reconstructed)."""
+    commune-year table (None in table mode: counts are then reconstructed). The size-only
+    reference is fitted and drawn under the same publication rule (`min_count`,
+    `window_years`, `zeros_published`)."""
     data = commune_arrays(tested, tor_app)
     rows, references, lines = [], {}, []
     for test, value in deterministic_rows(estimates, tested, tor_app).items():
@@ -449,10 +470,10 @@ def falsification_table(estimates, tested, *, tor_app, permutations, replicates,
     pop = as_float(eligible["pop"])
     fit_data, note = size_only_fit_data(
         pop, eligible["code_com"], years_table=years_table, outcome=as_float(eligible[CRIME]),
-        n_years=n_years, min_count=min_count,
+        n_years=n_years, min_count=min_count, zeros_published=zeros_published,
     )
     try:
-        fit = fit_nb2(**fit_data, min_count=min_count)
+        fit = fit_nb2(**fit_data, min_count=min_count, zeros_published=zeros_published)
     except InputError as err:  # too few published counts: no reference, the rest still stands
         lines.append(f"{err}: the size_only rows have no reference distribution")
         for key in SIZE_ONLY_STATISTICS:
@@ -461,6 +482,11 @@ def falsification_table(estimates, tested, *, tor_app, permutations, replicates,
     if fit is not None:
         lines.append(f"size-only reference: NB2 on ln pop {note}")
         lines.append(
+            f"publication rule of the reference: a year is published when it or one of the {window_years - 1} "
+            f"years before counted {min_count} or more"
+            + (", or when it counted 0" if zeros_published else " (zero years too: zeros_published false)")
+        )
+        lines.append(
             f"size-only fit: yearly mean = exp({fit['const']:.4f} + {fit['log_pop']:.4f} ln pop), alpha "
             f"{fit['alpha']:.4f}, log-likelihood {fit['loglik']:.2f}, converged {fit['converged']}"
         )
@@ -468,7 +494,8 @@ def falsification_table(estimates, tested, *, tor_app, permutations, replicates,
         drawn = {key: [] for key in SIZE_ONLY_STATISTICS}
         for start in range(0, replicates, CHUNK):
             draws = min(CHUNK, replicates - start)
-            sv = simulate_size_only(fit, pop, n_years, draws, rng, min_count=min_count, window_years=window_years)
+            sv = simulate_size_only(fit, pop, n_years, draws, rng, min_count=min_count, window_years=window_years,
+                                    zeros_published=zeros_published)
             for key, value in {**headline_statistics(every, sv.T), **outcome_moments(every, sv.T)}.items():
                 drawn[key].append(value)
         for key in SIZE_ONLY_STATISTICS:

@@ -173,13 +173,40 @@ def run_rule(snakemake, main):
                 "and rerun: finished outputs are kept, nothing is half-written.",
                 terminal,
             )
-        if err.errno in (errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOENT) and err.filename:
+        unusable = (errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOENT, errno.ENOTDIR,
+                    errno.EEXIST, errno.EROFS)
+        if err.errno in unusable and err.filename:
+            if _is_output_path(err.filename, getattr(snakemake, "output", ())):
+                _fail(
+                    f"Error in rule {snakemake.rule}: cannot write {err.filename}: "
+                    f"{err.strerror}. Make results_dir a folder this user can write (no file "
+                    "in the way) and rerun: finished outputs are kept, nothing is half-written.",
+                    terminal,
+                )
             _fail(
                 f"Error in rule {snakemake.rule}: cannot read {err.filename}: "
                 f"{err.strerror}. Check the path and its permissions.",
                 terminal,
             )
         raise
+
+
+def _is_output_path(filename, outputs):
+    """True when `filename` is an output, its temporary name (`atomic_path`) or a folder
+    above one."""
+    name = os.path.abspath(os.fspath(filename))
+    for output in outputs:
+        output = os.path.abspath(os.fspath(output))
+        folder, base = os.path.split(output)
+        if name == output or (
+            os.path.dirname(name) == folder and os.path.basename(name).startswith(f".{base}.tmp-")
+        ):
+            return True
+        while folder != os.path.dirname(folder):
+            if name == folder:
+                return True
+            folder = os.path.dirname(folder)
+    return False
 
 
 def _fail(message, terminal):

@@ -3,22 +3,26 @@
 The data.gouv.fr commune file publishes a commune's yearly count of an offence class
 (`valeur.publiée` = diff, `est_diffuse` = diff) unless the count is small: a year is left
 unpublished (ndiff) when that year and the years before it in a window all counted fewer
-than a threshold. The rule's parameters are the configuration key `crime_publication`
-(`min_count`, `window_years`); the synthetic generator, the crime stage's counts, the
-size-only reference of the falsification tests and the simulation all call `published`.
+than a threshold. With `zeros_published` a year that counted no offence is published too
+(a zero is not a small count that could point at anyone): then only counts of 1 to
+min_count - 1 are withheld. The rule's parameters are the configuration key
+`crime_publication` (`min_count`, `window_years`, `zeros_published`); the synthetic
+generator, the size-only reference of the falsification tests and the censored count model
+use them.
 """
 
 import numpy as np
 
 
-def published(counts, min_count, window_years):
+def published(counts, min_count, window_years, zeros_published=False):
     """Which years are published, for yearly counts of consecutive years.
 
     `counts`: array (..., years), the last axis consecutive years in order. A year is
     published when at least one of it and the `window_years - 1` years before it counted
-    `min_count` or more. Years before the first column are not known: for the first
-    columns the window holds only the years present (pass earlier years as columns when
-    they matter, then drop them). Returns a boolean array of the same shape.
+    `min_count` or more, or (with `zeros_published`) when it counted 0. Years before the
+    first column are not known: for the first columns the window holds only the years
+    present (pass earlier years as columns when they matter, then drop them). Returns a
+    boolean array of the same shape.
     """
     counts = np.asarray(counts)
     if min_count < 0 or window_years < 1:
@@ -33,10 +37,21 @@ def published(counts, min_count, window_years):
             result |= reached
         else:
             result[..., lag:] |= reached[..., :-lag]
+    if zeros_published:
+        result |= counts == 0
     return result
 
 
-def below_threshold(counts, min_count):
-    """True where a count is below the publication threshold: what an unpublished year
-    says about its own count (it counted fewer than `min_count`)."""
-    return np.asarray(counts) < min_count
+def below_threshold(counts, min_count, zeros_published=False):
+    """True where a count could belong to an unpublished year: what an unpublished year
+    says about its own count (fewer than `min_count`; with `zeros_published` also at
+    least 1)."""
+    counts = np.asarray(counts)
+    below = counts < min_count
+    return below & (counts >= 1) if zeros_published else below
+
+
+def unpublished_range(min_count, zeros_published=False):
+    """(lowest, highest) count an unpublished year can have: (0 or 1, min_count - 1);
+    empty (lowest > highest) when the rule publishes every year."""
+    return (1 if zeros_published else 0), int(min_count) - 1

@@ -7,8 +7,9 @@ or the map is built from the city's tile grid and a communes layer: a tile goes 
 commune that contains its centroid, computed in Lambert-93 (EPSG:2154). A built map also
 records, per commune, the share of its area that the city's tile grid covers (`coverage`).
 
-A given map is read without geopandas and, where the format allows, only the city's rows:
-GeoPackage through sqlite3, Parquet through pyarrow with a row filter, CSV through pandas.
+A given map is read as attributes only and, where the format allows, only the city's rows:
+GeoPackage through pyogrio with an SQL filter, Parquet through pyarrow with a row filter,
+CSV through pyarrow.
 """
 
 from pathlib import Path
@@ -161,46 +162,33 @@ def _quoted(name):
 
 
 def _read_geopackage(path, city):
-    """The city's rows of a GeoPackage's only table, through sqlite3 (no GDAL, no geometry)."""
-    import sqlite3
+    """The city's rows of a GeoPackage's only table, through pyogrio (attributes only, the
+    city's rows selected by GDAL with an SQL filter)."""
+    import pyogrio
+    from pyogrio.errors import DataSourceError
 
     try:
-        connection = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
-    except sqlite3.Error as err:
-        raise InputError(f"{path}: cannot open it as a GeoPackage ({err})") from None
-    try:
-        try:
-            layers = [
-                row[0]
-                for row in connection.execute(
-                    "SELECT table_name FROM gpkg_contents WHERE data_type IN ('features', 'attributes') "
-                    "ORDER BY rowid"
-                )
-            ]
-        except sqlite3.DatabaseError as err:
-            raise InputError(
-                f"{path}: not a GeoPackage ({err}); a tile map is a GeoPackage (.gpkg), a CSV or a Parquet file"
-            ) from None
-        if len(layers) != 1:
-            raise InputError(
-                f"{path}: the GeoPackage holds {len(layers)} tables ({', '.join(layers) or 'none'}); "
-                "a tile map is one table: keep only the map's layer (e.g. with ogr2ogr)"
-            )
-        layer = _quoted(layers[0])
-        names = [row[1] for row in connection.execute(f"PRAGMA table_info({layer})")]
-        error = _missing_columns_error(path, names)
-        if error:
-            raise error
-        columns = ", ".join(_quoted(name) for name in MAP_COLUMNS)
-        rows = connection.execute(
-            f"SELECT {columns} FROM {layer} WHERE TRIM({_quoted('cities')}) = ?", (city,)
-        ).fetchall()
-        if not rows:
-            cities = [row[0] for row in connection.execute(f"SELECT DISTINCT {_quoted('cities')} FROM {layer}")]
-            raise _no_city_error(path, city, cities)
-    finally:
-        connection.close()
-    return pd.DataFrame.from_records(rows, columns=MAP_COLUMNS)
+        layers = [str(name) for name in pyogrio.list_layers(path)[:, 0]]
+    except DataSourceError as err:
+        raise InputError(
+            f"{path}: not a GeoPackage ({err}); a tile map is a GeoPackage (.gpkg), a CSV or a Parquet file"
+        ) from None
+    if len(layers) != 1:
+        raise InputError(
+            f"{path}: the GeoPackage holds {len(layers)} tables ({', '.join(layers) or 'none'}); "
+            "a tile map is one table: keep only the map's layer (e.g. with ogr2ogr)"
+        )
+    error = _missing_columns_error(path, list(pyogrio.read_info(path)["fields"]))
+    if error:
+        raise error
+    literal = "'" + city.replace("'", "''") + "'"
+    _, table = pyogrio.read_arrow(
+        path, columns=MAP_COLUMNS, read_geometry=False, where=f"TRIM({_quoted('cities')}) = {literal}"
+    )
+    if table.num_rows == 0:
+        _, cities = pyogrio.read_arrow(path, columns=["cities"], read_geometry=False)
+        raise _no_city_error(path, city, cities.column("cities").unique().to_pylist())
+    return table.select(MAP_COLUMNS).to_pandas()
 
 
 def _read_other_vector(path, city):

@@ -7,11 +7,15 @@ fields and thresholds are in `netmob_cpc.qc`.
 Three parsers implement the same rules and give bit-identical results (the tests check it):
 - "native": one pass of the C kernel scripts/native/netmob_parse.c over the file's bytes,
   loaded with ctypes (built by the local rule `parser_library`);
-- "vectorised": NumPy, the fallback when the kernel could not be built or loaded (a few
-  times slower); a file it cannot decide by itself (a byte outside the number alphabet,
-  a lone CR, a field-count or number error) goes to the Python parser, which gives the
-  same result or the same error message;
-- "python": a straightforward pure-Python implementation, the tests' reference.
+- "pyarrow": pyarrow's CSV reader and NumPy, the fallback when the kernel could not be
+  built or loaded (slower: benchmarks/fallback_parser.py measures both); a file it
+  cannot decide by itself (a byte outside the number alphabet, a lone CR, a field-count or
+  number error) goes to the Python parser, which gives the same result or the same error
+  message;
+- "python": a straightforward pure-Python implementation. It stays in the package because
+  production uses it: the pyarrow parser hands it the files it cannot decide (it names the
+  line and field of an error exactly as the kernel does) and `_overflow_message` locates
+  an overflowing sum with it; the tests also use it as their reference.
 
 The rules of a traffic file (the NetMob23 format), all parsers alike:
 - one line per tile: `tile_id v1 ... vN`, one space between fields (two spaces enclose an
@@ -41,7 +45,7 @@ from netmob_cpc.files import InputError
 TIMEZONE = "Europe/Paris"  # wall clock of the NetMob23 slots
 SLOT_MINUTES = 15
 SLOTS_PER_DAY = 24 * 60 // SLOT_MINUTES
-PARSERS = ("native", "vectorised", "python")
+PARSERS = ("native", "pyarrow", "python")
 
 # --- the C kernel's interface (scripts/native/netmob_parse.c) --------------------------
 ABI_VERSION = 2
@@ -323,7 +327,10 @@ def load_native_parser(path):
     return _LOADED[key]
 
 
-# --- the pure-Python parser (the tests' reference) --------------------------------------
+# --- the pure-Python parser ---------------------------------------------------------------
+# Kept in the package: the pyarrow parser hands it the files it cannot decide, for the
+# kernel's exact error message (or result), and _overflow_message locates an overflow with
+# it. The tests use it as their straightforward reference.
 _PATTERNS = {}
 
 
@@ -455,246 +462,207 @@ def _parse_python(data, n_fields, commune_of_tile, n_communes):
                    first_negative, max_location, first_duplicate)
 
 
-# --- the vectorised parser (NumPy) -----------------------------------------------------
-# The fallback when the C kernel is unavailable: the same rules with whole-array NumPy
-# operations, about ten times slower than the kernel. Tokens of digits with at most one '.'
-# and 15 digits (nearly every value of a real file) are converted exactly as the kernel's
-# fast path does (an exact integer mantissa, one correctly rounded division by a power of
-# ten); the few others (signs, exponents, nan, long digit strings) one by one with the
-# Python parser's rules. A file it cannot decide by itself (a byte outside the number
-# alphabet, a lone CR, a wrong field count, a bad token) goes to the Python parser, which
-# gives the same result or the same error message.
+# --- the pyarrow parser ------------------------------------------------------------------
+# The fallback when the C kernel is unavailable. pyarrow's CSV reader (one thread, space
+# delimiter, no header, no quoting, explicit column types) splits the lines and converts
+# the values to correctly rounded doubles (fast_float, as the kernel); NumPy sums them per
+# commune and slot in file order. Within the bytes of the format (_ALPHABET) pyarrow
+# accepts exactly the kernel's tokens (tests/test_ingest.py fuzzes both); what it would
+# accept beyond the kernel's rules is checked around it: any other byte (a tab, which
+# pyarrow trims; `inf`; a byte-order mark, which it skips), a lone CR (a line end to
+# pyarrow), a tile id that is not 1 to 19 digits, a number that overflows to inf. Such a
+# file, and every file pyarrow refuses (a field count, a bad token), goes to the Python
+# parser, which gives the kernel's result or its exact error message (line and field).
 _ALPHABET = b"0123456789.eE+-nNaA \n\r"
-_CHUNK_BYTES = 1 << 21
-_POW10 = 10.0 ** np.arange(23)
+_BLOCK_BYTES = 1 << 20  # text per record batch: memory stays bounded on any file size
 
 
 class _Undecided(Exception):
-    """The vectorised parser leaves this file to the Python parser."""
+    """The pyarrow parser leaves this file to the Python parser."""
 
 
-def _accumulate_rows(sums, groups, values):
-    """sums[groups[i]] += values[i], row after row in order, for each i (exactly the
-    sequence of additions of the C kernel): each commune's rows, in file order, are added
-    to its current sum by one reduction along the rows axis, which NumPy performs row
-    after row (np.add.reduceat does not: it may pair rows up)."""
-    order = np.argsort(groups, kind="stable")
-    ordered = values[order]
-    present, starts = np.unique(groups[order], return_index=True)
-    stops = np.append(starts[1:], len(order))
-    for commune, start, stop in zip(present.tolist(), starts.tolist(), stops.tolist()):
-        block = ordered[start:stop]
-        sums[commune] = _add_sequentially(sums[commune], block)
-
-
-def _add_sequentially(total, values):
-    """total + values[0] + values[1] + ... per column, in row order."""
-    return np.add.reduce(np.concatenate([total[None, :], values]), axis=0)
-
-
-def _parse_vectorised(data, n_fields, commune_of_tile, n_communes):
+def _parse_pyarrow(data, n_fields, commune_of_tile, n_communes):
+    """The pyarrow parser on a file's bytes; the Python parser for a file it cannot decide."""
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow: aggregate_file
-            return _vectorised(data, n_fields, commune_of_tile, n_communes)
+            return _pyarrow(data, n_fields, commune_of_tile, n_communes)
     except _Undecided:
         return _parse_python(data, n_fields, commune_of_tile, n_communes)
 
 
-def _short_tokens(segment, starts, lengths, width):
-    """Values of the tokens (at most `width` bytes each) made of digits and at most one
-    '.', with 1 to 15 digits; NaN for any other token (left to the caller). Returns
-    (values, simple, n_dots). Tokens of one length at a time, one byte column at a time."""
-    values = np.full(len(starts), np.nan)
-    simple = np.zeros(len(starts), dtype=bool)
-    n_dots = np.zeros(len(starts), dtype=np.int64)
-    for length in np.unique(lengths[lengths <= width]).tolist():
-        rows = np.flatnonzero(lengths == length)
-        at = starts[rows]
-        mantissa = np.zeros(len(rows), dtype=np.int64)
-        fraction = np.zeros(len(rows), dtype=np.int64)
-        dots = np.zeros(len(rows), dtype=np.int64)
-        valid = np.ones(len(rows), dtype=bool)
-        for j in range(length):
-            byte = segment[at + j]
-            digit = byte - np.uint8(48)
-            is_digit = digit < 10
-            is_dot = byte == 46
-            valid &= is_digit | is_dot
-            mantissa = np.where(is_digit, mantissa * 10 + digit, mantissa)
-            fraction += is_digit & (dots > 0)
-            dots += is_dot
-        n_digits = length - dots
-        ok = valid & (dots <= 1) & (n_digits >= 1) & (n_digits <= 15)
-        result = mantissa / _POW10[fraction]  # Clinger: exact operands, one rounding
-        result[~ok] = np.nan
-        values[rows], simple[rows], n_dots[rows] = result, ok, dots
-    return values, simple, n_dots
+def _line_starts(data):
+    """Byte offset of the start of each line (the kernel's lines: the last one may lack
+    its newline; an empty tail after the final newline is no line)."""
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    starts = np.concatenate([[0], newlines + 1])
+    return starts[:-1] if data.endswith(b"\n") else starts
 
 
-def _token_value(token):
-    """A token the short path left: (value or NaN, is_missing); _Undecided if invalid."""
-    patterns = _patterns()
-    if patterns["nan"].fullmatch(token):
-        return float("nan"), True
-    if not patterns["number"].fullmatch(token):
+def _line_text_at(data, starts, number):
+    """Bytes of line `number` (1-based) without its line end."""
+    end = data.find(b"\n", int(starts[number - 1]))
+    text = data[int(starts[number - 1]):end if end >= 0 else len(data)]
+    return text[:-1] if text.endswith(b"\r") else text
+
+
+def _blank_lines(data, starts):
+    """Boolean per line: blank (no character but its line end)."""
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    length = np.append(starts[1:] - 1, len(buffer) - data.endswith(b"\n")) - starts
+    first = buffer[np.minimum(starts, len(buffer) - 1)]
+    return (length == 0) | ((length == 1) & (first == 13))
+
+
+def _csv_batches(data, n_fields):
+    """The record batches of pyarrow's CSV reader over the bytes: column "0" the tile ids
+    as text, the others float64 (an empty field is null)."""
+    import pyarrow as pa
+    from pyarrow import csv
+
+    names = [str(i) for i in range(n_fields)]
+    return csv.open_csv(
+        pa.py_buffer(data),
+        read_options=csv.ReadOptions(
+            column_names=names, use_threads=False, block_size=_BLOCK_BYTES
+        ),
+        parse_options=csv.ParseOptions(
+            delimiter=" ", quote_char=False, double_quote=False, escape_char=False,
+            newlines_in_values=False, ignore_empty_lines=True,
+        ),
+        convert_options=csv.ConvertOptions(
+            column_types={name: pa.float64() for name in names[1:]} | {"0": pa.string()},
+            null_values=[""], strings_can_be_null=False, check_utf8=False,
+        ),
+    )
+
+
+def _tile_ids(column):
+    """uint64 tile ids of a batch's first column; _Undecided unless each is 1 to 19 digits."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    length = pc.min_max(pc.binary_length(column))
+    if (
+        length["min"].as_py() < 1 or length["max"].as_py() > 19
+        or not pc.all(pc.ascii_is_decimal(column)).as_py()
+    ):
         raise _Undecided
-    value = float(token)
-    if value in (float("inf"), float("-inf")):
-        raise _Undecided
-    return value, False
+    return pc.cast(column, pa.uint64()).to_numpy()
 
 
-def _vectorised(data, n_fields, commune_of_tile, n_communes):
+def _pyarrow(data, n_fields, commune_of_tile, n_communes):
+    import pyarrow as pa
+
     n_slots = n_fields - 1
     if not data or data.translate(None, _ALPHABET):
         raise _Undecided
+    n_lines = data.count(b"\n") + (not data.endswith(b"\n"))
     crlf = 0
     if b"\r" in data:
         crlf = data.count(b"\r\n") + data.endswith(b"\r")
-        if data.count(b"\r") != crlf:  # a lone CR inside a line
-            raise _Undecided
-    text = data.replace(b"\r", b"") if crlf else data
-
-    # lines: blank ones, the line number of each tile row; then one "\n" per tile row
-    buffer = np.frombuffer(text, dtype=np.uint8)
-    newlines = np.flatnonzero(buffer == 10)
-    starts = np.concatenate([[0], newlines + 1])
-    ends = np.concatenate([newlines, [len(text)]])
-    if text.endswith(b"\n"):
-        starts, ends = starts[:-1], ends[:-1]
-    n_lines = len(starts)
-    blank = starts == ends
-    row_lines = np.flatnonzero(~blank) + 1
-    n_rows = len(row_lines)
-    if n_rows == 0:
-        raise _Undecided
-    if blank.any() or not text.endswith(b"\n"):
-        keep = np.ones(len(buffer), dtype=bool)
-        keep[ends[blank]] = False  # the "\n" of each blank line
-        buffer = buffer[keep]
-        if not text.endswith(b"\n"):
-            buffer = np.append(buffer, np.uint8(10))
-        newlines = np.flatnonzero(buffer == 10)
-
+        if data.count(b"\r") != crlf:
+            raise _Undecided  # a CR inside a line: a line end to pyarrow, not to the kernel
     n_index = len(commune_of_tile)
     seen = np.zeros(n_index, dtype=bool)
-    traffic = np.zeros((n_communes, n_slots), dtype=np.float64)
-    tiles = np.zeros(n_communes, dtype=np.int64)
+    n_seen = 0
+    # sums[slot, group]: group = commune row, or n_communes for the rows without commune
+    width = n_communes + 1
+    sums = np.zeros(n_slots * width, dtype=np.float64)
     slot_total = np.zeros(n_slots, dtype=np.float64)
-    slot_unmapped = np.zeros(n_slots, dtype=np.float64)
+    tiles = np.zeros(n_communes, dtype=np.int64)
     counts = dict.fromkeys(_COUNTS, 0)
     max_value, max_at, negative_at, duplicate_at = 0.0, None, None, None
-    rows_per_chunk = max(1, int(_CHUNK_BYTES * n_rows / max(len(buffer), 1)))
-    for row0 in range(0, n_rows, rows_per_chunk):
-        row1 = min(n_rows, row0 + rows_per_chunk)
-        n = row1 - row0
-        offset = int(newlines[row0 - 1]) + 1 if row0 else 0
-        segment = buffer[offset:int(newlines[row1 - 1]) + 1]
-        separators = np.flatnonzero((segment == 32) | (segment == 10))
-        if len(separators) != n * n_fields:
-            raise _Undecided  # a field count: the Python parser names the line
-        ends_ = separators.reshape(n, n_fields)
-        if (segment[ends_[:, -1]] != 10).any():
-            raise _Undecided
-        starts_ = np.empty_like(ends_)
-        starts_[0, 0] = 0
-        starts_[1:, 0] = ends_[:-1, -1] + 1
-        starts_[:, 1:] = ends_[:, :-1] + 1
-        lengths = ends_ - starts_
+    row0 = 0
+    try:
+        for batch in _csv_batches(data, n_fields):
+            n = batch.num_rows
+            if not n:
+                continue
+            tile = _tile_ids(batch.column(0))
+            slots = pa.RecordBatch.from_arrays(batch.columns[1:], names=batch.schema.names[1:])
+            n_empty = sum(column.null_count for column in slots.columns)
+            # float64[n_slots * n], slot after slot (each slot's rows in file order); NaN
+            # for an empty field. Zeros and missing values add nothing (as in the kernel):
+            # only the other values are kept, with their flat position.
+            flat = slots.to_tensor(null_to_nan=True, row_major=False).to_numpy().T.ravel()
+            at = np.flatnonzero(flat != 0.0)
+            value = flat[at]
+            if not np.isfinite(value).all():
+                missing = np.isnan(value)
+                if not np.isfinite(value[~missing]).all():
+                    raise _Undecided  # inf: a number beyond the range of a double
+                counts["empty_fields"] += n_empty
+                counts["nan_fields"] += int(missing.sum()) - n_empty
+                at, value = at[~missing], value[~missing]
+            slot, row = np.divmod(at, n)
+            counts["nonzero_values"] += len(value)
+            negative = np.flatnonzero(value < 0.0)
+            counts["negative_values"] += len(negative)
+            if len(negative) and negative_at is None:  # first in file order: row, then slot
+                first = negative[np.argmin(row[negative] * n_slots + slot[negative])]
+                negative_at = (row0 + int(row[first]), int(slot[first]))
+            if len(value) and value.max() > max_value:
+                max_value = float(value.max())
+                largest = np.flatnonzero(value == max_value)
+                first = largest[np.argmin(row[largest] * n_slots + slot[largest])]
+                max_at = (row0 + int(row[first]), int(slot[first]))
 
-        # tile ids: 1 to 18 digits here (19 digits: the Python parser)
-        tile_length = lengths[:, 0]
-        if tile_length.min() < 1 or tile_length.max() > 18:
-            raise _Undecided
-        tile_values, tile_ok, tile_dots = _short_tokens(
-            segment, starts_[:, 0], tile_length, int(tile_length.max()))
-        if not tile_ok.all() or tile_dots.any():
-            raise _Undecided  # e.g. "1.0": the Python parser names it
-        tile = tile_values.astype(np.int64)
-
-        # slot values
-        flat_starts = starts_[:, 1:].ravel()
-        flat_lengths = lengths[:, 1:].ravel()
-        values = np.zeros(n * n_slots, dtype=np.float64)
-        empty = flat_lengths == 0
-        missing = empty.copy()
-        todo = np.flatnonzero(~empty & ~((flat_lengths == 1) & (segment[flat_starts] == 48)))
-        if len(todo):
-            todo_lengths = flat_lengths[todo]
-            left = np.zeros(len(todo), dtype=bool)
-            for low, high in ((1, 8), (9, 24)):
-                band = np.flatnonzero((todo_lengths >= low) & (todo_lengths <= high))
-                if len(band):
-                    parsed, ok, _ = _short_tokens(segment, flat_starts[todo[band]],
-                                                  todo_lengths[band], high)
-                    values[todo[band[ok]]] = parsed[ok]
-                    left[band[~ok]] = True
-            left |= todo_lengths > 24
-            for k in np.flatnonzero(left).tolist():
-                start = int(flat_starts[todo[k]])
-                token = segment[start:start + int(todo_lengths[k])].tobytes()
-                value, is_missing = _token_value(token)
-                values[todo[k]] = 0.0 if is_missing else value
-                missing[todo[k]] |= is_missing
-        values = values.reshape(n, n_slots)
-        n_empty = int(empty.sum())
-        counts["empty_fields"] += n_empty
-        counts["nan_fields"] += int(missing.sum()) - n_empty
-        values[values == 0.0] = 0.0  # -0.0 becomes +0.0
-        negative = values < 0.0
-        n_negative = int(negative.sum())
-        if n_negative and negative_at is None:
-            negative_at = row0 * n_slots + int(np.argmax(negative.reshape(-1)))
-        counts["negative_values"] += n_negative
-        counts["nonzero_values"] += int(np.count_nonzero(values))
-        block_max = float(values.max())
-        if block_max > max_value:
-            max_value = block_max
-            max_at = row0 * n_slots + int(np.argmax(values.reshape(-1)))
-
-        in_range = np.flatnonzero(tile < n_index)
-        index = tile[in_range]
-        if duplicate_at is None:
-            before = np.count_nonzero(seen)
+            in_range = np.flatnonzero(tile < n_index)
+            index = tile[in_range].astype(np.intp)
             seen_before = seen[index]
             seen[index] = True
-            n_duplicate = len(index) - (np.count_nonzero(seen) - before)
-            if n_duplicate:  # locate the first one
-                _, first_rows = np.unique(index, return_index=True)
-                new = np.zeros(len(index), dtype=bool)
-                new[first_rows] = True
-                new &= ~seen_before
-                row = int(in_range[np.argmin(new)])
-                duplicate_at = (row0 + row, int(tile[row]))
-        else:
-            before = np.count_nonzero(seen)
-            seen[index] = True
-            n_duplicate = len(index) - (np.count_nonzero(seen) - before)
-        counts["duplicate_tiles"] += n_duplicate
-        commune = np.full(n, -1, dtype=np.int64)
-        commune[in_range] = commune_of_tile[index]
-        mapped = commune >= 0
-        if mapped.any():
-            _accumulate_rows(traffic, commune[mapped], values[mapped])
-            tiles += np.bincount(commune[mapped], minlength=n_communes)
-        if not mapped.all():
-            slot_unmapped = _add_sequentially(slot_unmapped, values[~mapped])
-        counts["unmapped_tiles"] += int(n - mapped.sum())
-        slot_total = _add_sequentially(slot_total, values)
+            n_duplicate = len(index) - (int(np.count_nonzero(seen)) - n_seen)
+            n_seen += len(index) - n_duplicate
+            counts["duplicate_tiles"] += n_duplicate
+            if n_duplicate and duplicate_at is None:  # the first row of a tile seen before
+                first = np.zeros(len(index), dtype=bool)
+                first[np.unique(index, return_index=True)[1]] = True
+                first_row = int(in_range[np.argmax(seen_before | ~first)])
+                duplicate_at = (row0 + first_row, int(tile[first_row]))
+            group = np.full(n, n_communes, dtype=np.intp)
+            group[in_range] = commune_of_tile[index]
+            group[group < 0] = n_communes
+            tiles += np.bincount(group, minlength=width)[:n_communes]
+            counts["unmapped_tiles"] += int(np.count_nonzero(group == n_communes))
+            # bincount adds its weights one after the other in array order, each sum
+            # starting from its value so far: the kernel's additions, in the same order
+            sums = np.bincount(
+                np.concatenate([np.arange(len(sums)), slot * width + group[row]]),
+                weights=np.concatenate([sums, value]), minlength=len(sums),
+            )
+            slot_total = np.bincount(
+                np.concatenate([np.arange(n_slots), slot]),
+                weights=np.concatenate([slot_total, value]), minlength=n_slots,
+            )
+            row0 += n
+    except pa.ArrowInvalid:
+        raise _Undecided from None  # a field count or a bad token: the Python parser names it
+    starts, row_lines = None, None  # tile row i is line i + 1 unless there are blank lines
+    if row0 < n_lines:  # pyarrow skipped blank lines: count them, number the rows
+        starts = _line_starts(data)
+        row_lines = np.flatnonzero(~_blank_lines(data, starts)) + 1
+    if row0 == 0 or (row_lines is not None and len(row_lines) != row0) or row0 > n_lines:
+        raise _Undecided  # no tile row, or a disagreement on the lines: the kernel's rules
+    counts.update(lines=n_lines, rows=row0, blank_lines=n_lines - row0, crlf_lines=crlf)
+    sums = sums.reshape(n_slots, width)
 
-    counts.update(lines=n_lines, rows=n_rows, blank_lines=int(blank.sum()), crlf_lines=crlf)
+    def line_of(row):
+        return row + 1 if row_lines is None else int(row_lines[row])
 
-    def located(flat):
-        row, slot = divmod(flat, n_slots)
-        number = int(row_lines[row])
-        line = text[starts[number - 1]:ends[number - 1]]
-        return number, slot + 2, line.split(b" ")[slot + 1].decode("utf-8", "replace")
+    def located(row, slot):
+        nonlocal starts
+        if starts is None:
+            starts = _line_starts(data)
+        number = line_of(row)
+        text = _line_text_at(data, starts, number).split(b" ")[slot + 1]
+        return number, slot + 2, text.decode("utf-8", "replace")
 
     return _Parsed(
-        traffic, tiles.astype(np.int32), slot_total, slot_unmapped, counts, max_value,
-        located(negative_at) if negative_at is not None else None,
-        located(max_at) if max_at is not None else None,
-        (int(row_lines[duplicate_at[0]]), duplicate_at[1]) if duplicate_at else None,
+        np.ascontiguousarray(sums[:, :n_communes].T), tiles.astype(np.int32), slot_total,
+        np.ascontiguousarray(sums[:, n_communes]), counts, max_value,
+        located(*negative_at) if negative_at is not None else None,
+        located(*max_at) if max_at is not None else None,
+        (line_of(duplicate_at[0]), duplicate_at[1]) if duplicate_at else None,
     )
 
 
@@ -709,10 +677,10 @@ def choose_parser(library):
         return "native", load_native_parser(library), ""
     except OSError as error:
         reason = str(error)
-    return "vectorised", None, (
-        f"WARNING: the native parser is unavailable ({reason}): using the vectorised "
-        "parser (NumPy; same results, about ten times slower). Install a C compiler (or set "
-        "CC) and rerun with --forcerun parser_library to use the native one."
+    return "pyarrow", None, (
+        f"WARNING: the native parser is unavailable ({reason}): using the pyarrow parser "
+        "(same results, slower). Install a C compiler (or set CC) and rerun with "
+        "--forcerun parser_library to use the native one."
     )
 
 
@@ -769,7 +737,7 @@ def aggregate_file(path, day, commune_of_tile, n_communes, *, parser="native", l
 
     commune_of_tile: int array, commune row of each tile id (-1: none); n_communes: rows of
     the result. parser: "native" (the C kernel; `library` is its path or a NativeParser),
-    "vectorised" or "python". Raises TrafficFileError for an unreadable or malformed file
+    "pyarrow" or "python". Raises TrafficFileError for an unreadable or malformed file
     (naming file, line, field) or one whose sums overflow.
     """
     slot_minutes = expected_slot_minutes(day)
@@ -789,8 +757,8 @@ def aggregate_file(path, day, commune_of_tile, n_communes, *, parser="native", l
             raise ValueError('parser="native" needs library= (a path or a NativeParser)')
         native = library if isinstance(library, NativeParser) else load_native_parser(library)
         parse = native.parse
-    elif parser == "vectorised":
-        parse = _parse_vectorised
+    elif parser == "pyarrow":
+        parse = _parse_pyarrow
     elif parser == "python":
         parse = _parse_python
     else:
