@@ -32,7 +32,8 @@ NARROWED = ["Nice", "Nancy"]
 AFTER_SERIES = {
     "hourly_series": 1, "qc_report": 1, "estimate_table": 1, "association_tests": 1,
     "heatmaps": 1, "sensitivity": 1, "bootstrap_intervals": 1, "robust_ranking": 1,
-    "figures": 1, "figure_maps": 1, "all": 1,
+    "figures": 1, "figure_maps": 1, "count_models": 1, "falsification": 1, "negative_controls": 1,
+    "all": 1,
 }
 
 
