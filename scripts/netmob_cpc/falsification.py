@@ -16,7 +16,13 @@ from the communes' size alone, an outcome that depends on size only would reprod
   "fewer than min_count", with crime_publication.zeros_published "between 1 and
   min_count - 1"), drawn again, passed through the same rule
   (netmob_cpc.publication.published) and averaged into sv_com_17_21 as the crime stage
-  does; every headline statistic is recomputed on each replicate.
+  does; every headline statistic is recomputed on each replicate (rows size_only: over the
+  communes each replicate publishes).
+- The same draws over the data's tested communes (rows size_only_tested): which communes
+  are tested is kept as in the data, and a drawn commune with no published year in the
+  window counts as a rate of 0 (as communes without published offences appear in the
+  authors' table). It asks: given which communes are tested, could population alone
+  produce the association?
 
 Every reference row reports the observed value, the reference mean and 2.5 / 97.5 %
 quantiles and the one-sided p_upper = (1 + #{reference >= observed}) / (1 + replicates).
@@ -51,6 +57,9 @@ SIZE_ONLY_STATISTICS = [
     # how well the size-only model reproduces the outcome itself (a model check)
     "n_tested", "zero_share", "rho_pop_outcome",
 ]
+# the same draws over the data's tested communes: n_tested is the data's, not a statistic
+SIZE_ONLY_TESTED_STATISTICS = [key for key in SIZE_ONLY_STATISTICS if key != "n_tested"]
+SIZE_ONLY_TESTS = {"size_only": SIZE_ONLY_STATISTICS, "size_only_tested": SIZE_ONLY_TESTED_STATISTICS}
 CHUNK = 256  # replicates per block of the rank matrices (bounds memory)
 
 
@@ -368,6 +377,15 @@ def simulate_size_only(fit, pop, n_years, replicates, rng, *, min_count, window_
         return np.where(number > 0, total / np.maximum(number, 1), np.nan)
 
 
+def tested_outcome(sv, tested):
+    """Drawn outcomes (n x R) over the data's tested communes (`tested`: n booleans): a
+    tested commune the draw leaves unpublished (NaN) gets the rate 0, the communes not
+    tested in the data get NaN (left out of every statistic)."""
+    sv = np.asarray(sv, dtype="float64")
+    tested = np.asarray(tested, dtype=bool).reshape(len(sv), *([1] * (sv.ndim - 1)))
+    return np.where(tested, np.where(np.isnan(sv), 0.0, sv), np.nan)
+
+
 def headline_statistics(data, sv):
     """The headline statistics for outcome columns sv (n, or n x R), as statistics.py
     computes them: rho of log cpc and of log Tor per 1,000 with the outcome, their gap,
@@ -475,9 +493,9 @@ def falsification_table(estimates, tested, *, tor_app, permutations, replicates,
     try:
         fit = fit_nb2(**fit_data, min_count=min_count, zeros_published=zeros_published)
     except InputError as err:  # too few published counts: no reference, the rest still stands
-        lines.append(f"{err}: the size_only rows have no reference distribution")
-        for key in SIZE_ONLY_STATISTICS:
-            rows.append(reference_row("size_only", key, observed[key], [], seed))
+        lines.append(f"{err}: the size_only and size_only_tested rows have no reference distribution")
+        for test, statistics in SIZE_ONLY_TESTS.items():
+            rows.extend(reference_row(test, key, observed[key], [], seed) for key in statistics)
         fit = None
     if fit is not None:
         lines.append(f"size-only reference: NB2 on ln pop {note}")
@@ -491,17 +509,30 @@ def falsification_table(estimates, tested, *, tor_app, permutations, replicates,
             f"{fit['alpha']:.4f}, log-likelihood {fit['loglik']:.2f}, converged {fit['converged']}"
         )
         rng = np.random.default_rng([seed, len(PERMUTATION_TESTS)])
-        drawn = {key: [] for key in SIZE_ONLY_STATISTICS}
+        tested_mask = np.isfinite(every["sv"])  # the data's tested communes among the eligible
+        drawn = {(test, key): [] for test, statistics in SIZE_ONLY_TESTS.items() for key in statistics}
+        unpublished = []  # per replicate: tested communes the draw leaves without a published year
         for start in range(0, replicates, CHUNK):
             draws = min(CHUNK, replicates - start)
             sv = simulate_size_only(fit, pop, n_years, draws, rng, min_count=min_count, window_years=window_years,
-                                    zeros_published=zeros_published)
-            for key, value in {**headline_statistics(every, sv.T), **outcome_moments(every, sv.T)}.items():
-                drawn[key].append(value)
-        for key in SIZE_ONLY_STATISTICS:
-            reference = np.concatenate(drawn[key]) if drawn[key] else np.empty(0)
-            rows.append(reference_row("size_only", key, observed[key], reference, seed))
-            references[("size_only", key)] = reference
+                                    zeros_published=zeros_published).T
+            # the same draws twice: over the communes they publish, and over the data's tested set
+            for test, outcome in (("size_only", sv), ("size_only_tested", tested_outcome(sv, tested_mask))):
+                values = {**headline_statistics(every, outcome), **outcome_moments(every, outcome)}
+                for key in SIZE_ONLY_TESTS[test]:
+                    drawn[test, key].append(values[key])
+            unpublished.append(np.isnan(sv[tested_mask]).sum(axis=0))
+        for (test, key), parts in drawn.items():
+            reference = np.concatenate(parts) if parts else np.empty(0)
+            rows.append(reference_row(test, key, observed[key], reference, seed))
+            references[(test, key)] = reference
+        if replicates:
+            missing = np.concatenate(unpublished)
+            lines.append(
+                f"size_only_tested: of the {int(tested_mask.sum())} tested communes, a draw leaves on average "
+                f"{missing.mean():.1f} ({missing.mean() / max(int(tested_mask.sum()), 1):.3f}) without a "
+                "published year; they count as a rate of 0 (the assumption of these rows)"
+            )
     table = pd.DataFrame(rows, columns=FALSIFICATION_COLUMNS)
     table["replicates"] = table["replicates"].astype(int)
     return table, references, lines
