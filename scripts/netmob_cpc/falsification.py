@@ -571,29 +571,51 @@ def empty_negative_controls():
 # --- the figure -------------------------------------------------------------------------------
 
 
+GROUP_COLOURS = ["#3b528b", "#21918c", "#b5de2b"]
+
+
+def reference_panels(references):
+    """The figure's panels: {(family, statistic): [test, ...]}, one panel per statistic of a
+    family of tests with a finite reference distribution: "c shuffled" (the permutation
+    tests) or "size only" (size_only and size_only_tested, the same draws)."""
+    panels = {}
+    for (test, statistic), values in references.items():
+        if np.isfinite(np.asarray(values, dtype="float64")).any():
+            family = "size only" if test in SIZE_ONLY_TESTS else "c shuffled"
+            panels.setdefault((family, statistic), []).append(test)
+    return panels
+
+
 def plot_references(table, references, path, *, title):
-    """One panel per reference distribution (histogram) with the observed value marked."""
+    """One panel per statistic of a family of tests (reference_panels): a histogram of each
+    test's reference distribution (one colour per test, its p_upper in the legend) and the
+    observed value marked."""
     from netmob_cpc.figures import new_figure, save_png
 
-    keys = [key for key, values in references.items() if np.isfinite(values).any()]
+    panels = reference_panels(references)
     columns = 3
-    rows = max(1, math.ceil(len(keys) / columns))
-    figure = new_figure(4.0 * columns, 2.6 * rows + 0.6)
+    rows = max(1, math.ceil(len(panels) / columns))
+    figure = new_figure(4.2 * columns, 2.9 * rows + 0.6)
     figure.suptitle(title)
     lookup = table.set_index(["test", "statistic"])
-    for number, key in enumerate(keys):
+    for number, ((family, statistic), tests) in enumerate(panels.items()):
         ax = figure.add_subplot(rows, columns, number + 1)
-        values = references[key]
-        values = values[np.isfinite(values)]
-        row = lookup.loc[key]
-        ax.hist(values, bins=30, color="#3b528b", alpha=0.8)
-        ax.axvline(row["observed"], color="#d95f02", linewidth=2, label="observed")
-        ax.set_title(f"{key[0].replace('_', ' ')}\n{key[1]}", fontsize=8)
-        ax.text(0.02, 0.95, f"p_upper {row['p_upper']:.2g}", transform=ax.transAxes, fontsize=7, va="top")
+        observed = float(lookup.loc[(tests[0], statistic), "observed"])
+        finite = [np.asarray(references[test, statistic], dtype="float64") for test in tests]
+        finite = [values[np.isfinite(values)] for values in finite]
+        shown = [observed] if np.isfinite(observed) else []
+        low = min([values.min() for values in finite] + shown)
+        high = max([values.max() for values in finite] + shown)
+        bins = np.linspace(low, high, 41) if high > low else 30
+        for index, (test, values) in enumerate(zip(tests, finite)):
+            p_upper = lookup.loc[(test, statistic), "p_upper"]
+            ax.hist(values, bins=bins, color=GROUP_COLOURS[index % len(GROUP_COLOURS)], alpha=0.55,
+                    label=f"{test.replace('_', ' ')} (p_upper {p_upper:.2g})")
+        ax.axvline(observed, color="#d95f02", linewidth=2, label="observed")
+        ax.set_title(f"{family}: {statistic}", fontsize=8)
         ax.tick_params(labelsize=7)
-        if number == 0:
-            ax.legend(fontsize=7, loc="upper right")
-    if not keys:
+        ax.legend(fontsize=6, loc="best", framealpha=0.7)
+    if not panels:
         ax = figure.add_subplot(1, 1, 1)
         ax.text(0.5, 0.5, "no reference distribution", ha="center", va="center")
         ax.set_axis_off()
