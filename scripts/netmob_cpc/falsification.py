@@ -377,7 +377,7 @@ def simulate_size_only(fit, pop, n_years, replicates, rng, *, min_count, window_
         return np.where(number > 0, total / np.maximum(number, 1), np.nan)
 
 
-def tested_outcome(sv, tested):
+def outcome_over_tested(sv, tested):
     """Drawn outcomes (n x R) over the data's tested communes (`tested`: n booleans): a
     tested commune the draw leaves unpublished (NaN) gets the rate 0, the communes not
     tested in the data get NaN (left out of every statistic)."""
@@ -517,7 +517,7 @@ def falsification_table(estimates, tested, *, tor_app, permutations, replicates,
             sv = simulate_size_only(fit, pop, n_years, draws, rng, min_count=min_count, window_years=window_years,
                                     zeros_published=zeros_published).T
             # the same draws twice: over the communes they publish, and over the data's tested set
-            for test, outcome in (("size_only", sv), ("size_only_tested", tested_outcome(sv, tested_mask))):
+            for test, outcome in (("size_only", sv), ("size_only_tested", outcome_over_tested(sv, tested_mask))):
                 values = {**headline_statistics(every, outcome), **outcome_moments(every, outcome)}
                 for key in SIZE_ONLY_TESTS[test]:
                     drawn[test, key].append(values[key])
