@@ -424,8 +424,8 @@ def _permutation_bytes(cfg):
 
 def _size_only_bytes(cfg):
     # falsification: simulated outcomes in blocks of 256 (yearly counts and ranks, 20 arrays),
-    # and ten statistics kept per replicate
-    return PROCESS_BYTES + 256 * COMMUNES_BOUND * BYTES * 20 + cfg["falsification"]["replicates"] * 10 * BYTES
+    # and twenty statistics kept per replicate (size_only and size_only_tested)
+    return PROCESS_BYTES + 256 * COMMUNES_BOUND * BYTES * 20 + cfg["falsification"]["replicates"] * 20 * BYTES
 
 
 def _wild_bootstrap_bytes(cfg):
