@@ -327,7 +327,7 @@ def test_entry_script_writes_both_tables(tmp_path):
         output=Files(table=str(out / "simulation.csv"), moments=str(out / "simulation_moments.csv")),
         params=SimpleNamespace(
             apps={"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}, min_coverage=0.0,
-            crime_years=[17, 18, 19, 20, 21], publication={"min_count": 5, "window_years": 3},
+            crime_years=[17, 18, 19, 20, 21], publication={"min_count": 5, "window_years": 3, "zeros_published": False},
             replicates=4, seed=3, communes=0, pool="tested", planted_slope=0.15, size_adjustment={"spline_df": 6},
         ),
         log=[str(tmp_path / "simulation.log")], threads=1, rule="simulation_study",
