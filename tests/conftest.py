@@ -33,3 +33,44 @@ def tiny_run_copy(tiny_run, tmp_path):
     from workflow_runner import copy_run
 
     return copy_run(tiny_run, tmp_path / "tiny_run")
+
+
+def file_states(folder):
+    """Every file under `folder`: (sha256, modification time in ns)."""
+    import hashlib
+
+    return {
+        str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+        for path in sorted(Path(folder).rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="session")
+def user_data_run(tmp_path_factory):
+    """A user's data in the real formats (made by the generator, outside the workflow) under
+    a folder with a non-ASCII name, and one complete run of it (TINY's cities and period; the
+    config names its inputs and inherits synthetic.enabled: true) whose results_dir is
+    '<the crime file> x': named after an input, with a space, inside the data folder.
+    Gives the working directory, the data and results folders and every data file's state
+    (file_states) before and after the run. Read only."""
+    import os
+    import subprocess
+
+    from workflow_runner import TINY, snakemake, write_config
+
+    workdir = tmp_path_factory.mktemp("user_data_run")
+    data = workdir / "données"
+    subprocess.run(
+        [sys.executable, "-m", "netmob_cpc.synthetic", "--out", str(data), "--cities", *TINY["cities"],
+         "--start", TINY["period"]["start"], "--end", TINY["period"]["end"], "--grid-scale", "0.05"],
+        check=True, capture_output=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
+    )
+    before = file_states(data)
+    results = Path(f"{data / 'crime.csv'} x")
+    write_config(workdir, {
+        **TINY, "netmob_dir": str(data / "netmob"), "tile_grid": str(data / "grids" / "{city}.geojson"),
+        "communes": str(data / "communes.gpkg"), "crime_csv": str(data / "crime.csv"), "results_dir": str(results),
+    })
+    snakemake(workdir)
+    return {"workdir": workdir, "data": data, "results": results, "before": before, "after": file_states(data)}

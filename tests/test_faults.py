@@ -5,7 +5,6 @@ they are; a failed job's one-line message comes last; an output that cannot be w
 ends the job with one line."""
 
 import errno
-import hashlib
 import os
 import signal
 import subprocess
@@ -17,9 +16,8 @@ from types import SimpleNamespace
 import pytest
 
 from netmob_cpc.files import atomic_path, run_rule
-from workflow_runner import REPO, SNAKEFILE, TINY, TINY_RUN, snakemake, write_config
+from workflow_runner import SNAKEFILE, TINY, TINY_RUN, snakemake, write_config
 
-SCRIPTS = REPO / "scripts"
 
 
 def output_bytes(workdir):
@@ -76,33 +74,17 @@ def test_sigkill_during_ingest_then_rerun_incomplete(complete_run, tmp_path):
 
 
 # --- paths the shell and the scripts must take as they are ------------------------------------
-def sha256s(folder):
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
-
-
 @pytest.mark.workflow
-def test_results_dir_named_after_an_input_with_a_space_and_an_accent(tmp_path):
+def test_results_dir_named_after_an_input_with_a_space_and_an_accent(user_data_run):
     """results_dir '<the crime file> x' (a space, under a folder with a non-ASCII name): the
     unquoted compiler command once wrote over the crime file; now every input stays
-    byte-identical and the outputs land in that folder."""
-    data = tmp_path / "données"
-    subprocess.run(
-        [sys.executable, "-m", "netmob_cpc.synthetic", "--out", str(data), "--cities", *TINY["cities"],
-         "--start", TINY["period"]["start"], "--end", TINY["period"]["end"], "--grid-scale", "0.05"],
-        check=True, capture_output=True, timeout=300, env={**os.environ, "PYTHONPATH": str(SCRIPTS)},
-    )
-    before = sha256s(data)
-    results = f"{data / 'crime.csv'} x"
-    write_config(tmp_path, {
-        **TINY, "netmob_dir": str(data / "netmob"), "tile_grid": str(data / "grids" / "{city}.geojson"),
-        "communes": str(data / "communes.gpkg"), "crime_csv": str(data / "crime.csv"), "results_dir": results,
-    })
-    snakemake(tmp_path)
-    after = sha256s(data)  # the results folder lies in the data folder too
+    byte-identical and the outputs land in that folder (the shared run, tests/conftest.py)."""
+    before, after, results = user_data_run["before"], user_data_run["after"], user_data_run["results"]
+    assert str(results) == f"{user_data_run['data'] / 'crime.csv'} x" and "données" in str(results)
+    # the results folder lies in the data folder too
     assert {name: after.get(name) for name in before} == before and "crime.csv" in before
-    assert (Path(results) / ".build" / "libnetmob_parse.so").is_file()
-    assert len((Path(results) / "DL" / "cpc_com.csv").read_text().splitlines()) > 3
+    assert (results / ".build" / "libnetmob_parse.so").is_file()
+    assert len((results / "DL" / "cpc_com.csv").read_text().splitlines()) > 3
 
 
 # --- a failed job's message comes last, from this run's failed job only -------------------------

@@ -64,10 +64,12 @@ def test_missing_file_fails_and_leaves_every_input_untouched(tmp_path, user_data
         missing.write_bytes(kept)
 
 
-def test_complete_run_leaves_every_input_untouched(tmp_path, user_data):
-    before = fingerprints(user_data)
-    user_config(tmp_path, user_data)
-    snakemake(tmp_path)
-    assert fingerprints(user_data) == before
-    assert (tmp_path / "results" / "DL" / "cpc_com.csv").exists()
-    assert not (tmp_path / "results" / "synthetic").exists()
+def test_complete_run_leaves_every_input_untouched(user_data_run):
+    """The shared complete run of a user's data (tests/conftest.py), whose results folder
+    lies inside the data folder: every input file has the same bytes and time."""
+    before, after, results = user_data_run["before"], user_data_run["after"], user_data_run["results"]
+    assert len(before) > 20 and "crime.csv" in before
+    assert {name: after.get(name) for name in before} == before
+    assert not [name for name in after if name not in before and not (user_data_run["data"] / name).is_relative_to(results)]
+    assert (results / "DL" / "cpc_com.csv").exists()
+    assert not (results / "synthetic").exists()
