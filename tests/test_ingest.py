@@ -851,3 +851,52 @@ def test_the_parsers_agree_on_fuzzed_files(library, kind):
         decided += pyarrow_decides(data, n_fields, commune_of_tile, 3)
     # most irregular files, and some garbage ones, are read by pyarrow itself
     assert decided > (1000 if kind == "irregular" else 100)
+
+
+# Tokens for the kernel's fast paths: short plain numbers of every length (1 to 8 digits,
+# with up to 8 decimals), lone zeros, empty fields, and the forms that leave them.
+SHORT_TOKENS = (
+    ["0"] * 12 + ["", "00", "0.0", "007", "5.", ".5", "1", "12", "123", "1234", "12345",
+     "123456", "1234567", "12345678", "1.5", "12.25", "1234567.1234567", "1234567.12345678",
+     "12345678.5", "0.0625", "9999999.9999999", "1e5", "nan", "-3", "+4", "12a", "1.2.3",
+     "1..5", "9007199254740993", "0.1000000000000000055511151231257827"]
+)
+
+
+def test_the_kernels_fast_paths_agree_with_the_python_parser(library, portable_library):
+    """Long lines (the 64-byte blocks of the fast path, fields across block boundaries),
+    short plain numbers of every length, lines ending near the end of the buffer, CRLF
+    lines and wrong field counts: the kernel, the kernel without its fast paths and the
+    Python parser give the same result or the same error."""
+    import random
+
+    kernels = [traffic_files.load_native_parser(lib) for lib in (library, portable_library)]
+    rng = random.Random(1234)
+    commune_of_tile = np.array([0, 1, -1, 0, 2, 1, 0], dtype=np.int32)
+
+    def outcome(parse, data, n_fields):
+        try:
+            r = parse(data, n_fields, commune_of_tile, 3)
+        except traffic_files._ParseError as error:
+            return ("error", error.code, error.line, error.field, bytes(error.text), error.found)
+        return (r.traffic.tobytes(), r.tiles.tolist(), r.slot_total.tobytes(),
+                r.slot_unmapped.tobytes(), r.counts, r.max_value, r.first_negative,
+                r.max_location, r.first_duplicate)
+
+    valid = [token for token in SHORT_TOKENS if token not in ("12a", "1.2.3", "1..5")]
+    results = {"ok": 0, "error": 0}
+    for _ in range(600):
+        n_fields = rng.choice([2, 3, 20, 41, 93, 97])
+        broken = rng.random() < 0.3
+        tokens = SHORT_TOKENS if broken else valid
+        lines = []
+        for _ in range(rng.randint(1, 8)):
+            n = n_fields - 1 + (rng.choice([0] * 20 + [1, -1]) if broken else 0)
+            text = " ".join([str(rng.randint(0, 9))] + [rng.choice(tokens) for _ in range(n)])
+            lines.append(text + ("\r" if rng.random() < 0.05 else ""))
+        data = ("\n".join(lines) + "\n" * rng.randint(0, 1)).encode()
+        reference = outcome(traffic_files._parse_python, data, n_fields)
+        for kernel in kernels:
+            assert outcome(kernel.parse, data, n_fields) == reference, data
+        results["error" if reference[0] == "error" else "ok"] += 1
+    assert results["ok"] > 300 and results["error"] > 50
