@@ -155,8 +155,9 @@ def main(argv=None):
         buffers, commune_of_tile, n_communes = paris_buffers(folder)
         tile_map = os.path.join(folder, "tile_map.npz")
         np.savez(tile_map, commune_of_tile=commune_of_tile, n_communes=n_communes)
-        print(f"baseline kernel: {SOURCE} at {args.baseline[:12]}; current: the working tree; "
-              f"flags: {' '.join(FLAGS)}")
+        figures["cpu_path"] = kernels["current"].cpu_path()
+        print(f"baseline kernel: {SOURCE} at {args.baseline[:12]}; current: the working tree "
+              f"(CPU path {figures['cpu_path']}); flags: {' '.join(FLAGS)}")
         for name, data in buffers:
             results = {key: parse_once(kernel, data, commune_of_tile, n_communes)[1]
                        for key, kernel in kernels.items()}

@@ -11,6 +11,7 @@ import datetime
 import errno
 import mmap
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -870,7 +871,9 @@ def test_the_kernels_fast_paths_agree_with_the_python_parser(library, portable_l
     Python parser give the same result or the same error."""
     import random
 
-    kernels = [traffic_files.load_native_parser(lib) for lib in (library, portable_library)]
+    native = traffic_files.load_native_parser(library)
+    portable = traffic_files.load_native_parser(portable_library)
+    before = native.cpu_path()
     rng = random.Random(1234)
     commune_of_tile = np.array([0, 1, -1, 0, 2, 1, 0], dtype=np.int32)
 
@@ -896,7 +899,36 @@ def test_the_kernels_fast_paths_agree_with_the_python_parser(library, portable_l
             lines.append(text + ("\r" if rng.random() < 0.05 else ""))
         data = ("\n".join(lines) + "\n" * rng.randint(0, 1)).encode()
         reference = outcome(traffic_files._parse_python, data, n_fields)
-        for kernel in kernels:
-            assert outcome(kernel.parse, data, n_fields) == reference, data
+        assert outcome(portable.parse, data, n_fields) == reference, data
+        try:
+            for path in ("generic", "popcnt"):
+                native.cpu_path(force=path)
+                assert outcome(native.parse, data, n_fields) == reference, (path, data)
+        finally:
+            native.cpu_path(force=before)
         results["error" if reference[0] == "error" else "ok"] += 1
     assert results["ok"] > 300 and results["error"] > 50
+
+
+def test_the_kernels_cpu_paths_give_identical_sums(library, tmp_path):
+    """Both CPU paths of the kernel (forced in turn) on a large random file."""
+    native = traffic_files.load_native_parser(library)
+    before = native.cpu_path()
+    rng = np.random.default_rng(77)
+    n_index, n_communes = 5000, 40
+    commune_of_tile = rng.integers(-1, n_communes, size=n_index).astype(np.int32)
+    path = write(tmp_path / "f.txt", random_traffic_text(rng, 2000, 96, n_index, negatives=True))
+    python = traffic_files.aggregate_file(path, MAY12, commune_of_tile, n_communes, parser="python")
+    try:
+        used = []
+        for cpu in ("generic", "popcnt"):
+            used.append(native.cpu_path(force=cpu))
+            assert_same(traffic_files.aggregate_file(path, MAY12, commune_of_tile, n_communes,
+                                                     parser="native", library=native), python)
+    finally:
+        native.cpu_path(force=before)
+    assert used[0] == "generic"
+    if platform.machine() in ("x86_64", "AMD64"):  # every x86-64 CPU of this century
+        assert used[1] == "popcnt"
+    with pytest.raises(ValueError, match="force must be one of"):
+        native.cpu_path(force="avx")

@@ -33,8 +33,15 @@
  *   into slot_total. Zeros (and missing values) are never added: with every sum starting
  *   at +0.0 that gives exactly the same doubles as adding them.
  *
- * Numbers: a fast path for the lone "0" (runs of "0 " are skipped 16 at a time with
- * SSE2); the digits are read 8 at a time; the value is computed exactly from the first 19
+ * Speed: a line with the right number of spaces and no "\r" (nearly every line) takes a
+ * fast path (SSE2): bit masks of 64 bytes at a time locate the fields that are not a lone
+ * "0", so that finding the next field never waits for the previous one to be parsed; the
+ * other lines take the byte-by-byte loop (runs of "0 " skipped 16 at a time), which also
+ * names every error. Short plain numbers (up to 7 digits, "." and up to 7 decimals) are
+ * read from two 8-byte words. The POPCNT instruction, when the CPU has it, is chosen at
+ * run time (netmob_cpu_path); never -march=native, as the library may run elsewhere.
+ *
+ * Numbers: the digits are read 8 at a time; the value is computed exactly from the first 19
  * significant digits: Clinger's fast path when they fit in 53 bits and |exponent| <= 22,
  * else (x86) the 64-bit-mantissa long double with a halfway check, and for longer digit
  * strings the same on both ends of the truncation interval; strtod for whatever remains
@@ -56,7 +63,7 @@
 #endif
 
 /* Bumped whenever the signature or the stats layout changes; traffic_files.py checks it. */
-#define NETMOB_ABI_VERSION 2
+#define NETMOB_ABI_VERSION 3
 
 /* Layout of the int64 `stats` array (mirrored in traffic_files.py, _STATS). */
 enum {
@@ -542,20 +549,18 @@ static int line_error(int64_t *stats, const char *buf, const char *end,
     return code;
 }
 
-/*
- * Parse buf[0..len) and accumulate. Arrays (zero-filled by the caller):
- *   commune_of_tile int32[n_index]   commune row of each tile id, -1 = none
- *   seen            uint8[n_index]   tile ids met so far
- *   traffic         double[n_communes * (n_fields - 1)], row-major
- *   tiles           int32[n_communes] rows mapped to each commune
- *   slot_total, slot_unmapped  double[n_fields - 1]
- *   stats           int64[ST_COUNT]
- * Returns 0 or an NM_* error code (details in stats[ST_ERR_*]).
- */
-int netmob_aggregate(const char *buf, int64_t len, int64_t n_fields,
-                     const int32_t *commune_of_tile, int64_t n_index, int64_t n_communes,
-                     uint8_t *seen, double *traffic, int32_t *tiles, double *slot_total,
-                     double *slot_unmapped, int64_t *stats)
+/* The body of netmob_aggregate (below), compiled once per CPU path. */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
+static ALWAYS_INLINE int aggregate(const char *buf, int64_t len, int64_t n_fields,
+                                   const int32_t *commune_of_tile, int64_t n_index,
+                                   int64_t n_communes, uint8_t *seen, double *traffic,
+                                   int32_t *tiles, double *slot_total, double *slot_unmapped,
+                                   int64_t *stats)
 {
     const char *p = buf;
     const char *const end = buf + len;
@@ -794,4 +799,69 @@ int netmob_aggregate(const char *buf, int64_t len, int64_t n_fields,
         return NM_EMPTY_FILE;
     }
     return NM_OK;
+}
+
+#define AGGREGATE_PARAMETERS                                                                \
+    const char *buf, int64_t len, int64_t n_fields, const int32_t *commune_of_tile,          \
+        int64_t n_index, int64_t n_communes, uint8_t *seen, double *traffic, int32_t *tiles, \
+        double *slot_total, double *slot_unmapped, int64_t *stats
+#define AGGREGATE_ARGUMENTS                                                                  \
+    buf, len, n_fields, commune_of_tile, n_index, n_communes, seen, traffic, tiles,         \
+        slot_total, slot_unmapped, stats
+
+/* CPU paths chosen at run time (the library is built without -march, where Snakemake
+   runs, and may run on other machines): the same code compiled for the baseline x86-64
+   and for CPUs with the POPCNT instruction (bit counts of the fast path; the baseline
+   calls a library routine for each). The results are the same on both paths. */
+static int aggregate_generic(AGGREGATE_PARAMETERS) { return aggregate(AGGREGATE_ARGUMENTS); }
+
+#if defined(HAVE_SSE2) && (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#define HAVE_CPU_PATHS 1
+__attribute__((target("popcnt"))) static int aggregate_popcnt(AGGREGATE_PARAMETERS)
+{
+    return aggregate(AGGREGATE_ARGUMENTS);
+}
+#endif
+
+/* 0: the generic path, 1: the POPCNT path; -1 until the first call decides. */
+static int cpu_path = -1;
+
+static int best_cpu_path(void)
+{
+#ifdef HAVE_CPU_PATHS
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("popcnt") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+/* The CPU path in use (request < 0), or force one (0 generic, 1 POPCNT; a path this CPU
+   or build lacks falls back to the generic one). Returns the path then in use. */
+int netmob_cpu_path(int request)
+{
+    if (request >= 0)
+        cpu_path = request == 1 && best_cpu_path() == 1 ? 1 : 0;
+    else if (cpu_path < 0)
+        cpu_path = best_cpu_path();
+    return cpu_path;
+}
+
+/*
+ * Parse buf[0..len) and accumulate. Arrays (zero-filled by the caller):
+ *   commune_of_tile int32[n_index]   commune row of each tile id, -1 = none
+ *   seen            uint8[n_index]   tile ids met so far
+ *   traffic         double[n_communes * (n_fields - 1)], row-major
+ *   tiles           int32[n_communes] rows mapped to each commune
+ *   slot_total, slot_unmapped  double[n_fields - 1]
+ *   stats           int64[ST_COUNT]
+ * Returns 0 or an NM_* error code (details in stats[ST_ERR_*]).
+ */
+int netmob_aggregate(AGGREGATE_PARAMETERS)
+{
+#ifdef HAVE_CPU_PATHS
+    if (netmob_cpu_path(-1) == 1)
+        return aggregate_popcnt(AGGREGATE_ARGUMENTS);
+#endif
+    return aggregate_generic(AGGREGATE_ARGUMENTS);
 }

@@ -48,7 +48,7 @@ SLOTS_PER_DAY = 24 * 60 // SLOT_MINUTES
 PARSERS = ("native", "pyarrow", "python")
 
 # --- the C kernel's interface (scripts/native/netmob_parse.c) --------------------------
-ABI_VERSION = 2
+ABI_VERSION = 3
 _STATS = (
     "lines", "rows", "blank_lines", "crlf_lines", "empty_fields", "nan_fields",
     "negative_values", "nonzero_values", "duplicate_tiles", "unmapped_tiles",
@@ -272,6 +272,18 @@ class NativeParser:
             + [ctypes.c_void_p] * 6
         )
         self._aggregate = aggregate
+        self._cpu_path = library.netmob_cpu_path
+        self._cpu_path.restype = ctypes.c_int
+        self._cpu_path.argtypes = [ctypes.c_int]
+
+    def cpu_path(self, force=None):
+        """The kernel's CPU path: "generic" or "popcnt" (x86 CPUs with the POPCNT
+        instruction), chosen on first use; force="generic" or "popcnt" selects one for this
+        process (a path the CPU lacks gives "generic"). Both give the same results."""
+        paths = ("generic", "popcnt")
+        if force is not None and force not in paths:
+            raise ValueError(f"force must be one of {paths}, not {force!r}")
+        return paths[self._cpu_path(-1 if force is None else paths.index(force))]
 
     def parse(self, data, n_fields, commune_of_tile, n_communes):
         n_slots = n_fields - 1
