@@ -23,6 +23,7 @@ include: "rules/robustness.smk"
 include: "rules/figures.smk"
 include: "rules/simulation.smk"
 include: "rules/falsification.smk"
+include: "rules/placebo.smk"
 
 
 rule all:

@@ -72,6 +72,7 @@ config.update(SETUP.config)
 MODE, RESULTS = SETUP.mode, SETUP.results
 PERIOD_START, PERIOD_END = SETUP.period
 SHARES, TOR_SHARE_BOUNDS = SETUP.shares, SETUP.tor_share_bounds
+PLACEBO_APPS = SETUP.placebo_apps
 if workflow.exec_mode.name == "DEFAULT":
     if SETUP.note:
         logger.info(f"Note: {SETUP.note}.")
@@ -89,6 +90,8 @@ INPUTS = effective_inputs(config, MODE, RESULTS)
 CITIES = list(config["cities"])
 APPS = dict(config["apps"])  # role -> NetMob app name
 APP_NAMES = [APPS["porn"], APPS["tor"], APPS["control"]]
+# placebo apps read from their own traffic files (the control app's are the headline's)
+PLACEBO_INGESTED = [app for app in PLACEBO_APPS if app != APPS["control"]]
 DIRECTIONS = list(config["directions"])
 DAYS = [
     PERIOD_START + datetime.timedelta(days=i)
@@ -209,6 +212,46 @@ def ingested_batches_of_all_cities(wildcards):
     ]
 
 
+# placebo apps (rules/placebo.smk)
+def placebo_ingested(direction, city, app):
+    """The ingested batches of one city x app x direction: the headline's for the control
+    app, the placebo ingest's otherwise."""
+    if app == APPS["control"]:
+        return ingested_batches(direction, city, app)
+    return [
+        f"{RESULTS}/placebo/ingest/{direction}/{city}/{app}/{batch}.npz"
+        for batch in INGEST_BATCHES
+    ]
+
+
+def placebo_traffic_files(wildcards):
+    """The traffic files of one placebo ingest job: app by app, each in date order."""
+    return [
+        traffic_file(wildcards.city, app, stamp, wildcards.direction)
+        for app in PLACEBO_INGESTED
+        for stamp in ingest_batch_stamps(wildcards)
+    ]
+
+
+def placebo_series_batches(wildcards):
+    """The porn app's and one placebo app's ingested batches of every city: city (config
+    order), then batch (date order)."""
+    return {
+        "porn": [
+            path
+            for city in CITIES
+            for path in ingested_batches(wildcards.direction, city, APPS["porn"])
+        ],
+        "app": [
+            path
+            for city in CITIES
+            for path in placebo_ingested(
+                wildcards.direction, city, wildcards.placebo_app
+            )
+        ],
+    }
+
+
 def tile_map_inputs(wildcards):
     """A given tile map, or the city's grid and the communes layer to build it from."""
     if INPUTS["tile_map"]:
@@ -239,6 +282,8 @@ def direction_outputs(direction):
         "negative_controls.csv",
     ]
     figures = ["scatter_cpc_sv.png", "correction_factors.png", "falsification.png"]
+    if PLACEBO_APPS or FROM_TABLE:
+        tables.append("placebo.csv")
     if not FROM_TABLE:
         tables += ["correction_methods.csv", "qc.csv", "correction_methods_ci.csv"]
         tables += [f"{name}.csv" for name in HEATMAPS + SMOOTHED_HEATMAPS]

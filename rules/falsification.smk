@@ -22,6 +22,12 @@ rule falsification:
             if FROM_TABLE
             else {"crime_years": f"{RESULTS}/crime/sexual_violence_years.parquet"}
         ),
+        # cpc's rank among the placebo apps (placebo_apps; in table mode the table's apps)
+        **(
+            {"placebo": f"{RESULTS}/{{direction}}/placebo.csv"}
+            if PLACEBO_APPS or FROM_TABLE
+            else {}
+        ),
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
     output:
         falsification=report(

@@ -44,3 +44,43 @@ if SYNTHETIC:
             crime_publication=config["crime_publication"],
         script:
             "../scripts/synthetic_data.py"
+
+    # The placebo apps' files (placebo_apps) in a rule of their own, one job per app: the
+    # files of synthetic_data stay the same whatever placebo apps are asked for, and adding
+    # an app writes only its files. The control app's files are synthetic_data's.
+    if PLACEBO_INGESTED:
+
+        rule synthetic_placebo:
+            output:
+                traffic=[
+                    traffic_file(city, "{placebo_app}", stamp, direction)
+                    for city in CITIES
+                    for stamp in DAY_STAMPS
+                    for direction in DIRECTIONS
+                ],
+            log:
+                f"{RESULTS}/logs/synthetic_placebo/{{placebo_app}}.log",
+            benchmark:
+                f"{RESULTS}/benchmarks/synthetic_placebo/{{placebo_app}}.tsv"
+            wildcard_constraints:
+                placebo_app=_alternatives(PLACEBO_INGESTED),
+            conda:
+                "../envs/geo.yaml"
+            resources:
+                mem_mb=1000,
+                runtime=30,
+            params:
+                code=code_fingerprint("synthetic_placebo.py"),
+                # {netmob_dir}/{city}/{app}/{day}/{file}
+                netmob_dir=lambda wildcards, output: str(
+                    Path(output.traffic[0]).parents[3]
+                ),
+                app="{placebo_app}",
+                cities=CITIES,
+                directions=DIRECTIONS,
+                start=config["period"]["start"],
+                end=config["period"]["end"],
+                seed=config["synthetic"]["seed"],
+                grid_scale=config["synthetic"]["grid_scale"],
+            script:
+                "../scripts/synthetic_placebo.py"

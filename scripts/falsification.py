@@ -11,7 +11,9 @@ def main(snakemake):
     from netmob_cpc.estimates import read_estimate_table
     from netmob_cpc.falsification import falsification_table, plot_references
     from netmob_cpc.files import atomic_path
-    from netmob_cpc.statistics import select_tested
+    from netmob_cpc.placebo import tor_rank_row
+    from netmob_cpc.rankstats import spearman_pair
+    from netmob_cpc.statistics import CRIME, log_test_table, select_tested
 
     params = snakemake.params
     settings, rule = params.falsification, params.crime_publication
@@ -26,6 +28,13 @@ def main(snakemake):
         window_years=int(rule["window_years"]), n_years=len(params.crime_years), years_table=years_table,
         min_coverage=params.min_coverage, zeros_published=bool(rule["zeros_published"]),
     )
+    if "placebo" in snakemake.input.keys():
+        placebo = pd.read_csv(snakemake.input.placebo, keep_default_na=False, na_values=[""])
+        test = log_test_table(tested)
+        cpc_rho, _, _ = spearman_pair(test["cpc_per_1000"], test[CRIME])
+        row = tor_rank_row(placebo, cpc_rho)
+        table = pd.concat([table, pd.DataFrame([row], columns=table.columns)], ignore_index=True)
+        lines.append(f"cpc among {row['replicates']} placebo app(s): p_upper {row['p_upper']:.3g}")
     for line in lines:
         print(line, file=sys.stderr)
     print(table.to_string(index=False), file=sys.stderr)

@@ -547,10 +547,28 @@ class Setup:
     period: tuple
     shares: dict
     tor_share_bounds: list
+    placebo_apps: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
 
 
 SHARE_KEYS = ("tor_to_darknet_share", "porn_in_darknet_share", "csam_in_porn_share")
+
+
+def placebo_app_list(cfg, schema):
+    """The apps of `placebo_apps`: the names given, or for "all" every NetMob23 app (the
+    schema's netmob_app spellings) but the porn and Tor apps. ConfigError naming the key
+    when the porn or the Tor app is among the names given."""
+    chosen = cfg["placebo_apps"]
+    own = {cfg["apps"]["porn"]: "porn", cfg["apps"]["tor"]: "tor"}
+    if chosen == "all":
+        return [app for app in schema["definitions"]["netmob_app"]["enum"] if app not in own]
+    refused = [app for app in chosen if app in own]
+    if refused:
+        raise ConfigError(
+            f"config key 'placebo_apps': {refused[0]} is the {own[refused[0]]} app of the method "
+            "(apps); a placebo is another app put through Tor's construction: remove it"
+        )
+    return list(chosen)
 
 
 def start_up(user_config, embedded_path, schema_path, config_files=()):
@@ -571,7 +589,8 @@ def start_up(user_config, embedded_path, schema_path, config_files=()):
     if not any(user_config.get(key) for key in INPUT_KEYS):
         config_files = [*config_files, embedded_path]
     warnings += duplicate_warnings(dict.fromkeys(map(str, config_files)))
-    return Setup(cfg, mode, note, results, (start, end), shares, bounds, warnings)
+    placebo_apps = placebo_app_list(cfg, load_yaml(schema_path))
+    return Setup(cfg, mode, note, results, (start, end), shares, bounds, placebo_apps, warnings)
 
 
 # --- code fingerprints ------------------------------------------------------------------

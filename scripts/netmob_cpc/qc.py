@@ -175,3 +175,35 @@ def qc_summary(report):
         f"{name}: {count}" for name, count in report["parser"].value_counts().items()
     )
     return f"{len(report)} files (parser {parsers})\n{counts.to_string()}"
+
+
+def read_checked_batch(paths, stamps, commune_of_tile, n_communes, limits, *, parser, library, log):
+    """The ingest of one city x app x direction batch: each traffic file summed per commune
+    and slot (traffic_files.aggregate_file) and checked (check_file), then the batch-level
+    fields filled and checked (check_batch). Returns the files' DayAggregates in the order
+    of `paths`; one line per file goes to `log` (a text stream). Every rule that ingests
+    traffic files calls this, so that they all apply the same checks."""
+    import time
+
+    from netmob_cpc.traffic_files import aggregate_file, parse_date
+
+    mapped_tiles = int((commune_of_tile >= 0).sum())
+    days = []
+    for stamp, path in zip(stamps, paths):
+        started = time.perf_counter()
+        day = aggregate_file(path, parse_date(stamp), commune_of_tile, n_communes,
+                             parser=parser, library=library)
+        check_file(path, day, limits)
+        qc = day.qc
+        print(
+            f"{path}: {qc['tile_rows']} tile rows ({qc['unmapped_tiles']} without commune, "
+            f"{qc['duplicate_tiles']} duplicate), {qc['slots']} slots, "
+            f"{int((day.tiles > 0).sum())} communes; {qc['empty_fields']} empty, "
+            f"{qc['nan_fields']} nan, {qc['negative_values']} negative fields; "
+            f"{qc['blank_lines']} blank, {qc['crlf_lines']} CRLF lines; max value "
+            f"{qc['max_value']:g}; {(time.perf_counter() - started) * 1e3:.0f} ms ({parser})",
+            file=log,
+        )
+        days.append(day)
+    check_batch(paths, days, mapped_tiles, limits)
+    return days

@@ -198,35 +198,51 @@ def partial_spearman_design(x, y, design):
     return rho, float(2 * t_sf(abs(statistic), dof)), n
 
 
-def adjusted_association_table(estimates, spline_df=6):
-    """association_adjusted.csv: each log per-1,000 measure against sv_com_17_21,
-    `all` (as spearman.csv), `outcome_nonzero` (communes with sv_com_17_21 > 0),
+def association_analyses(values, crime, pop, cities=None, spline_df=6, analyses=ANALYSES):
+    """{analysis: (rho, pvalue, n)} of one logged measure against the outcome (arrays aligned
+    with each other): `all` (Spearman), `outcome_nonzero` (communes with outcome > 0),
     `partial_population` (partial Spearman given population, `partial_spearman`: ranks
-    residualised linearly on rank(pop)), `partial_population_spline` (ranks residualised
-    on a natural cubic regression spline of ln pop with `spline_df` degrees of freedom,
-    `population_spline`) and `partial_population_city` (the spline plus city fixed
-    effects, when the table has a cities column)."""
+    residualised linearly on rank(pop)), `partial_population_spline` (ranks residualised on
+    a natural cubic regression spline of ln pop with `spline_df` degrees of freedom,
+    `population_spline`) and `partial_population_city` (the spline plus city fixed effects;
+    NaN without `cities`). The one definition of these analyses, for cpc and the other
+    measures (association_adjusted.csv) and for the placebo apps (placebo.csv)."""
+    unknown = [analysis for analysis in analyses if analysis not in ANALYSES]
+    if unknown:
+        raise ValueError(f"unknown analysis {', '.join(unknown)}; known: {', '.join(ANALYSES)}")
+    values, crime, pop = as_float(values), as_float(crime), as_float(pop)
+    nonzero = crime > 0
+
+    def spline():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return population_spline(np.log(pop), spline_df)
+
+    def with_city():
+        if cities is None:
+            return math.nan, math.nan, 0
+        design = np.column_stack([spline(), city_dummies(pd.Series(cities).reset_index(drop=True))])
+        return partial_spearman_design(values, crime, design)
+
+    tests = {
+        "all": lambda: spearman_pair(values, crime),
+        "outcome_nonzero": lambda: spearman_pair(values[nonzero], crime[nonzero]),
+        "partial_population": lambda: partial_spearman(values, crime, pop),
+        "partial_population_spline": lambda: partial_spearman_design(values, crime, spline()),
+        "partial_population_city": with_city,
+    }
+    return {analysis: tests[analysis]() for analysis in analyses}
+
+
+def adjusted_association_table(estimates, spline_df=6):
+    """association_adjusted.csv: each log per-1,000 measure against sv_com_17_21 under every
+    analysis of `association_analyses` (`all` as in spearman.csv)."""
     test = log_test_table(estimates)
     crime = as_float(test[CRIME])
     pop = as_float(estimates.loc[test.index, "pop"])
-    nonzero = crime > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        spline = population_spline(np.log(pop), spline_df)
-    with_city = None
-    if "cities" in estimates.columns:
-        with_city = np.column_stack([spline, city_dummies(estimates.loc[test.index, "cities"])])
+    cities = estimates.loc[test.index, "cities"] if "cities" in estimates.columns else None
     rows = []
     for x in PER_1000:
-        values = as_float(test[x])
-        results = {
-            "all": spearman_pair(values, crime),
-            "outcome_nonzero": spearman_pair(values[nonzero], crime[nonzero]),
-            "partial_population": partial_spearman(values, crime, pop),
-            "partial_population_spline": partial_spearman_design(values, crime, spline),
-            "partial_population_city": (
-                partial_spearman_design(values, crime, with_city) if with_city is not None else (math.nan, math.nan, 0)
-            ),
-        }
+        results = association_analyses(as_float(test[x]), crime, pop, cities, spline_df)
         for analysis in ANALYSES:
             rho, pvalue, n = results[analysis]
             rows.append({"x": x, "y": CRIME, "analysis": analysis, "rho": rho, "pvalue": pvalue, "n": n})

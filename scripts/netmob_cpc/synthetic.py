@@ -923,6 +923,106 @@ def generate(*, netmob_dir, tile_grid, communes, crime_csv, truth_csv, cities, a
     return summary
 
 
+# === placebo apps ===========================================================================
+# Further apps for the placebo test (config key placebo_apps), written by a rule of their
+# own so that the files above stay byte-identical whatever placebo apps are asked for. Each
+# app draws from streams keyed on a stable hash of its name (not its position in a list):
+# its level per 1,000 inhabitants, its upload share, and daily profiles of its own (a smooth
+# random curve per weekday and weekend); its commune-hour noise is independent of the porn
+# app's and of the crime rates, so it carries no planted link to the outcome.
+
+STREAM_PLACEBO = 7  # after the streams above (range(7))
+PLACEBO_LEVEL_RANGE = (1e7, 1e9)  # per 1,000 inhabitants over the 77 days (log-uniform)
+PLACEBO_UPLOAD_RANGE = (0.03, 0.3)  # UL / DL
+PLACEBO_RATE_SPREAD = 0.3  # log-sd of the per-capita rate across communes
+PLACEBO_HARMONICS = 3  # harmonics of the hour-of-day profile
+PLACEBO_PROFILE_SD = 0.35  # log-sd of the hour-of-day profile
+
+
+def app_key(app):
+    """A stable integer key of an app name (CRC-32 of its UTF-8 bytes)."""
+    return zlib.crc32(str(app).encode("utf-8"))
+
+
+def placebo_app_model(seed, app):
+    """An app's own shape, the same in every city: {level (per 1,000 over the 77 days),
+    upload share, weekday and weekend log profiles over the 24 hours (mean 0)}."""
+    rng = _stream(seed, "", STREAM_PLACEBO, app_key(app))
+    low, high = np.log(PLACEBO_LEVEL_RANGE)
+    level = float(np.exp(rng.uniform(low, high)))
+    upload = float(rng.uniform(*PLACEBO_UPLOAD_RANGE))
+    hours = np.arange(24) * 2 * np.pi / 24
+    profiles = {}
+    for kind in ("weekday", "weekend"):
+        curve = np.zeros(24)
+        for k in range(1, PLACEBO_HARMONICS + 1):
+            curve += rng.normal(0, 1 / k) * np.cos(k * hours) + rng.normal(0, 1 / k) * np.sin(k * hours)
+        curve = PLACEBO_PROFILE_SD * curve / max(curve.std(), 1e-9)
+        profiles[kind] = curve - curve.mean()
+    return {"level": level, "upload": upload, **profiles}
+
+
+def placebo_hourly(model, seed, app, shape, day):
+    """Planted hourly DL totals of one placebo app in one city: float[n_groups, n_hours]."""
+    key = app_key(app)
+    rates = _stream(seed, model.city, STREAM_PLACEBO, key, 0)
+    n_groups = len(model.pop)
+    rate = shape["level"] / NETMOB_HOURS * np.exp(
+        rates.normal(0, PLACEBO_RATE_SPREAD, size=n_groups) - PLACEBO_RATE_SPREAD**2 / 2
+    )
+    rng = _stream(seed, model.city, STREAM_PLACEBO, key, 1, day.toordinal())
+    hours = day_hours(day)
+    profile = shape["weekend" if day.weekday() >= 5 else "weekday"]
+    day_effect = rng.normal(0, DAY_EFFECT_SD)
+    noise_sd = model.noise_sd_control[:, None]
+    x = profile[hours][None, :] + day_effect + noise_sd * rng.standard_normal((n_groups, len(hours)))
+    people = model.pop[:, None] / 1000.0
+    return people * rate[:, None] * np.exp(x - (DAY_EFFECT_SD**2 + noise_sd**2) / 2)
+
+
+def generate_placebo(*, netmob_dir, apps, cities, directions, start, end, seed, grid_scale,
+                     missing_rate=1e-5, outage_date="2019-05-12", area_scale=1.0):
+    """Write the traffic files of the placebo `apps` for the synthetic data set of the same
+    seed, grid_scale, cities and days (the same grids and communes, rebuilt from the seed):
+    integer tile values, the same outage slots zeroed, missing fields at `missing_rate`.
+    Returns a summary (files, bytes, seconds)."""
+    began = time.perf_counter()
+    apps = list(apps)
+    for direction in directions:
+        if direction not in DIRECTION_KEYS:
+            raise ValueError(f"direction {direction!r} is not DL or UL")
+    days = _dates(start, end)
+    outage = datetime.date.fromisoformat(str(outage_date)) if outage_date else None
+    outage_slots = None
+    if outage is not None:
+        outage_slots = np.flatnonzero(np.repeat(np.isin(day_hours(outage), outage_hours(seed)), 4))
+    shapes = {app: placebo_app_model(seed, app) for app in apps}
+    root = str(netmob_dir).rstrip("/")
+    summary = {"files": 0, "bytes": 0}
+    for city in cities:
+        grid = build_grid(city, grid_scale, seed, area_scale)
+        model = CityModel(city, grid, build_communes(city, grid, seed), seed)
+        for app in apps:
+            for day in days:
+                stamp = day.strftime("%Y%m%d")
+                hourly = placebo_hourly(model, seed, app, shapes[app], day)
+                for direction in directions:
+                    rng = _stream(seed, city, STREAM_PLACEBO, app_key(app), 2, day.toordinal(), DIRECTION_KEYS[direction])
+                    planted = hourly * (shapes[app]["upload"] if direction == "UL" else 1.0)
+                    values = model.dense_tiles(planted, rng)
+                    np.rint(values, out=values)
+                    values = values.astype(np.uint32 if values.max(initial=0) < 2**32 else np.uint64)
+                    if outage == day:
+                        values[:, outage_slots] = 0
+                    missing = _missing_fields(rng, values.shape, missing_rate)
+                    path = f"{root}/{city}/{app}/{stamp}/{city}_{app}_{stamp}_{direction}.txt"
+                    summary["bytes"] += write_traffic_file(path, model.tile_ids, values, missing=missing)
+                    summary["files"] += 1
+        _log(f"{city}: {len(apps) * len(days) * len(directions)} placebo traffic files written")
+    summary["seconds"] = time.perf_counter() - began
+    return summary
+
+
 def cli(argv=None):
     parser = argparse.ArgumentParser(
         description="Write a synthetic NetMob23-like data set (traffic files, tile grids, communes, "
