@@ -932,3 +932,55 @@ def test_the_kernels_cpu_paths_give_identical_sums(library, tmp_path):
         assert used[1] == "popcnt"
     with pytest.raises(ValueError, match="force must be one of"):
         native.cpu_path(force="avx")
+
+
+def test_read_ahead_gives_the_same_batch_and_reads_each_file_ahead(library, tmp_path, monkeypatch):
+    """The batch is the same with and without read-ahead; with it, each file of the batch
+    and then of the files read next is announced before the file before it is parsed."""
+    import io
+
+    rng = np.random.default_rng(3)
+    n_index, n_communes = 300, 7
+    commune_of_tile = rng.integers(-1, n_communes, size=n_index).astype(np.int32)
+    stamps = ["20190512", "20190513", "20190514", "20190515"]
+    paths = []
+    for i, stamp in enumerate(stamps):
+        values = {slot: str(int(rng.integers(1, 1000))) for slot in range(0, 96, 7)}
+        text = "\n".join(line(tile, values) for tile in range(0, n_index, 2)) + "\n"
+        paths.append(write(tmp_path / f"{stamp}.txt", text))
+    following = [write(tmp_path / "next.txt", line(1, {}) + "\n")]
+    announced, parsed = [], []
+    real_read_ahead, real_read = traffic_files.read_ahead, traffic_files.read_traffic_bytes
+
+    def recording_read_ahead(names):
+        announced.extend(names)
+        real_read_ahead(names)
+
+    def recording_read(path):
+        parsed.append((path, list(announced)))
+        return real_read(path)
+
+    monkeypatch.setattr(traffic_files, "read_ahead", recording_read_ahead)
+    monkeypatch.setattr(traffic_files, "read_traffic_bytes", recording_read)
+    thresholds = limits(min_tile_rows_share=0.0, max_unmapped_traffic_share=1.0)
+
+    def batch(depth):
+        announced.clear()
+        parsed.clear()
+        return quality.read_checked_batch(
+            paths, stamps, commune_of_tile, n_communes, thresholds, parser="native",
+            library=library, log=io.StringIO(), following=following, read_ahead_files=depth,
+        )
+
+    plain = batch(0)
+    assert announced == [] and [path for path, _ in parsed] == paths
+    ahead = batch(2)
+    assert announced == paths + following
+    # when file i is read, files up to i + 2 (and the next batch's first) were announced
+    for i, (path, before) in enumerate(parsed):
+        assert path == paths[i]
+        assert before == (paths + following)[:i + 3]
+    assert len(plain) == len(ahead) == 4
+    for a, b in zip(plain, ahead):
+        assert_same(a, b)
+    assert sum(float(day.traffic.sum()) for day in plain) > 0

@@ -705,6 +705,32 @@ def _sequential_sum(values):
     return total
 
 
+# Files whose reading starts ahead of the one being parsed (read_ahead): the disk reads
+# them while the kernel parses, so that a job reading from a cold page cache waits for the
+# disk only where the disk is slower than the parse.
+READ_AHEAD_FILES = 2
+
+
+def read_ahead(paths):
+    """Ask the operating system to start reading `paths` into the page cache and return at
+    once (posix_fadvise WILLNEED; nothing where that does not exist). A file that cannot
+    be opened is skipped: reading it later reports the problem."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return
+    for path in paths:
+        try:
+            descriptor = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            advise(descriptor, 0, 0, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            pass
+        finally:
+            os.close(descriptor)
+
+
 def read_traffic_bytes(path):
     """The bytes of a traffic file; an unreadable one is a TrafficFileError naming it."""
     try:
