@@ -33,9 +33,11 @@ rule all:
 
 
 onsuccess:
+    release_results_lock()
     release_scheduler_timers()
 
 
 onerror:
     report_failures()
+    release_results_lock()
     release_scheduler_timers()

@@ -14,6 +14,7 @@ rule association_tests:
         ),
         **({"covariates": INPUTS["covariates"]} if INPUTS["covariates"] else {}),
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
+        provenance=provenance("association_tests"),
     output:
         spearman=report(
             f"{RESULTS}/{{direction}}/spearman.csv",
@@ -78,6 +79,7 @@ rule count_models:
             if FROM_TABLE
             else {"years": f"{RESULTS}/crime/sexual_violence_years.parquet"}
         ),
+        provenance=provenance("count_models"),
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
     output:
         count_models=report(

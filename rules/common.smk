@@ -399,3 +399,134 @@ def release_scheduler_timers():
     for thread in threading.enumerate():
         if isinstance(thread, threading.Timer):
             thread.cancel()
+
+
+# --- what made a result: a record per job, stored with the results ------------------------
+# Each job of the workflow has the input `provenance=provenance("<its rule>")`, which holds
+# the job's params (the code fingerprint among them) and its input files (configured inputs with size and
+# modification time), written under {results_dir}/.provenance/ by the main process when
+# they differ from what is stored. Another working directory pointed at the same results
+# then reruns exactly what differs (scripts/netmob_cpc/provenance.py). A real run (or
+# --touch) holds {results_dir}/.lock; a dry run writes no record while another run holds it.
+_PROVENANCE = {"mode": None, "host": __import__("socket").gethostname(), "shown": 0}
+
+
+def _provenance_module():
+    from netmob_cpc import provenance as records
+
+    return records
+
+
+def _provenance_mode(records):
+    """'write' (a run; --touch too, as it declares the outputs current for this
+    configuration: both take the lock), 'dry' (a dry run), 'missing' (write only absent
+    records: a report, a summary, a dry run while another run holds the folder) or 'read'
+    (a cluster job reading the workflow again: it writes nothing)."""
+    if _PROVENANCE["mode"] is None:
+        if not workflow.is_main_process:
+            mode = "read"
+        elif workflow.executor_plugin is None:
+            mode = "missing"
+        elif workflow.dryrun:
+            holder = records.read_lock(RESULTS)
+            mode = "dry"
+            if records.live_holder(holder, _PROVENANCE["host"]):
+                logger.warning(
+                    f"Warning: {records.refusal(RESULTS, holder)}. This dry run does not "
+                    "record the configuration: it may plan fewer jobs than a real run."
+                )
+                mode = "missing"
+        else:
+            try:
+                note = records.acquire_lock(
+                    RESULTS, _PROVENANCE["host"], os.getpid(), os.getcwd()
+                )
+            except records.ResultsLocked as err:
+                print(f"\nError: {err}", file=__import__("sys").stderr)
+                raise SystemExit(1)
+            __import__("atexit").register(release_results_lock)
+            if note:
+                logger.info(f"Note: {note}.")
+            mode = "write"
+        _PROVENANCE["mode"] = mode
+    return _PROVENANCE["mode"]
+
+
+def _job_params(each, wildcards):
+    """A job's params as Snakemake gives them, except those computed from its input or
+    output files (their names are recorded among the inputs)."""
+    import inspect
+    from snakemake.io import apply_wildcards
+
+    values = {}
+    for name, item in each.params._allitems():
+        if callable(item):
+            if set(inspect.signature(item).parameters) - {"wildcards"}:
+                continue
+            item = item(wildcards)
+        elif isinstance(item, str):
+            item = apply_wildcards(item, wildcards)
+        elif isinstance(item, list):
+            item = [
+                apply_wildcards(v, wildcards) if isinstance(v, str) else v for v in item
+            ]
+        values[name] = item
+    return values
+
+
+def _job_inputs(each, wildcards):
+    """A job's input paths, in order, without its provenance record."""
+    from snakemake.io import apply_wildcards, is_callable
+
+    known = dict(wildcards.items())
+
+    def paths(item):
+        if is_callable(item):
+            item, _ = each.apply_input_function(item, known)
+        if isinstance(item, str):
+            return [apply_wildcards(str(item), known)]
+        items = item.values() if isinstance(item, dict) else item
+        return [path for value in items for path in paths(value)]
+
+    return [
+        path
+        for name, item in each.input._allitems()
+        if name != "provenance"
+        for path in paths(item)
+    ]
+
+
+def provenance(name):
+    """Input function: the record of a job of rule `name` (written when it changed)."""
+
+    def record(wildcards):
+        records = _provenance_module()
+        path = records.record_path(RESULTS, name, dict(wildcards.items()))
+        mode = _provenance_mode(records)
+        if mode == "read" or (mode == "missing" and os.path.exists(path)):
+            return path
+        each = workflow.get_rule(name)
+        content = records.record(
+            _job_params(each, wildcards),
+            _job_inputs(each, wildcards),
+            RESULTS,
+            workflow_file(""),
+        )
+        text = records.record_text(content)
+        status, old = records.update_record(path, text, dry_run=mode == "dry")
+        if status == "changed":
+            _PROVENANCE["shown"] += 1
+            if _PROVENANCE["shown"] <= 20:
+                parts = ", ".join(records.changed_parts(old, content))
+                logger.info(f"Changed since the results were made: {path} ({parts})")
+            elif _PROVENANCE["shown"] == 21:
+                logger.info("(more changed records: the jobs below list them)")
+        return path
+
+    return record
+
+
+def release_results_lock():
+    """Release the results folder's lock if this process holds it."""
+    if _PROVENANCE["mode"] == "write":
+        _provenance_module().release_lock(RESULTS, _PROVENANCE["host"], os.getpid())

@@ -6,6 +6,7 @@
 rule crime_rates:
     input:
         crime_csv=INPUTS["crime_csv"],
+        provenance=provenance("crime_rates"),
     output:
         rates=f"{RESULTS}/crime/sexual_violence.parquet",
         years=f"{RESULTS}/crime/sexual_violence_years.parquet",

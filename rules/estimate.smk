@@ -10,6 +10,7 @@ rule estimate_table:
         crime_rates=f"{RESULTS}/crime/sexual_violence.parquet",
         # per commune, the share of its area inside the city's tile grid (coverage)
         tile_maps=expand(f"{RESULTS}/tile_map/{{city}}.csv", city=CITIES),
+        provenance=provenance("estimate_table"),
     output:
         estimates=report(
             f"{RESULTS}/{{direction}}/cpc_com.csv",
@@ -53,6 +54,7 @@ if FROM_TABLE:
     rule published_estimates:
         input:
             table=INPUTS["estimates_table"],
+            provenance=provenance("published_estimates"),
         output:
             estimates=report(
                 f"{RESULTS}/{{direction}}/cpc_com.csv",

@@ -28,6 +28,7 @@ rule falsification:
             if PLACEBO_APPS or FROM_TABLE
             else {}
         ),
+        provenance=provenance("falsification"),
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
     output:
         falsification=report(
@@ -69,6 +70,7 @@ rule negative_controls:
             if config["negative_control_classes"]
             else {}
         ),
+        provenance=provenance("negative_controls"),
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
     output:
         negative_controls=report(

@@ -32,6 +32,7 @@ rule figures:
         heatmaps=[f"{RESULTS}/{{direction}}/{name}.csv" for name in FIGURE_HEATMAPS],
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
         spearman=f"{RESULTS}/{{direction}}/spearman.csv",
+        provenance=provenance("figures"),
     output:
         heatmaps=[
             report(
@@ -91,6 +92,7 @@ if not SKIPPED_MAPS:
         input:
             estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
             communes=INPUTS["communes"],
+            provenance=provenance("figure_maps"),
         output:
             city_maps=[
                 report(

@@ -7,6 +7,7 @@ rule heatmaps:
     input:
         hourly=f"{RESULTS}/hourly/{{direction}}.parquet",
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
+        provenance=provenance("heatmaps"),
     output:
         **{
             name: report(

@@ -29,7 +29,10 @@ localrules:
 # with --forcerun parser_library.
 rule parser_library:
     input:
-        workflow.source_path("../scripts/native/netmob_parse.c"),
+        # ancient: a fresh checkout gives the source a new time, not new content; its
+        # content is followed through the provenance record (a hash of the file)
+        source=ancient(workflow.source_path("../scripts/native/netmob_parse.c")),
+        provenance=provenance("parser_library"),
     output:
         f"{RESULTS}/.build/libnetmob_parse.so",
     log:
@@ -43,7 +46,7 @@ rule parser_library:
         mem_mb=500,
         runtime=5,
     shell:
-        "${{CC:-cc}} -O3 -std=c99 -shared -fPIC -o {output:q} {input:q} 2> {log:q}"
+        "${{CC:-cc}} -O3 -std=c99 -shared -fPIC -o {output:q} {input.source:q} 2> {log:q}"
         " || printf '%s%s)\\n' \"netmob_parse: not built (the C compiler ${{CC:-cc}} failed"
         ' or is missing; see " {log:q} > {output:q}'
 
@@ -53,6 +56,7 @@ rule ingest:
         unpack(ingest_traffic_files),
         library=rules.parser_library.output[0],
         tile_index=f"{RESULTS}/tile_map/{{city}}.npz",
+        provenance=provenance("ingest"),
     output:
         **{
             role: f"{RESULTS}/ingest/{{direction}}/{{city}}/{app}/{{batch}}.npz"

@@ -36,6 +36,7 @@ if PLACEBO_INGESTED and not FROM_TABLE:
 
     rule placebo_ingest:
         input:
+            provenance=provenance("placebo_ingest"),
             traffic=placebo_traffic_files,
             library=rules.parser_library.output[0],
             tile_index=f"{RESULTS}/tile_map/{{city}}.npz",
@@ -68,6 +69,7 @@ if PLACEBO_APPS and not FROM_TABLE:
     rule placebo_series:
         input:
             unpack(placebo_series_batches),
+            provenance=provenance("placebo_series"),
             tile_indexes=expand(f"{RESULTS}/tile_map/{{city}}.npz", city=CITIES),
         output:
             f"{RESULTS}/placebo/{{direction}}/{{placebo_app}}.parquet",
@@ -97,6 +99,7 @@ if PLACEBO_APPS and not FROM_TABLE:
 
     rule placebo_table:
         input:
+            provenance=provenance("placebo_table"),
             estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
             placebo=expand(
                 f"{RESULTS}/placebo/{{{{direction}}}}/{{app}}.parquet",
@@ -132,6 +135,7 @@ if FROM_TABLE:
 
     rule placebo_published:
         input:
+            provenance=provenance("placebo_published"),
             estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
         output:
             report(

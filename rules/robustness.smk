@@ -45,6 +45,7 @@ rule sensitivity:
     input:
         **SENSITIVITY_TRAFFIC,
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
+        provenance=provenance("sensitivity"),
     output:
         sensitivity=report(
             f"{RESULTS}/{{direction}}/sensitivity.csv",
@@ -78,6 +79,7 @@ rule bootstrap_intervals:
     input:
         **BOOTSTRAP_TRAFFIC,
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
+        provenance=provenance("bootstrap_intervals"),
     output:
         **METHODS_CI_OUTPUT,
         spearman_ci=report(
@@ -117,6 +119,7 @@ rule robust_ranking:
     input:
         **RANKING_HOURLY,
         estimates=f"{RESULTS}/{{direction}}/cpc_com.csv",
+        provenance=provenance("robust_ranking"),
     output:
         **SMOOTHED_HEATMAP_OUTPUTS,
         ranking=report(

@@ -5,6 +5,8 @@
 
 
 rule simulation:
+    input:
+        provenance=provenance("simulation"),
     output:
         table=report(
             f"{RESULTS}/simulation.csv",

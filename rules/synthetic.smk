@@ -7,6 +7,8 @@
 if SYNTHETIC:
 
     rule synthetic_data:
+        input:
+            provenance=provenance("synthetic_data"),
         output:
             traffic=[
                 traffic_file(city, app, stamp, direction)
@@ -51,6 +53,8 @@ if SYNTHETIC:
     if PLACEBO_INGESTED:
 
         rule synthetic_placebo:
+            input:
+                provenance=provenance("synthetic_placebo"),
             output:
                 traffic=[
                     traffic_file(city, "{placebo_app}", stamp, direction)

@@ -6,6 +6,7 @@
 rule tile_map:
     input:
         unpack(tile_map_inputs),
+        provenance=provenance("tile_map"),
     output:
         index=f"{RESULTS}/tile_map/{{city}}.npz",
         table=f"{RESULTS}/tile_map/{{city}}.csv",

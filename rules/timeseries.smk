@@ -9,6 +9,7 @@ rule hourly_series:
     input:
         batches=ingested_batches_of_all_cities,
         tile_indexes=expand(f"{RESULTS}/tile_map/{{city}}.npz", city=CITIES),
+        provenance=provenance("hourly_series"),
     output:
         hourly=f"{RESULTS}/hourly/{{direction}}.parquet",
         totals=f"{RESULTS}/hourly/{{direction}}_totals.parquet",
@@ -36,6 +37,7 @@ rule hourly_series:
 rule qc_report:
     input:
         batches=ingested_batches_of_all_cities,
+        provenance=provenance("qc_report"),
     output:
         report(
             f"{RESULTS}/{{direction}}/qc.csv",

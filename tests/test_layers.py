@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "scripts" / "netmob_cpc"
 # Lowest first. A new module is placed here, or this test fails.
 LAYERS = [
     {"files"},
-    {"codes", "config"},
+    {"codes", "config", "provenance"},
     {"traffic_files", "tile_map", "qc", "crime", "synthetic", "rates", "rankstats", "publication"},
     {"series", "estimates", "heatmaps", "ranking"},
     {"statistics"},

@@ -5,6 +5,7 @@ Modules in one-way layers, lowest first (a module imports only its own layer or 
 tests/test_layers.py checks it):
     files          atomic writes, input errors, delimiter sniffing, running a rule's main
     codes          INSEE commune codes (five characters)
+    provenance     what made a result (a record per job) and the results folder's lock
     traffic_files  parsing and checks of the NetMob23 traffic files (ingest)
     tile_map       tile -> commune map (given, or built from grid + communes)
     qc             data-quality fields and thresholds
