@@ -32,6 +32,7 @@ that has ended is taken over.
 """
 
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -81,14 +82,34 @@ def _inside(path, folder):
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+@functools.lru_cache(maxsize=65536)
+def _real_folder(folder):
+    return os.path.realpath(folder)
+
+
+def real_path(path):
+    """os.path.realpath(path), with the folders' resolution remembered: a plan of the whole
+    data set describes ~200,000 traffic files in a few thousand folders, and resolving
+    every folder of every path again (one lstat per component) would dominate it. Only
+    the file's own name is looked at each time (is it a symbolic link?). Folders are
+    assumed not to be re-linked while one Snakemake process plans."""
+    folder, name = os.path.split(os.path.join(os.getcwd(), path))  # ".." left to realpath
+    if name in ("", ".", ".."):
+        return os.path.realpath(path)
+    joined = os.path.join(_real_folder(folder), name)
+    if os.path.islink(joined):
+        return os.path.realpath(joined)
+    return joined
+
+
 def describe_input(path, results, workflow_root):
     """[name, signature] of one input path (see the module's docstring for the kinds)."""
     path = os.fspath(path)
     normal, results = os.path.normpath(path), os.path.normpath(results)
     if _inside(normal, results):
         return [RESULTS_PREFIX + normal[len(results) :], None]
-    real = os.path.realpath(path)
-    root = os.path.realpath(workflow_root)
+    real = real_path(path)
+    root = _real_folder(os.path.abspath(workflow_root))
     if _inside(real, root):
         return ["{workflow}/" + os.path.relpath(real, root), content_hash(real)]
     return [real, file_signature(real)]
