@@ -117,7 +117,7 @@ def slurm_submissions(counts):
     groups, local = rule_groups_and_local_rules()
     submissions, grouped = {}, {}
     for rule, jobs in counts.items():
-        if rule in local:
+        if rule in local or rule == "all":  # the target rule runs nothing
             continue
         if rule in groups:
             grouped.setdefault(groups[rule], 0)
@@ -152,10 +152,11 @@ def main(argv=None):
         if result.returncode:
             sys.exit(f"the dry run failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
         rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr)
+        cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", result.stderr))
         counts = job_counts(result.stdout + "\n" + result.stderr)
         submissions = slurm_submissions(counts)
         figures = {
-            "files": n_files, "apps": len(apps), "placeholders_s": created, "dry_run_s": wall,
+            "files": n_files, "apps": len(apps), "placeholders_s": created, "dry_run_s": wall, "dry_run_cpu_s": cpu,
             "peak_rss_mb": int(rss.group(1)) / 1024 if rss else None,
             "jobs": sum(counts.values()), "jobs_per_rule": counts,
             "slurm_submissions": sum(submissions.values()), "submissions_per_rule": submissions,
@@ -165,7 +166,7 @@ def main(argv=None):
             shutil.rmtree(folder, ignore_errors=True)
     print(f"{n_files:,} empty traffic files ({len(CITIES)} cities x {len(apps)} apps x {DAYS} days x "
           f"{len(DIRECTIONS)} directions), created in {created:.0f} s")
-    print(f"snakemake -n: {wall:.1f} s wall (target 60 s), peak RSS {figures['peak_rss_mb']:.0f} MB "
+    print(f"snakemake -n: {wall:.1f} s wall (target 60 s; {cpu:.1f} s CPU), peak RSS {figures['peak_rss_mb']:.0f} MB "
           f"(target 2,000 MB), {figures['jobs']} jobs; SLURM submissions with profiles/slurm: "
           f"{figures['slurm_submissions']}")
     for rule, jobs in sorted(counts.items()):
