@@ -16,7 +16,7 @@ inside the kernel per byte (valgrind --tool=callgrind, one run each; exact, inde
 the machine's load). Both kernels must give the same sums and counts (checked).
 
 Usage:
-  python benchmarks/kernel_speed.py [--baseline REV] [--repeats 15] [--instructions]
+  python benchmarks/kernel_speed.py [--baseline REV] [--repeats 15] [--instructions] [--cpu-path generic]
 """
 
 import argparse
@@ -86,6 +86,30 @@ def paris_buffers(folder, zero_share=0.85, seed=1):
     return buffers, commune_of_tile, n_communes
 
 
+class Kernel(ingest.NativeParser):
+    """A kernel of any interface version whose netmob_aggregate and stats layout are the
+    current ones (the baseline's interface 2 lacks only netmob_cpu_path)."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        library = ctypes.CDLL(os.path.abspath(self.path))
+        if library.netmob_stats_count() != len(ingest._STATS):
+            raise SystemExit(f"{path}: another stats layout, not comparable")
+        aggregate = library.netmob_aggregate
+        aggregate.restype = ctypes.c_int
+        aggregate.argtypes = ([ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
+                              + [ctypes.c_int64, ctypes.c_int64] + [ctypes.c_void_p] * 6)
+        self._aggregate = aggregate
+        self._library = library
+
+    def cpu_path(self, force=None):
+        if not hasattr(self._library, "netmob_cpu_path"):
+            return "generic (one path only)"
+        self._cpu_path = self._library.netmob_cpu_path
+        self._cpu_path.restype, self._cpu_path.argtypes = ctypes.c_int, [ctypes.c_int]
+        return super().cpu_path(force)
+
+
 def parse_once(parser, data, commune_of_tile, n_communes):
     started = time.thread_time()
     result = parser.parse(data, 97, commune_of_tile, n_communes)
@@ -112,7 +136,7 @@ def _count_child(library, path, tile_map):
         commune_of_tile, n_communes = saved["commune_of_tile"], int(saved["n_communes"])
     with open(path, "rb") as handle:
         data = handle.read()
-    ingest.NativeParser(library).parse(data, 97, commune_of_tile, n_communes)
+    Kernel(library).parse(data, 97, commune_of_tile, n_communes)
 
 
 def count_instructions(library, path, tile_map, folder):
@@ -138,6 +162,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=15, help="runs per kernel and buffer (best kept)")
     parser.add_argument("--instructions", action="store_true",
                         help="also count instructions per byte with valgrind --tool=callgrind")
+    parser.add_argument("--cpu-path", choices=["generic", "popcnt"],
+                        help="force the current kernel's CPU path (timing only; default: the one it chooses)")
     parser.add_argument("--json", help="write the figures to this JSON file")
     parser.add_argument("--count-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -151,11 +177,11 @@ def main(argv=None):
         with open(os.path.join(REPO, SOURCE)) as handle:
             current = build(handle.read(), folder, "current")
         baseline = build(baseline_source(args.baseline), folder, "baseline")
-        kernels = {"baseline": ingest.NativeParser(baseline), "current": ingest.NativeParser(current)}
+        kernels = {"baseline": Kernel(baseline), "current": Kernel(current)}
         buffers, commune_of_tile, n_communes = paris_buffers(folder)
         tile_map = os.path.join(folder, "tile_map.npz")
         np.savez(tile_map, commune_of_tile=commune_of_tile, n_communes=n_communes)
-        figures["cpu_path"] = kernels["current"].cpu_path()
+        figures["cpu_path"] = kernels["current"].cpu_path(args.cpu_path)
         print(f"baseline kernel: {SOURCE} at {args.baseline[:12]}; current: the working tree "
               f"(CPU path {figures['cpu_path']}); flags: {' '.join(FLAGS)}")
         for name, data in buffers:
