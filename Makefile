@@ -5,7 +5,7 @@
 #   make test-fast   unit tests only (no Snakemake runs), a few minutes
 #   make lint        snakemake --lint and snakefmt --check
 #   make report      HTML report of the run that exists (same ARGS as that run; runs nothing)
-#   make simulation  the simulation study (results/simulation.csv)
+#   make simulation  the simulation study (results/<direction>/simulation.csv, simulation_moments.csv)
 #   make bench       benchmarks (BENCHMARKS.md)
 #   make bench-kernel   the C kernel against the kernel before the speed work (CPU time, instructions)
 #   make bench-plan     the whole NetMob23 data set planned (dry run on 209,440 empty files)

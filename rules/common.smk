@@ -496,6 +496,19 @@ def _job_inputs(each, wildcards):
     ]
 
 
+def _known_to_exist(path):
+    """Tell Snakemake's file-existence cache that a record written during planning exists.
+
+    While it builds the DAG, Snakemake 9 lists whole folders once (its "inventory",
+    snakemake.io._local_inventory) and from then on takes a file absent from that listing
+    for missing. A record written after its folder was listed would then stop the run
+    with a MissingInputException. This relies on `workflow.iocache.exists_local`, a dict
+    keyed by path; tests/test_provenance.py fails if an upgrade changes that."""
+    cache = getattr(workflow, "iocache", None)
+    if cache is not None and os.path.exists(path):
+        cache.exists_local[path] = True
+
+
 def provenance(name):
     """Input function: the record of a job of rule `name` (written when it changed)."""
 
@@ -521,6 +534,7 @@ def provenance(name):
                 logger.info(f"Changed since the results were made: {path} ({parts})")
             elif _PROVENANCE["shown"] == 21:
                 logger.info("(more changed records: the jobs below list them)")
+        _known_to_exist(path)
         return path
 
     return record

@@ -410,12 +410,10 @@ def _bootstrap_bytes(cfg):
 
 
 def _simulation_bytes(cfg):
-    # simulation: one data set at a time (hourly series of 3 apps, a few arrays of them),
-    # then p-values and diagnostics kept as Python dicts, about 2 kB per replicate and
-    # scenario (3 scenarios)
-    sim = cfg["simulation"]
-    data_set = sim["communes"] * sim["days"] * 24 * 3 * BYTES * 8
-    return PROCESS_BYTES + data_set + sim["replicates"] * 3 * 2048
+    # simulation_study: the main process and its 2 workers (threads: 2); one data set of at
+    # most COMMUNES_BOUND communes at a time (a few KB), and per replicate and scenario (6)
+    # the p-values and moments kept as Python dicts, about 2 kB (4 kB counted)
+    return 3 * PROCESS_BYTES + cfg["simulation"]["replicates"] * 6 * 4096
 
 
 def _permutation_bytes(cfg):
@@ -426,8 +424,8 @@ def _permutation_bytes(cfg):
 
 def _size_only_bytes(cfg):
     # falsification: simulated outcomes in blocks of 256 (yearly counts and ranks, 20 arrays),
-    # and ten statistics kept per replicate
-    return PROCESS_BYTES + 256 * COMMUNES_BOUND * BYTES * 20 + cfg["falsification"]["replicates"] * 10 * BYTES
+    # and twenty statistics kept per replicate (size_only and size_only_tested)
+    return PROCESS_BYTES + 256 * COMMUNES_BOUND * BYTES * 20 + cfg["falsification"]["replicates"] * 20 * BYTES
 
 
 def _wild_bootstrap_bytes(cfg):
@@ -437,7 +435,7 @@ def _wild_bootstrap_bytes(cfg):
 
 SIZE_LIMITS = {
     "bootstrap.resamples": (_bootstrap_bytes, "bootstrap_intervals"),
-    "simulation.replicates": (_simulation_bytes, "simulation"),
+    "simulation.replicates": (_simulation_bytes, "simulation_study"),
     "falsification.permutations": (_permutation_bytes, "falsification"),
     "falsification.replicates": (_size_only_bytes, "falsification"),
     "inference.wild_bootstrap_draws": (_wild_bootstrap_bytes, "association_tests"),

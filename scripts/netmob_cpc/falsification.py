@@ -16,7 +16,13 @@ from the communes' size alone, an outcome that depends on size only would reprod
   "fewer than min_count", with crime_publication.zeros_published "between 1 and
   min_count - 1"), drawn again, passed through the same rule
   (netmob_cpc.publication.published) and averaged into sv_com_17_21 as the crime stage
-  does; every headline statistic is recomputed on each replicate.
+  does; every headline statistic is recomputed on each replicate (rows size_only: over the
+  communes each replicate publishes).
+- The same draws over the data's tested communes (rows size_only_tested): which communes
+  are tested is kept as in the data, and a drawn commune with no published year in the
+  window counts as a rate of 0 (as communes without published offences appear in the
+  authors' table). It asks: given which communes are tested, could population alone
+  produce the association?
 
 Every reference row reports the observed value, the reference mean and 2.5 / 97.5 %
 quantiles and the one-sided p_upper = (1 + #{reference >= observed}) / (1 + replicates).
@@ -51,6 +57,9 @@ SIZE_ONLY_STATISTICS = [
     # how well the size-only model reproduces the outcome itself (a model check)
     "n_tested", "zero_share", "rho_pop_outcome",
 ]
+# the same draws over the data's tested communes: n_tested is the data's, not a statistic
+SIZE_ONLY_TESTED_STATISTICS = [key for key in SIZE_ONLY_STATISTICS if key != "n_tested"]
+SIZE_ONLY_TESTS = {"size_only": SIZE_ONLY_STATISTICS, "size_only_tested": SIZE_ONLY_TESTED_STATISTICS}
 CHUNK = 256  # replicates per block of the rank matrices (bounds memory)
 
 
@@ -368,6 +377,15 @@ def simulate_size_only(fit, pop, n_years, replicates, rng, *, min_count, window_
         return np.where(number > 0, total / np.maximum(number, 1), np.nan)
 
 
+def outcome_over_tested(sv, tested):
+    """Drawn outcomes (n x R) over the data's tested communes (`tested`: n booleans): a
+    tested commune the draw leaves unpublished (NaN) gets the rate 0, the communes not
+    tested in the data get NaN (left out of every statistic)."""
+    sv = np.asarray(sv, dtype="float64")
+    tested = np.asarray(tested, dtype=bool).reshape(len(sv), *([1] * (sv.ndim - 1)))
+    return np.where(tested, np.where(np.isnan(sv), 0.0, sv), np.nan)
+
+
 def headline_statistics(data, sv):
     """The headline statistics for outcome columns sv (n, or n x R), as statistics.py
     computes them: rho of log cpc and of log Tor per 1,000 with the outcome, their gap,
@@ -475,9 +493,9 @@ def falsification_table(estimates, tested, *, tor_app, permutations, replicates,
     try:
         fit = fit_nb2(**fit_data, min_count=min_count, zeros_published=zeros_published)
     except InputError as err:  # too few published counts: no reference, the rest still stands
-        lines.append(f"{err}: the size_only rows have no reference distribution")
-        for key in SIZE_ONLY_STATISTICS:
-            rows.append(reference_row("size_only", key, observed[key], [], seed))
+        lines.append(f"{err}: the size_only and size_only_tested rows have no reference distribution")
+        for test, statistics in SIZE_ONLY_TESTS.items():
+            rows.extend(reference_row(test, key, observed[key], [], seed) for key in statistics)
         fit = None
     if fit is not None:
         lines.append(f"size-only reference: NB2 on ln pop {note}")
@@ -491,17 +509,30 @@ def falsification_table(estimates, tested, *, tor_app, permutations, replicates,
             f"{fit['alpha']:.4f}, log-likelihood {fit['loglik']:.2f}, converged {fit['converged']}"
         )
         rng = np.random.default_rng([seed, len(PERMUTATION_TESTS)])
-        drawn = {key: [] for key in SIZE_ONLY_STATISTICS}
+        tested_mask = np.isfinite(every["sv"])  # the data's tested communes among the eligible
+        drawn = {(test, key): [] for test, statistics in SIZE_ONLY_TESTS.items() for key in statistics}
+        unpublished = []  # per replicate: tested communes the draw leaves without a published year
         for start in range(0, replicates, CHUNK):
             draws = min(CHUNK, replicates - start)
             sv = simulate_size_only(fit, pop, n_years, draws, rng, min_count=min_count, window_years=window_years,
-                                    zeros_published=zeros_published)
-            for key, value in {**headline_statistics(every, sv.T), **outcome_moments(every, sv.T)}.items():
-                drawn[key].append(value)
-        for key in SIZE_ONLY_STATISTICS:
-            reference = np.concatenate(drawn[key]) if drawn[key] else np.empty(0)
-            rows.append(reference_row("size_only", key, observed[key], reference, seed))
-            references[("size_only", key)] = reference
+                                    zeros_published=zeros_published).T
+            # the same draws twice: over the communes they publish, and over the data's tested set
+            for test, outcome in (("size_only", sv), ("size_only_tested", outcome_over_tested(sv, tested_mask))):
+                values = {**headline_statistics(every, outcome), **outcome_moments(every, outcome)}
+                for key in SIZE_ONLY_TESTS[test]:
+                    drawn[test, key].append(values[key])
+            unpublished.append(np.isnan(sv[tested_mask]).sum(axis=0))
+        for (test, key), parts in drawn.items():
+            reference = np.concatenate(parts) if parts else np.empty(0)
+            rows.append(reference_row(test, key, observed[key], reference, seed))
+            references[(test, key)] = reference
+        if replicates:
+            missing = np.concatenate(unpublished)
+            lines.append(
+                f"size_only_tested: of the {int(tested_mask.sum())} tested communes, a draw leaves on average "
+                f"{missing.mean():.1f} ({missing.mean() / max(int(tested_mask.sum()), 1):.3f}) without a "
+                "published year; they count as a rate of 0 (the assumption of these rows)"
+            )
     table = pd.DataFrame(rows, columns=FALSIFICATION_COLUMNS)
     table["replicates"] = table["replicates"].astype(int)
     return table, references, lines
@@ -540,29 +571,51 @@ def empty_negative_controls():
 # --- the figure -------------------------------------------------------------------------------
 
 
+GROUP_COLOURS = ["#3b528b", "#21918c", "#b5de2b"]
+
+
+def reference_panels(references):
+    """The figure's panels: {(family, statistic): [test, ...]}, one panel per statistic of a
+    family of tests with a finite reference distribution: "c shuffled" (the permutation
+    tests) or "size only" (size_only and size_only_tested, the same draws)."""
+    panels = {}
+    for (test, statistic), values in references.items():
+        if np.isfinite(np.asarray(values, dtype="float64")).any():
+            family = "size only" if test in SIZE_ONLY_TESTS else "c shuffled"
+            panels.setdefault((family, statistic), []).append(test)
+    return panels
+
+
 def plot_references(table, references, path, *, title):
-    """One panel per reference distribution (histogram) with the observed value marked."""
+    """One panel per statistic of a family of tests (reference_panels): a histogram of each
+    test's reference distribution (one colour per test, its p_upper in the legend) and the
+    observed value marked."""
     from netmob_cpc.figures import new_figure, save_png
 
-    keys = [key for key, values in references.items() if np.isfinite(values).any()]
+    panels = reference_panels(references)
     columns = 3
-    rows = max(1, math.ceil(len(keys) / columns))
-    figure = new_figure(4.0 * columns, 2.6 * rows + 0.6)
+    rows = max(1, math.ceil(len(panels) / columns))
+    figure = new_figure(4.2 * columns, 2.9 * rows + 0.6)
     figure.suptitle(title)
     lookup = table.set_index(["test", "statistic"])
-    for number, key in enumerate(keys):
+    for number, ((family, statistic), tests) in enumerate(panels.items()):
         ax = figure.add_subplot(rows, columns, number + 1)
-        values = references[key]
-        values = values[np.isfinite(values)]
-        row = lookup.loc[key]
-        ax.hist(values, bins=30, color="#3b528b", alpha=0.8)
-        ax.axvline(row["observed"], color="#d95f02", linewidth=2, label="observed")
-        ax.set_title(f"{key[0].replace('_', ' ')}\n{key[1]}", fontsize=8)
-        ax.text(0.02, 0.95, f"p_upper {row['p_upper']:.2g}", transform=ax.transAxes, fontsize=7, va="top")
+        observed = float(lookup.loc[(tests[0], statistic), "observed"])
+        finite = [np.asarray(references[test, statistic], dtype="float64") for test in tests]
+        finite = [values[np.isfinite(values)] for values in finite]
+        shown = [observed] if np.isfinite(observed) else []
+        low = min([values.min() for values in finite] + shown)
+        high = max([values.max() for values in finite] + shown)
+        bins = np.linspace(low, high, 41) if high > low else 30
+        for index, (test, values) in enumerate(zip(tests, finite)):
+            p_upper = lookup.loc[(test, statistic), "p_upper"]
+            ax.hist(values, bins=bins, color=GROUP_COLOURS[index % len(GROUP_COLOURS)], alpha=0.55,
+                    label=f"{test.replace('_', ' ')} (p_upper {p_upper:.2g})")
+        ax.axvline(observed, color="#d95f02", linewidth=2, label="observed")
+        ax.set_title(f"{family}: {statistic}", fontsize=8)
         ax.tick_params(labelsize=7)
-        if number == 0:
-            ax.legend(fontsize=7, loc="upper right")
-    if not keys:
+        ax.legend(fontsize=6, loc="best", framealpha=0.7)
+    if not panels:
         ax = figure.add_subplot(1, 1, 1)
         ax.text(0.5, 0.5, "no reference distribution", ha="center", va="center")
         ax.set_axis_off()

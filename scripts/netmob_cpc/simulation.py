@@ -1,86 +1,69 @@
-"""The simulation study: how often each association test rejects at 5 % when the method's
-assumption holds, when nothing links the estimate to crime, and when commune size drives both.
+"""The simulation study: how often each association test rejects when the outcome is
+simulated under known mechanisms, on communes resampled from the run's own table.
 
-Data sets are simulated at commune level directly (hourly series per commune, no traffic
-files), so that hundreds of replicates take minutes. Each data set has `n` communes with
-log-normal populations (many small communes, a few large ones, as in the French
-metropolitan areas of the NetMob23 cities) and, per commune, `days` x 24 hourly Web_Adult
-and Tor volumes. From them the workflow's own quantities are computed as in the seed:
+Each data set resamples `n` communes with replacement as whole tuples (population, c, Tor
+per inhabitant, city) from the run's communes (`source_communes`), so that the size
+distribution, the link of c with size and the cities' differences are the data's. The
+workflow's quantities follow as in the estimate stage: cpc = Tor x c, cpc_per_1000 and
+tor_per_1000 per 1,000 inhabitants. The outcome is simulated as yearly counts of recorded
+victims over the crime years (and the years before them that the publication window
+looks back on):
 
-    r             Pearson correlation of log hourly Web_Adult with log hourly Tor
-    c             the correction factor of r (`netmob_cpc.estimates.correction_factor`:
-                  r x the global share, a negative factor replaced by the floor)
-    cpc           Tor x c;  cpc_per_1000 = cpc x 1000 / pop;  tor_per_1000 likewise
-    sv            a recorded crime rate per 1,000: Poisson(rate x pop) / pop x 1000, so
-                  that small communes often record none (a share of zeros, as in the
-                  published table)
+    log mean per year = ln(pop / 1000) + a + b ln pop [+ city effect] [+ planted effect]
+    counts per year   = Poisson(mean x g), g ~ Gamma(1 / alpha, alpha) per commune
 
-Scenarios (each commune has a coupling strength, the correlation its Tor series would have
-with Web_Adult):
-    planted          the coupling drives both the Web_Adult-Tor correlation and the crime
-                     rate: the method's assumption holds, the tests should reject often.
-    null             the crime rate is independent of everything but noise; Tor also has a
-                     daily cycle of its own: a valid test rejects about 5 % of the time.
-    size_confounded  as `null` (Tor's own cycle, no coupling effect on crime), and larger
-                     communes have more Tor per capita and higher recorded rates: the size
-                     confound of the real data.
+so that a commune's total over the crime years is negative binomial (NB2) with dispersion
+alpha: the model `calibrate` fits to the run's own outcome. sv = the mean over the crime
+years of count / pop x 1000, over the published years only in the censored scenarios
+(`netmob_cpc.publication.published`; no published year: the commune is not tested).
 
-Tests per data set (p-values from `netmob_cpc.statistics`): the raw Spearman of log
-cpc_per_1000 with sv, the partial Spearman given population, the regression cpc_on_sv (HC3
-p-value of the sv term) and the three tests comparing rho(cpc, sv) with rho(tor, sv).
+Scenarios (`SCENARIOS`, one line each in report/simulation.rst):
+    null                b = 0, a and alpha fitted without size: nothing links the outcome
+                        to anything; a valid test rejects at its nominal level.
+    size_confounded     a, b and alpha fitted: the outcome follows commune size only.
+    censored            size_confounded, then the publication rule.
+    city_clustered      censored, plus a normal city effect on the log rate (sd from the
+                        between-city variance of the data's log rates).
+    c_tied_to_size      censored, with c replaced by its fit on ln pop and city: c carries
+                        size and city only.
+    planted_confounded  censored size_confounded plus a planted effect `planted_slope` x
+                        (ln cpc_per_1000 - its mean over the source communes) on the log
+                        rate: the power scenario.
 
-Every data set is drawn from its own stream keyed by (seed, scenario, replicate): the table
-is the same whatever the number of worker processes.
+Tests per data set (p-values from netmob_cpc.rankstats and netmob_cpc.statistics): the raw
+Spearman of ln cpc_per_1000 with sv, the partial Spearman given population (linear in
+rank(pop), and on a spline of ln pop as association_adjusted.csv), the regression cpc_on_sv (ln cpc_per_1000 ~ 1 + sv + ln pop, HC3 p-value of sv, computed here
+with NumPy: `hc3_pvalue`) and the three tests comparing rho(cpc, sv) with rho(Tor, sv).
+
+Every data set has its own random stream keyed by (seed, scenario, replicate): the tables
+do not depend on the number of worker processes.
 """
 
 import math
 
 import numpy as np
+import pandas as pd
 
-SCENARIOS = ("planted", "null", "size_confounded")
-TESTS = (
-    "spearman_cpc", "partial_spearman_cpc", "cpc_on_sv", "dependent_corr_seed", "williams", "steiger",
+from netmob_cpc.files import InputError
+from netmob_cpc.publication import published
+from netmob_cpc.rankstats import as_float, partial_spearman, spearman_pair, t_sf
+from netmob_cpc.rates import usable_population
+from netmob_cpc.statistics import (
+    CRIME, partial_spearman_design, population_spline, seed_dependent_corr_test, steiger_z_test, williams_test,
 )
-COLUMNS = ["scenario", "test", "replicates", "rejection_rate"]
-ALPHA = 0.05
 
-# --- communes -------------------------------------------------------------------------------
-# Populations: log-normal, median 2,000 inhabitants, log-sd 1.3 (about a third of the
-# communes below 1,000 inhabitants, a few above 100,000), clipped to French extremes.
-POP_MEDIAN, POP_LOG_SD, POP_RANGE = 2000.0, 1.3, (50.0, 2_200_000.0)
-# Per-commune coupling (the Web_Adult-Tor correlation of the hourly log series), as in the
-# synthetic default data set.
-COUPLING_MEAN, COUPLING_SD, COUPLING_RANGE = 0.2, 0.22, (-0.45, 0.85)
-
-# --- hourly series (log scale) -------------------------------------------------------------
-# Hour-of-day profile of Web_Adult (relative, late evening and night), of the synthetic data.
-PROFILE_PORN = [1.55, 1.25, 0.90, 0.60, 0.40, 0.30, 0.32, 0.45, 0.60, 0.72, 0.80, 0.86,
-                0.92, 0.92, 0.90, 0.92, 0.95, 1.00, 1.05, 1.15, 1.32, 1.58, 1.85, 1.90]
-# Tor's own daily cycle in the `null` and `size_confounded` scenarios (relative, an
-# afternoon peak): it correlates partly with the Web_Adult profile, so r is not the
-# coupling, and that part of r shows more clearly in large communes, whose Web_Adult series
-# are less noisy (r, and with it c, then follows commune size).
-PROFILE_TOR = [0.80, 0.65, 0.55, 0.50, 0.50, 0.55, 0.65, 0.80, 0.95, 1.05, 1.15, 1.25,
-               1.30, 1.35, 1.40, 1.40, 1.35, 1.30, 1.25, 1.20, 1.15, 1.10, 1.00, 0.90]
-DAY_EFFECT_SD = 0.06  # day-to-day variation of the log Web_Adult volume
-TOR_SD = 0.6  # log-sd of the hourly Tor volume around its commune level
-# Per 1,000 inhabitants and hour (orders of magnitude of the published table's 77-day totals)
-PORN_PER_1000_HOUR, TOR_PER_1000_HOUR = 4.0e7 / 1848, 1.4e6 / 1848
-RATE_SPREAD = {"porn": 0.3, "tor": 0.35}  # log-sd of the per-capita volumes across communes
-
-
-def noise_sd(pop):
-    """Log-sd of a commune's hourly Web_Adult noise: larger in small communes (fewer users)."""
-    return 0.05 + 0.6 / np.sqrt(pop / 100.0)
-
-
-# --- recorded crime -------------------------------------------------------------------------
-SV_BASE = 0.9  # recorded sexual-violence victims per 1,000 inhabitants and year (France, ~2019)
-SV_NOISE_SD = 0.35  # log-sd of the communes' rates around their model value
-SV_SLOPE = 0.15  # planted: change of the log rate per standard deviation of the coupling
-# size_confounded: change of the log rate (sv) and of the log Tor volume per capita (tor)
-# per unit of log population, around the median population
-SIZE_SLOPE = {"sv": 0.25, "tor": 0.25}
+SCENARIOS = ("null", "size_confounded", "censored", "city_clustered", "c_tied_to_size", "planted_confounded")
+CENSORED = {"censored", "city_clustered", "c_tied_to_size", "planted_confounded"}
+TESTS = (
+    "spearman_cpc", "partial_spearman_cpc", "partial_population_spline", "cpc_on_sv", "dependent_corr_seed",
+    "williams", "steiger",
+)
+ALPHAS = (0.01, 0.05, 0.10)
+COLUMNS = ["scenario", "test", "alpha", "replicates", "rejection_rate", "mc_se"]
+MOMENT_NAMES = ["zero_share", "rho_pop_outcome", "rho_c_pop", "rho_c_outcome", "pop_q50", "pop_q90", "pop_q99"]
+MOMENT_COLUMNS = ["scenario", "replicates", *MOMENT_NAMES]
+POOLS = ("tested", "all")
+MIN_CALIBRATION = 10  # communes with an outcome the NB2 calibration needs
 
 
 def _check_scenario(scenario):
@@ -94,202 +77,333 @@ def scenario_stream(seed, scenario, replicate):
     return np.random.default_rng([int(seed), SCENARIOS.index(scenario), int(replicate)])
 
 
-def populations(rng, n):
-    """`n` commune populations (integers), log-normal and clipped."""
-    pop = np.exp(rng.normal(math.log(POP_MEDIAN), POP_LOG_SD, size=n))
-    return np.round(np.clip(pop, *POP_RANGE))
+# --- the communes resampled ------------------------------------------------------------------
 
 
-def hourly_series(rng, pop, coupling, days, own_tor_cycle, tor_size_slope=0.0):
-    """Log hourly Web_Adult and Tor volumes (float32[n, days * 24] each) of the communes.
+def source_communes(estimates, tested, tor_column, pool="tested"):
+    """The tuples the study resamples: a DataFrame (pop, c, tor_per_capita, city, sv).
 
-    log Web_Adult = level + profile(hour) + day effect + noise_sd(pop) * e1
-    log Tor       = level [+ tor_size_slope * log(pop / median)] [+ own cycle(hour)]
-                    + TOR_SD * (coupling * z + sqrt(1 - coupling^2) * e2)
-    where z is the commune's log Web_Adult deviation from its level, standardised with the
-    model's own variance, so that without an own cycle the correlation of the two log
-    series is the coupling. Single precision: the study needs hundreds of data sets, and
-    a correlation over hundreds of hours does not need more.
+    `estimates`: the direction's estimate table; `tested`: its tested communes
+    (`netmob_cpc.statistics.select_tested`). `pool` "tested" resamples the tested
+    communes (the ones the data's tests and moments describe), "all" every commune of
+    the table. Either way a commune needs a usable population, a finite c above zero and
+    a finite Tor volume above zero (cpc_per_1000 is logged). `sv` is the commune's
+    sv_com_17_21 (NaN when not tested), used only to calibrate the outcome.
     """
-    n, hours = len(pop), days * 24
-    hour = np.arange(hours) % 24
-    log_profile = np.log(np.asarray(PROFILE_PORN))
-    log_profile -= log_profile.mean()
-    day_effect = np.repeat(rng.normal(0, DAY_EFFECT_SD, size=days), 24)
-    sd = noise_sd(pop)[:, None]
-    people = pop[:, None] / 1000.0
-    porn_level = np.log(people * PORN_PER_1000_HOUR) + rng.normal(0, RATE_SPREAD["porn"], size=(n, 1))
-    tor_level = np.log(people * TOR_PER_1000_HOUR) + rng.normal(0, RATE_SPREAD["tor"], size=(n, 1))
-    tor_level += tor_size_slope * np.log(pop / POP_MEDIAN)[:, None]
-
-    signal = rng.standard_normal((n, hours), dtype=np.float32)
-    signal *= sd.astype(np.float32)
-    signal += (log_profile[hour] + day_effect).astype(np.float32)[None, :]
-    rho = coupling[:, None]
-    # z * rho * TOR_SD, with z the standardised signal
-    weight = (TOR_SD * rho / np.sqrt(log_profile.var() + DAY_EFFECT_SD**2 + sd**2)).astype(np.float32)
-    log_tor = rng.standard_normal((n, hours), dtype=np.float32)
-    log_tor *= (TOR_SD * np.sqrt(1 - rho**2)).astype(np.float32)
-    log_tor += weight * signal
-    log_tor += tor_level.astype(np.float32)
-    if own_tor_cycle:
-        log_tor_profile = np.log(np.asarray(PROFILE_TOR))
-        log_tor += (log_tor_profile - log_tor_profile.mean())[hour].astype(np.float32)[None, :]
-    signal += porn_level.astype(np.float32)
-    return signal, log_tor
-
-
-def row_pearson(x, y):
-    """Pearson correlation of each row of x with the same row of y (sums in double precision)."""
-    dx = x - x.mean(axis=1, keepdims=True, dtype=np.float64).astype(x.dtype)
-    dy = y - y.mean(axis=1, keepdims=True, dtype=np.float64).astype(y.dtype)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.einsum("ij,ij->i", dx, dy, dtype=np.float64) / np.sqrt(
-            np.einsum("ij,ij->i", dx, dx, dtype=np.float64) * np.einsum("ij,ij->i", dy, dy, dtype=np.float64)
-        )
-    return np.clip(r, -1.0, 1.0)
-
-
-def simulate(scenario, rng, n_communes, days, shares, negative_factor_floor):
-    """One data set: a dict of per-commune arrays (pop, coupling, r, c, tor, cpc,
-    cpc_per_1000, tor_per_1000, crime_rate, sv), as the workflow would compute them."""
-    import pandas as pd
-
-    from netmob_cpc.estimates import correction_factor
-
-    _check_scenario(scenario)
-    pop = populations(rng, n_communes)
-    coupling = np.clip(rng.normal(COUPLING_MEAN, COUPLING_SD, size=n_communes), *COUPLING_RANGE)
-    size = np.log(pop / POP_MEDIAN)
-    log_web_adult, log_tor = hourly_series(
-        rng, pop, coupling, days,
-        own_tor_cycle=scenario != "planted",
-        tor_size_slope=SIZE_SLOPE["tor"] if scenario == "size_confounded" else 0.0,
+    if pool not in POOLS:
+        raise ValueError(f"simulation.pool {pool!r} is not one of {', '.join(POOLS)}")
+    table = tested if pool == "tested" else estimates
+    pop = as_float(table["pop"])
+    c = as_float(table["c"])
+    tor = as_float(table[tor_column])
+    usable = usable_population(pop).to_numpy() & np.isfinite(c) & (c > 0) & np.isfinite(tor) & (tor > 0)
+    city = table["cities"].astype(str).to_numpy() if "cities" in table.columns else np.full(len(table), "all")
+    sv = as_float(table[CRIME])
+    if pool == "all":
+        sv = np.where(table.index.isin(tested.index), sv, np.nan)
+    frame = pd.DataFrame(
+        {"pop": pop, "c": c, "tor_per_capita": tor / np.where(pop > 0, pop, np.nan), "city": city, "sv": sv}
     )
-    r = row_pearson(log_web_adult, log_tor)
-    c = correction_factor(pd.DataFrame({"pearson_log": r}), "pearson_log", shares, negative_factor_floor).to_numpy()
-    tor_total = np.exp(log_tor).sum(axis=1, dtype=np.float64)
-    # recorded crime: victims per inhabitant and year
-    log_rate = np.log(SV_BASE / 1000) + rng.normal(0, SV_NOISE_SD, size=n_communes)
-    if scenario == "planted":
-        log_rate += SV_SLOPE * (coupling - COUPLING_MEAN) / COUPLING_SD
-    elif scenario == "size_confounded":
-        log_rate += SIZE_SLOPE["sv"] * size
-    crime_rate = np.exp(log_rate)
-    sv = rng.poisson(crime_rate * pop) / pop * 1000
-    cpc = tor_total * c
+    return frame[usable].reset_index(drop=True)
+
+
+def c_fitted_on_size(source):
+    """c replaced by exp of its OLS fit of ln c on ln pop and city indicators (over the
+    source communes): a c that carries size and city only."""
+    log_c = np.log(source["c"].to_numpy())
+    design = _size_city_design(source)
+    coef, *_ = np.linalg.lstsq(design, log_c, rcond=None)
+    return np.exp(design @ coef)
+
+
+def _size_city_design(source):
+    cities = pd.Categorical(source["city"])
+    dummies = np.eye(len(cities.categories))[cities.codes][:, 1:]
+    return np.column_stack([np.ones(len(source)), np.log(source["pop"].to_numpy()), dummies])
+
+
+# --- calibration -------------------------------------------------------------------------------
+
+
+def calibrate(source, crime_years, path="the estimate table"):
+    """The outcome model fitted to the source communes' own outcome (approximate).
+
+    Counts over the crime years are reconstructed as round(years x sv x pop / 1000) from
+    the tested communes' sv_com_17_21 (which averages the published years only, so this
+    is an approximation) and fitted by an NB2 regression (statsmodels' discrete
+    NegativeBinomial) with exposure years x pop / 1000: on ln pop (`a`, `b`, `alpha`) and
+    on a constant only (`a_null`, `alpha_null`). `city_sd`: the between-city standard
+    deviation of the log rate around the size fit, by moments (the variance of the city
+    means of ln((count + 0.5) / fitted count) less their mean sampling variance, at least
+    0). Returns a dict of floats plus `n` (communes fitted). An InputError names `path`
+    when fewer than 10 communes have an outcome, or when the outcome is zero everywhere.
+    """
+    import warnings
+
+    from statsmodels.discrete.discrete_model import NegativeBinomial
+
+    known = source[np.isfinite(source["sv"].to_numpy())]
+    if len(known) < MIN_CALIBRATION or not (known["sv"] > 0).any():
+        raise InputError(
+            f"{path}: the simulation study calibrates its outcome on the tested communes with a usable "
+            f"population, c and Tor; {len(known)} have one, {int((known['sv'] > 0).sum())} of them above "
+            f"zero (at least {MIN_CALIBRATION}, one above zero, are needed). Run it on a larger data set"
+        )
+    pop = known["pop"].to_numpy()
+    counts = np.round(crime_years * known["sv"].to_numpy() * pop / 1000)
+    exposure = crime_years * pop / 1000
+    log_pop = np.log(pop)
+
+    def fit(exog):
+        model = NegativeBinomial(counts, exog, loglike_method="nb2", exposure=exposure)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence is checked below
+            result = model.fit(disp=0, maxiter=500)
+        params = np.asarray(result.params, float)
+        if not (np.isfinite(params).all() and result.mle_retvals.get("converged", True)):
+            raise InputError(
+                f"{path}: the NB2 fit of the outcome on population did not converge (parameters "
+                f"{params.round(4).tolist()}); the simulation study cannot be calibrated on this table"
+            )
+        return params
+
+    size = fit(np.column_stack([np.ones(len(pop)), log_pop]))
+    null = fit(np.ones((len(pop), 1)))
+    fitted = exposure * np.exp(size[0] + size[1] * log_pop)
+    residual = pd.Series(np.log((counts + 0.5) / fitted))
+    groups = residual.groupby(known["city"].to_numpy())
+    means, variances, sizes = groups.mean(), groups.var(ddof=1), groups.size()
+    sampling = (variances / sizes)[sizes > 1]
+    between = float(means[sizes > 1].var(ddof=1) - sampling.mean()) if (sizes > 1).sum() > 1 else 0.0
     return {
-        "pop": pop, "coupling": coupling, "r": r, "c": c, "tor": tor_total,
-        "cpc": cpc, "cpc_per_1000": cpc * 1000 / pop, "tor_per_1000": tor_total * 1000 / pop,
-        "crime_rate": crime_rate * 1000, "sv": sv,
+        "a": float(size[0]), "b": float(size[1]), "alpha": float(size[2]),
+        "a_null": float(null[0]), "alpha_null": float(null[1]),
+        "city_sd": math.sqrt(max(between, 0.0)), "n": int(len(known)),
     }
 
 
-def replicate_pvalues(data):
-    """The p-value of each test (dict test -> p) on one data set, plus diagnostics.
+# --- one data set ------------------------------------------------------------------------------
 
-    As the workflow's association tests: log cpc_per_1000 and log tor_per_1000 against sv
-    (all communes; sv = 0 included, as `sv_com_17_21` = 0 is in the published table). The
-    dependent-correlation tests compare r_ac = rho(cpc, sv) with r_ab = rho(tor, sv), with
-    r_bc = rho(tor, cpc), as the seed's "CPC-Tor" row.
-    """
-    import pandas as pd
 
-    from netmob_cpc.rankstats import partial_spearman, spearman_pair
-    from netmob_cpc.statistics import (
-        cpc_on_sv_pvalue, seed_dependent_corr_test, steiger_z_test, williams_test,
-    )
+def yearly_counts(rng, log_mean, alpha, years):
+    """Counts (int64[n, years]): Poisson(exp(log_mean) x g) per year with one gamma
+    multiplier g of mean 1 and variance alpha per commune (the total is NB2)."""
+    if alpha > 0:
+        shape = 1.0 / alpha
+        multiplier = rng.gamma(shape, 1.0 / shape, size=len(log_mean))
+    else:
+        multiplier = np.ones(len(log_mean))
+    return rng.poisson((np.exp(log_mean) * multiplier)[:, None] * np.ones((1, years)))
 
-    log_cpc = np.log(data["cpc_per_1000"])
-    log_tor = np.log(data["tor_per_1000"])
-    sv, pop = data["sv"], data["pop"]
+
+def outcome_from_counts(counts, pop, crime_years, censor, min_count, window_years, zeros_published=False):
+    """sv per commune from yearly counts (the last `crime_years` columns are the crime
+    years, the columns before them earlier years the window looks back on): the mean
+    over the crime years of count / pop x 1000; with `censor`, over the published years
+    only (`netmob_cpc.publication.published`), NaN when none is published."""
+    counts = np.asarray(counts)
+    rates = counts[:, -crime_years:] / np.asarray(pop, float)[:, None] * 1000
+    if not censor:
+        return rates.mean(axis=1)
+    shown = published(counts, min_count, window_years, zeros_published)[:, -crime_years:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(shown, rates, 0.0).sum(axis=1) / np.where(shown.any(axis=1), shown.sum(axis=1), np.nan)
+
+
+def simulate(scenario, rng, source, n, model, *, crime_years=5, min_count=5, window_years=3,
+             zeros_published=False, planted_slope=0.0, c_tied=None, log_cpc_centre=0.0):
+    """One data set of `n` communes: a dict of arrays (index, pop, c, city, tor_per_1000,
+    cpc_per_1000, sv), sv NaN where the commune is not tested."""
+    _check_scenario(scenario)
+    index = rng.integers(0, len(source), size=n)
+    pop = source["pop"].to_numpy()[index]
+    c = (c_tied if scenario == "c_tied_to_size" else source["c"].to_numpy())[index]
+    city = source["city"].to_numpy()[index]
+    tor_per_1000 = source["tor_per_capita"].to_numpy()[index] * 1000
+    cpc_per_1000 = tor_per_1000 * c
+    log_pop = np.log(pop)
+    if scenario == "null":
+        log_mean, alpha = np.log(pop / 1000) + model["a_null"], model["alpha_null"]
+    else:
+        log_mean, alpha = np.log(pop / 1000) + model["a"] + model["b"] * log_pop, model["alpha"]
+    if scenario == "city_clustered":
+        names, codes = np.unique(city, return_inverse=True)
+        log_mean = log_mean + rng.normal(0, model["city_sd"], size=len(names))[codes]
+    if scenario == "planted_confounded":
+        log_mean = log_mean + planted_slope * (np.log(cpc_per_1000) - log_cpc_centre)
+    years = crime_years + window_years - 1
+    counts = yearly_counts(rng, log_mean, alpha, years)
+    sv = outcome_from_counts(counts, pop, crime_years, scenario in CENSORED, min_count, window_years,
+                             zeros_published)
+    return {"index": index, "pop": pop, "c": c, "city": city, "tor_per_1000": tor_per_1000,
+            "cpc_per_1000": cpc_per_1000, "sv": sv}
+
+
+# --- tests on one data set ---------------------------------------------------------------------
+
+
+def hc3_pvalue(y, X, term):
+    """Two-sided p-value of coefficient `term` of the OLS of y on X (X holds the constant)
+    with the HC3 covariance, t with n - k degrees of freedom: what statsmodels'
+    OLS(y, X).fit(cov_type="HC3", use_t=True) gives, by hand (NaN when X is singular)."""
+    y, X = np.asarray(y, float), np.asarray(X, float)
+    n, k = X.shape
+    if n <= k:
+        return math.nan
+    q, r = np.linalg.qr(X)
+    if np.min(np.abs(np.diag(r))) <= 1e-10 * np.max(np.abs(np.diag(r))):
+        return math.nan
+    r_inv = np.linalg.inv(r)
+    beta = r_inv @ (q.T @ y)
+    residual = y - X @ beta
+    leverage = np.einsum("ij,ij->i", q, q)
+    weights = (residual / (1 - leverage)) ** 2
+    bread = r_inv @ r_inv.T  # (X'X)^-1
+    meat = (X * weights[:, None]).T @ X
+    variance = bread @ meat @ bread
+    se = math.sqrt(variance[term, term])
+    if not se > 0:
+        return math.nan
+    return float(2 * t_sf(abs(beta[term] / se), n - k))
+
+
+def replicate_pvalues(data, spline_df=6):
+    """{test: p-value} on one data set, over its tested communes (finite sv), as the
+    workflow's association tests: ln cpc_per_1000 and ln tor_per_1000 against sv (zeros
+    included); the dependent-correlation tests compare r_ac = rho(cpc, sv) with
+    r_ab = rho(Tor, sv), r_bc = rho(Tor, cpc), as the seed's CPC-Tor row;
+    `partial_population_spline` residualises both ranks on a natural cubic spline of ln pop
+    with `spline_df` degrees of freedom, as association_adjusted.csv does."""
+    tested = np.isfinite(data["sv"])
+    sv, pop = data["sv"][tested], data["pop"][tested]
+    log_cpc = np.log(data["cpc_per_1000"][tested])
+    log_tor = np.log(data["tor_per_1000"][tested])
     rho_cpc, p_spearman, n = spearman_pair(log_cpc, sv)
     rho_tor, _, _ = spearman_pair(log_tor, sv)
     r_bc, _, _ = spearman_pair(log_tor, log_cpc)
-    pvalues = {
+    return {
         "spearman_cpc": p_spearman,
         "partial_spearman_cpc": partial_spearman(log_cpc, sv, pop)[1],
-        "cpc_on_sv": cpc_on_sv_pvalue(
-            pd.DataFrame({"sv_com_17_21": sv, "cpc_per_1000": data["cpc_per_1000"], "pop": pop}), "HC3"
-        ),
+        "partial_population_spline": partial_spearman_design(log_cpc, sv, population_spline(np.log(pop), spline_df))[1],
+        "cpc_on_sv": hc3_pvalue(log_cpc, np.column_stack([np.ones(len(sv)), sv, np.log(pop)]), 1),
         "dependent_corr_seed": seed_dependent_corr_test(rho_tor, rho_cpc, r_bc, n)[1],
         "williams": williams_test(rho_tor, rho_cpc, r_bc, n)[1],
         "steiger": steiger_z_test(rho_tor, rho_cpc, r_bc, n)[1],
     }
-    diagnostics = {
-        "rho_cpc": rho_cpc, "rho_tor": rho_tor, "sv_zero_share": float(np.mean(sv == 0)),
-        "floored_share": float(np.mean(data["r"] < 0)),
-        "r_coupling": float(np.corrcoef(data["r"], data["coupling"])[0, 1]),
+
+
+def moments(pop, c, sv):
+    """The moments compared with the data's (over the communes with a finite sv): share of
+    zero outcomes, Spearman's rho of (pop, sv), (c, pop), (c, sv), and the 50th, 90th
+    and 99th percentiles of population (NumPy's linear interpolation)."""
+    tested = np.isfinite(as_float(sv))
+    pop, c, sv = as_float(pop)[tested], as_float(c)[tested], as_float(sv)[tested]
+    if not len(sv):
+        return dict.fromkeys(MOMENT_NAMES, math.nan)
+    q50, q90, q99 = np.percentile(pop, [50, 90, 99])
+    return {
+        "zero_share": float(np.mean(sv == 0)),
+        "rho_pop_outcome": spearman_pair(pop, sv)[0],
+        "rho_c_pop": spearman_pair(c, pop)[0],
+        "rho_c_outcome": spearman_pair(c, sv)[0],
+        "pop_q50": float(q50), "pop_q90": float(q90), "pop_q99": float(q99),
     }
-    return pvalues, diagnostics
 
 
-def run_replicates(scenario, replicates, *, seed, n_communes, days, shares, negative_factor_floor):
-    """p-values and diagnostics of the data sets numbered `replicates` of one scenario:
-    a list of (replicate, pvalues, diagnostics)."""
+# --- the study ---------------------------------------------------------------------------------
+
+
+def run_replicates(scenario, replicates, *, seed, source, n, model, settings, spline_df=6):
+    """[(replicate, {test: p}, moments, extra moments)] for the data sets numbered
+    `replicates` of one scenario."""
+    c_tied = c_fitted_on_size(source) if scenario == "c_tied_to_size" else None
     results = []
     for replicate in replicates:
-        rng = scenario_stream(seed, scenario, replicate)
-        data = simulate(scenario, rng, n_communes, days, shares, negative_factor_floor)
-        pvalues, diagnostics = replicate_pvalues(data)
-        results.append((replicate, pvalues, diagnostics))
+        data = simulate(scenario, scenario_stream(seed, scenario, replicate), source, n, model,
+                        c_tied=c_tied, **settings)
+        results.append((replicate, replicate_pvalues(data, spline_df), moments(data["pop"], data["c"], data["sv"]),
+                        extra_moments(data)))
     return results
 
 
-def rejection_table(pvalues, alpha=ALPHA):
-    """simulation.csv from per-replicate p-values: {scenario: [{test: p}, ...]}.
+def extra_moments(data):
+    """For the log: the tested communes and the raw rho of ln cpc_per_1000 and of
+    ln tor_per_1000 with sv."""
+    return {
+        "n_tested": int(np.isfinite(data["sv"]).sum()),
+        "rho_cpc_outcome": spearman_pair(np.log(data["cpc_per_1000"]), data["sv"])[0],
+        "rho_tor_outcome": spearman_pair(np.log(data["tor_per_1000"]), data["sv"])[0],
+    }
 
-    `replicates` counts the data sets where the test gave a p-value (a NaN, e.g. a
-    correlation of exactly 1, is not counted); `rejection_rate` is the share of them with
-    p < alpha (NaN when none).
-    """
-    import pandas as pd
 
+def extra_moments_table(extras):
+    """Means over the replicates of `extra_moments`, one row per scenario (for the log)."""
+    return pd.DataFrame({scenario: pd.DataFrame(values).mean() for scenario, values in extras.items()}).T
+
+
+def rejection_table(pvalues, alphas=ALPHAS):
+    """simulation.csv from per-replicate p-values {scenario: [{test: p}, ...]}: one row
+    per scenario, test and alpha. `replicates` counts the data sets where the test gave a
+    p-value (a NaN is not counted), `rejection_rate` the share of them with p < alpha,
+    `mc_se` = sqrt(rate (1 - rate) / replicates), its Monte-Carlo standard error."""
     rows = []
     for scenario, per_replicate in pvalues.items():
         for test in TESTS:
             values = np.array([p[test] for p in per_replicate], dtype="float64")
             finite = values[np.isfinite(values)]
-            rate = float(np.mean(finite < alpha)) if len(finite) else math.nan
-            rows.append({"scenario": scenario, "test": test, "replicates": len(finite), "rejection_rate": rate})
+            for alpha in alphas:
+                rate = float(np.mean(finite < alpha)) if len(finite) else math.nan
+                rows.append({"scenario": scenario, "test": test, "alpha": alpha, "replicates": len(finite),
+                             "rejection_rate": rate, "mc_se": monte_carlo_error(rate, len(finite))})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def monte_carlo_error(rate, replicates):
     """Standard error of a rejection rate estimated from `replicates` data sets:
-    sqrt(p (1 - p) / R)."""
+    sqrt(p (1 - p) / R) (NaN without replicates)."""
     return math.sqrt(rate * (1 - rate) / replicates) if replicates else math.nan
 
 
-def run_study(*, replicates, seed, n_communes, days, shares, negative_factor_floor,
-              scenarios=SCENARIOS, workers=1, chunk=25):
-    """The whole study: (simulation table, diagnostics per scenario as a DataFrame).
+def moments_table(per_scenario, data_moments):
+    """simulation_moments.csv: one row per scenario (means over its replicates of
+    `moments`, NaN skipped) and a row `data` (the data's tested communes, replicates
+    empty)."""
+    rows = []
+    for scenario, values in per_scenario.items():
+        frame = pd.DataFrame(values, columns=MOMENT_NAMES)
+        rows.append({"scenario": scenario, "replicates": len(frame), **frame.mean(skipna=True).to_dict()})
+    rows.append({"scenario": "data", "replicates": None, **data_moments})
+    table = pd.DataFrame(rows, columns=MOMENT_COLUMNS)
+    table["replicates"] = table["replicates"].astype("Int64")
+    return table
 
-    With workers > 1 the replicates are spread over that many processes in chunks of
-    `chunk`; the result does not depend on it (each data set has its own stream).
+
+def run_study(source, model, *, replicates, seed, n, settings, spline_df=6, scenarios=SCENARIOS, workers=1,
+              chunk=250):
+    """The whole study: (rejection table, moments per scenario {scenario: [moments]},
+    extra moments per scenario {scenario: [extra_moments]}).
+
+    `settings`: crime_years, min_count, window_years, zeros_published, planted_slope and log_cpc_centre
+    (passed to `simulate`). With workers > 1 the replicates run in that many processes in
+    blocks of `chunk`; the result does not depend on it.
     """
-    import pandas as pd
-
-    tasks = [
-        (scenario, range(start, min(start + chunk, replicates)))
-        for scenario in scenarios
-        for start in range(0, replicates, chunk)
-    ]
-    settings = dict(seed=seed, n_communes=n_communes, days=days, shares=dict(shares),
-                    negative_factor_floor=negative_factor_floor)
+    tasks = [(scenario, range(start, min(start + chunk, replicates)))
+             for scenario in scenarios for start in range(0, replicates, chunk)]
+    common = dict(seed=seed, source=source, n=n, model=model, settings=dict(settings), spline_df=spline_df)
     if workers > 1 and len(tasks) > 1:
         import concurrent.futures
 
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(run_replicates, scenario, block, **settings) for scenario, block in tasks]
+            futures = [pool.submit(run_replicates, scenario, block, **common) for scenario, block in tasks]
             outcomes = [future.result() for future in futures]
     else:
-        outcomes = [run_replicates(scenario, block, **settings) for scenario, block in tasks]
+        outcomes = [run_replicates(scenario, block, **common) for scenario, block in tasks]
     pvalues = {scenario: [] for scenario in scenarios}
-    diagnostics = []
+    found = {scenario: [] for scenario in scenarios}
+    extras = {scenario: [] for scenario in scenarios}
     for (scenario, _), results in zip(tasks, outcomes):
-        for replicate, p, d in results:
+        for _, p, m, extra in results:
             pvalues[scenario].append(p)
-            diagnostics.append({"scenario": scenario, "replicate": replicate, **d})
-    summary = pd.DataFrame(diagnostics).groupby("scenario", sort=False).mean(numeric_only=True).drop(columns="replicate")
-    return rejection_table(pvalues), summary
+            found[scenario].append(m)
+            extras[scenario].append(extra)
+    return rejection_table(pvalues), found, extras
