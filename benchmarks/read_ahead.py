@@ -11,7 +11,7 @@ each with read-ahead of 0 and of traffic_files.READ_AHEAD_FILES files. Prints wa
 CPU time of the process, MB/s, and `cat` of the same files cold as the disk's own pace.
 Wall times mean something only on a quiet machine: the load average is printed with them.
 
-Usage (as root): python benchmarks/read_ahead.py --out /tmp/read_ahead --files 16
+Usage (as root): python benchmarks/read_ahead.py --out bench-read-ahead --files 16
 """
 
 import argparse
