@@ -408,7 +408,12 @@ def release_scheduler_timers():
 # they differ from what is stored. Another working directory pointed at the same results
 # then reruns exactly what differs (scripts/netmob_cpc/provenance.py). A real run (or
 # --touch) holds {results_dir}/.lock; a dry run writes no record while another run holds it.
-_PROVENANCE = {"mode": None, "host": __import__("socket").gethostname(), "shown": 0}
+_PROVENANCE = {
+    "rules": {},
+    "mode": None,
+    "host": __import__("socket").gethostname(),
+    "shown": 0,
+}
 
 
 def _provenance_module():
@@ -509,6 +514,23 @@ def _known_to_exist(path):
         cache.exists_local[path] = True
 
 
+def _rule_of(function, name):
+    """The rule whose `provenance` input is `function`: the rule `name`, or the same rule
+    renamed when the workflow is used as a module (`use rule * from ... as prefix_*`).
+    """
+    if name not in _PROVENANCE["rules"]:
+        found = [
+            each
+            for each in workflow.rules
+            if any(
+                key == "provenance" and item is function
+                for key, item in each.input._allitems()
+            )
+        ]
+        _PROVENANCE["rules"][name] = found[0] if found else workflow.get_rule(name)
+    return _PROVENANCE["rules"][name]
+
+
 def provenance(name):
     """Input function: the record of a job of rule `name` (written when it changed)."""
 
@@ -518,7 +540,7 @@ def provenance(name):
         mode = _provenance_mode(records)
         if mode == "read" or (mode == "missing" and os.path.exists(path)):
             return path
-        each = workflow.get_rule(name)
+        each = _rule_of(record, name)
         content = records.record(
             _job_params(each, wildcards),
             _job_inputs(each, wildcards),
