@@ -313,3 +313,48 @@ def release_lock(results, host, pid):
             os.remove(lock_path(results))
         except FileNotFoundError:
             pass
+
+
+# --- a job's params and inputs, from its rule (at plan time, in the main process) ------
+def job_params(each, wildcards):
+    """A job's params as Snakemake gives them (`each`: its rule, a snakemake.rules.Rule), except those computed from its input or
+    output files (their names are recorded among the inputs)."""
+    import inspect
+    from snakemake.io import apply_wildcards
+
+    values = {}
+    for name, item in each.params._allitems():
+        if callable(item):
+            if set(inspect.signature(item).parameters) - {"wildcards"}:
+                continue
+            item = item(wildcards)
+        elif isinstance(item, str):
+            item = apply_wildcards(item, wildcards)
+        elif isinstance(item, list):
+            item = [
+                apply_wildcards(v, wildcards) if isinstance(v, str) else v for v in item
+            ]
+        values[name] = item
+    return values
+
+
+def job_inputs(each, wildcards):
+    """A job's input paths, in order, without its provenance record."""
+    from snakemake.io import apply_wildcards, is_callable
+
+    known = dict(wildcards.items())
+
+    def paths(item):
+        if is_callable(item):
+            item, _ = each.apply_input_function(item, known)
+        if isinstance(item, str):
+            return [apply_wildcards(str(item), known)]
+        items = item.values() if isinstance(item, dict) else item
+        return [path for value in items for path in paths(value)]
+
+    return [
+        path
+        for name, item in each.input._allitems()
+        if name != "provenance"
+        for path in paths(item)
+    ]
