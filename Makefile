@@ -7,6 +7,8 @@
 #   make report      HTML report of the run that exists (same ARGS as that run; runs nothing)
 #   make simulation  the simulation study (results/<direction>/simulation.csv, simulation_moments.csv)
 #   make bench       benchmarks (BENCHMARKS.md)
+#   make bench-kernel   the C kernel against the kernel before the speed work (CPU time, instructions)
+#   make bench-plan     the whole NetMob23 data set planned (dry run on 209,440 empty files)
 #   make docs        config/README.md from config/schema.yaml (tests/test_docs.py checks it)
 #   make install | clean
 # ARGS passes options to Snakemake, e.g. make run ARGS="--configfile my_netmob.yaml"
@@ -18,7 +20,7 @@ ARGS ?=
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test test-fast lint report simulation bench docs clean
+.PHONY: install run test test-fast lint report simulation bench bench-kernel bench-plan docs clean
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +63,13 @@ BENCH_ARGS ?= --out bench --wait-busy 0.3
 
 bench: install .bench-packages/.installed
 	$(BIN)/python benchmarks/run_benchmarks.py $(BENCH_ARGS)
+
+# valgrind for the instruction counts (leave out --instructions without it)
+bench-kernel: install
+	$(BIN)/python benchmarks/kernel_speed.py --instructions
+
+bench-plan: install
+	$(BIN)/python benchmarks/full_plan.py
 
 docs: install
 	$(BIN)/python config/make_readme.py

@@ -42,6 +42,7 @@ from netmob_cpc.config import (
     two_digit_year,
 )
 from netmob_cpc import config as configuration
+from netmob_cpc import provenance as records
 
 
 def stop(message):
@@ -408,16 +409,15 @@ def release_scheduler_timers():
 # they differ from what is stored. Another working directory pointed at the same results
 # then reruns exactly what differs (scripts/netmob_cpc/provenance.py). A real run (or
 # --touch) holds {results_dir}/.lock; a dry run writes no record while another run holds it.
-_PROVENANCE = {"mode": None, "host": __import__("socket").gethostname(), "shown": 0}
+_PROVENANCE = {
+    "rules": {},
+    "mode": None,
+    "host": __import__("socket").gethostname(),
+    "shown": 0,
+}
 
 
-def _provenance_module():
-    from netmob_cpc import provenance as records
-
-    return records
-
-
-def _provenance_mode(records):
+def _provenance_mode():
     """'write' (a run; --touch too, as it declares the outputs current for this
     configuration: both take the lock), 'dry' (a dry run), 'missing' (write only absent
     records: a report, a summary, a dry run while another run holds the folder) or 'read'
@@ -452,50 +452,6 @@ def _provenance_mode(records):
     return _PROVENANCE["mode"]
 
 
-def _job_params(each, wildcards):
-    """A job's params as Snakemake gives them, except those computed from its input or
-    output files (their names are recorded among the inputs)."""
-    import inspect
-    from snakemake.io import apply_wildcards
-
-    values = {}
-    for name, item in each.params._allitems():
-        if callable(item):
-            if set(inspect.signature(item).parameters) - {"wildcards"}:
-                continue
-            item = item(wildcards)
-        elif isinstance(item, str):
-            item = apply_wildcards(item, wildcards)
-        elif isinstance(item, list):
-            item = [
-                apply_wildcards(v, wildcards) if isinstance(v, str) else v for v in item
-            ]
-        values[name] = item
-    return values
-
-
-def _job_inputs(each, wildcards):
-    """A job's input paths, in order, without its provenance record."""
-    from snakemake.io import apply_wildcards, is_callable
-
-    known = dict(wildcards.items())
-
-    def paths(item):
-        if is_callable(item):
-            item, _ = each.apply_input_function(item, known)
-        if isinstance(item, str):
-            return [apply_wildcards(str(item), known)]
-        items = item.values() if isinstance(item, dict) else item
-        return [path for value in items for path in paths(value)]
-
-    return [
-        path
-        for name, item in each.input._allitems()
-        if name != "provenance"
-        for path in paths(item)
-    ]
-
-
 def _known_to_exist(path):
     """Tell Snakemake's file-existence cache that a record written during planning exists.
 
@@ -509,19 +465,35 @@ def _known_to_exist(path):
         cache.exists_local[path] = True
 
 
+def _rule_of(function, name):
+    """Which of the workflow's rules has `function` as its `provenance` input (the one
+    named `name`, or that one renamed when the workflow is used as a module, with
+    `use rule * from ... as prefix_*`)."""
+    if name not in _PROVENANCE["rules"]:
+        found = [
+            each
+            for each in workflow.rules
+            if any(
+                key == "provenance" and item is function
+                for key, item in each.input._allitems()
+            )
+        ]
+        _PROVENANCE["rules"][name] = found[0] if found else workflow.get_rule(name)
+    return _PROVENANCE["rules"][name]
+
+
 def provenance(name):
     """Input function: the record of a job of rule `name` (written when it changed)."""
 
     def record(wildcards):
-        records = _provenance_module()
         path = records.record_path(RESULTS, name, dict(wildcards.items()))
-        mode = _provenance_mode(records)
+        mode = _provenance_mode()
         if mode == "read" or (mode == "missing" and os.path.exists(path)):
             return path
-        each = workflow.get_rule(name)
+        each = _rule_of(record, name)
         content = records.record(
-            _job_params(each, wildcards),
-            _job_inputs(each, wildcards),
+            records.job_params(each, wildcards),
+            records.job_inputs(each, wildcards),
             RESULTS,
             workflow_file(""),
         )
@@ -543,4 +515,4 @@ def provenance(name):
 def release_results_lock():
     """Release the results folder's lock if this process holds it."""
     if _PROVENANCE["mode"] == "write":
-        _provenance_module().release_lock(RESULTS, _PROVENANCE["host"], os.getpid())
+        records.release_lock(RESULTS, _PROVENANCE["host"], os.getpid())

@@ -15,12 +15,14 @@ def main(snakemake):
     parser, library, warning = choose_parser(snakemake.input.library)
     if warning:
         print(warning, file=sys.stderr)
+    roles = list(params.apps)
     batches = {
         role: read_checked_batch(
             list(snakemake.input[role]), params.dates, commune_of_tile, n_communes, limits,
             parser=parser, library=library, log=sys.stderr,
+            following=list(snakemake.input[roles[i + 1]]) if i + 1 < len(roles) else (),
         )
-        for role in params.apps
+        for i, role in enumerate(roles)
     }
     dates = [int(stamp) for stamp in params.dates]
     for role, days in batches.items():

@@ -24,6 +24,7 @@ def main(snakemake):
         days = read_checked_batch(
             traffic[i * width:(i + 1) * width], params.dates, commune_of_tile, n_communes, limits,
             parser=parser, library=library, log=sys.stderr,
+            following=traffic[(i + 1) * width:(i + 2) * width],
         )
         write_batch(outputs[i], dates, days, QC_FIELDS)
 

@@ -11,6 +11,7 @@ import datetime
 import errno
 import mmap
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -851,3 +852,135 @@ def test_the_parsers_agree_on_fuzzed_files(library, kind):
         decided += pyarrow_decides(data, n_fields, commune_of_tile, 3)
     # most irregular files, and some garbage ones, are read by pyarrow itself
     assert decided > (1000 if kind == "irregular" else 100)
+
+
+# Tokens for the kernel's fast paths: short plain numbers of every length (1 to 8 digits,
+# with up to 8 decimals), lone zeros, empty fields, and the forms that leave them.
+SHORT_TOKENS = (
+    ["0"] * 12 + ["", "00", "0.0", "007", "5.", ".5", "1", "12", "123", "1234", "12345",
+     "123456", "1234567", "12345678", "1.5", "12.25", "1234567.1234567", "1234567.12345678",
+     "12345678.5", "0.0625", "9999999.9999999", "1e5", "nan", "-3", "+4", "12a", "1.2.3",
+     "1..5", "9007199254740993", "0.1000000000000000055511151231257827"]
+)
+
+
+def test_the_kernels_fast_paths_agree_with_the_python_parser(library, portable_library):
+    """Long lines (the 64-byte blocks of the fast path, fields across block boundaries),
+    short plain numbers of every length, lines ending near the end of the buffer, CRLF
+    lines and wrong field counts: the kernel, the kernel without its fast paths and the
+    Python parser give the same result or the same error."""
+    import random
+
+    native = traffic_files.load_native_parser(library)
+    portable = traffic_files.load_native_parser(portable_library)
+    before = native.cpu_path()
+    rng = random.Random(1234)
+    commune_of_tile = np.array([0, 1, -1, 0, 2, 1, 0], dtype=np.int32)
+
+    def outcome(parse, data, n_fields):
+        try:
+            r = parse(data, n_fields, commune_of_tile, 3)
+        except traffic_files._ParseError as error:
+            return ("error", error.code, error.line, error.field, bytes(error.text), error.found)
+        return (r.traffic.tobytes(), r.tiles.tolist(), r.slot_total.tobytes(),
+                r.slot_unmapped.tobytes(), r.counts, r.max_value, r.first_negative,
+                r.max_location, r.first_duplicate)
+
+    valid = [token for token in SHORT_TOKENS if token not in ("12a", "1.2.3", "1..5")]
+    results = {"ok": 0, "error": 0}
+    for _ in range(600):
+        n_fields = rng.choice([2, 3, 20, 41, 93, 97])
+        broken = rng.random() < 0.3
+        tokens = SHORT_TOKENS if broken else valid
+        lines = []
+        for _ in range(rng.randint(1, 8)):
+            n = n_fields - 1 + (rng.choice([0] * 20 + [1, -1]) if broken else 0)
+            text = " ".join([str(rng.randint(0, 9))] + [rng.choice(tokens) for _ in range(n)])
+            lines.append(text + ("\r" if rng.random() < 0.05 else ""))
+        data = ("\n".join(lines) + "\n" * rng.randint(0, 1)).encode()
+        reference = outcome(traffic_files._parse_python, data, n_fields)
+        assert outcome(portable.parse, data, n_fields) == reference, data
+        try:
+            for path in ("generic", "popcnt"):
+                native.cpu_path(force=path)
+                assert outcome(native.parse, data, n_fields) == reference, (path, data)
+        finally:
+            native.cpu_path(force=before)
+        results["error" if reference[0] == "error" else "ok"] += 1
+    assert results["ok"] > 300 and results["error"] > 50
+
+
+def test_the_kernels_cpu_paths_give_identical_sums(library, tmp_path):
+    """Both CPU paths of the kernel (forced in turn) on a large random file."""
+    native = traffic_files.load_native_parser(library)
+    before = native.cpu_path()
+    rng = np.random.default_rng(77)
+    n_index, n_communes = 5000, 40
+    commune_of_tile = rng.integers(-1, n_communes, size=n_index).astype(np.int32)
+    path = write(tmp_path / "f.txt", random_traffic_text(rng, 2000, 96, n_index, negatives=True))
+    python = traffic_files.aggregate_file(path, MAY12, commune_of_tile, n_communes, parser="python")
+    try:
+        used = []
+        for cpu in ("generic", "popcnt"):
+            used.append(native.cpu_path(force=cpu))
+            assert_same(traffic_files.aggregate_file(path, MAY12, commune_of_tile, n_communes,
+                                                     parser="native", library=native), python)
+    finally:
+        native.cpu_path(force=before)
+    assert used[0] == "generic"
+    if platform.machine() in ("x86_64", "AMD64"):  # every x86-64 CPU of this century
+        assert used[1] == "popcnt"
+    with pytest.raises(ValueError, match="force must be one of"):
+        native.cpu_path(force="avx")
+
+
+def test_read_ahead_gives_the_same_batch_and_reads_each_file_ahead(library, tmp_path, monkeypatch):
+    """The batch is the same with and without read-ahead; with it, each file of the batch
+    and then of the files read next is announced before the file before it is parsed."""
+    import io
+
+    rng = np.random.default_rng(3)
+    n_index, n_communes = 300, 7
+    commune_of_tile = rng.integers(-1, n_communes, size=n_index).astype(np.int32)
+    stamps = ["20190512", "20190513", "20190514", "20190515"]
+    paths = []
+    for i, stamp in enumerate(stamps):
+        values = {slot: str(int(rng.integers(1, 1000))) for slot in range(0, 96, 7)}
+        text = "\n".join(line(tile, values) for tile in range(0, n_index, 2)) + "\n"
+        paths.append(write(tmp_path / f"{stamp}.txt", text))
+    following = [write(tmp_path / "next.txt", line(1, {}) + "\n")]
+    announced, parsed = [], []
+    real_read_ahead, real_read = traffic_files.read_ahead, traffic_files.read_traffic_bytes
+
+    def recording_read_ahead(names):
+        announced.extend(names)
+        real_read_ahead(names)
+
+    def recording_read(path):
+        parsed.append((path, list(announced)))
+        return real_read(path)
+
+    monkeypatch.setattr(traffic_files, "read_ahead", recording_read_ahead)
+    monkeypatch.setattr(traffic_files, "read_traffic_bytes", recording_read)
+    thresholds = limits(min_tile_rows_share=0.0, max_unmapped_traffic_share=1.0)
+
+    def batch(depth):
+        announced.clear()
+        parsed.clear()
+        return quality.read_checked_batch(
+            paths, stamps, commune_of_tile, n_communes, thresholds, parser="native",
+            library=library, log=io.StringIO(), following=following, read_ahead_files=depth,
+        )
+
+    plain = batch(0)
+    assert announced == [] and [path for path, _ in parsed] == paths
+    ahead = batch(2)
+    assert announced == paths + following
+    # when file i is read, files up to i + 2 (and the next batch's first) were announced
+    for i, (path, before) in enumerate(parsed):
+        assert path == paths[i]
+        assert before == (paths + following)[:i + 3]
+    assert len(plain) == len(ahead) == 4
+    for a, b in zip(plain, ahead):
+        assert_same(a, b)
+    assert sum(float(day.traffic.sum()) for day in plain) > 0

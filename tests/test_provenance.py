@@ -335,6 +335,30 @@ def test_a_lock_of_an_ended_process_is_taken_over_and_another_hosts_is_not(tmp_p
     assert "unreadable" in provenance.acquire_lock(results, HOST, os.getpid(), "/here")
 
 
+def test_real_path_resolves_as_realpath(tmp_path, monkeypatch):
+    """provenance.real_path (folders' resolution remembered) gives os.path.realpath's
+    answer for plain, relative, missing and linked files and linked folders."""
+    import os
+
+    from netmob_cpc.provenance import real_path
+
+    (tmp_path / "data" / "Paris").mkdir(parents=True)
+    (tmp_path / "data" / "Paris" / "a.txt").write_text("1")
+    (tmp_path / "linked").symlink_to(tmp_path / "data")
+    (tmp_path / "deep").symlink_to(tmp_path / "data" / "Paris")
+    (tmp_path / "data" / "Paris" / "b.txt").symlink_to(tmp_path / "data" / "Paris" / "a.txt")
+    monkeypatch.chdir(tmp_path)
+    cases = [
+        tmp_path / "data" / "Paris" / "a.txt", tmp_path / "linked" / "Paris" / "a.txt",
+        tmp_path / "linked" / "Paris" / "b.txt", tmp_path / "linked" / "Paris" / "missing.txt",
+        "linked/Paris/a.txt", "data/Paris/b.txt", "data/../linked/Paris/a.txt", "a.txt", ".",
+        "deep/../Paris/a.txt", tmp_path / "deep" / ".." / "Paris" / "b.txt",
+    ]
+    for case in cases:
+        assert real_path(str(case)) == os.path.realpath(case), case
+    assert real_path("linked/Paris/b.txt") == str(tmp_path / "data" / "Paris" / "a.txt")
+
+
 def test_snakemake_existence_cache_takes_a_record_written_after_its_folder_was_listed(tmp_path):
     """rules/common.smk marks each record it writes as existing in Snakemake's IO cache
     (`workflow.iocache.exists_local[path] = True`): a folder listed before the record was

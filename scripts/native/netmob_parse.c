@@ -33,8 +33,15 @@
  *   into slot_total. Zeros (and missing values) are never added: with every sum starting
  *   at +0.0 that gives exactly the same doubles as adding them.
  *
- * Numbers: a fast path for the lone "0" (runs of "0 " are skipped 16 at a time with
- * SSE2); the digits are read 8 at a time; the value is computed exactly from the first 19
+ * Speed: a line with the right number of spaces and no "\r" (nearly every line) takes a
+ * fast path (SSE2): bit masks of 64 bytes at a time locate the fields that are not a lone
+ * "0", so that finding the next field never waits for the previous one to be parsed; the
+ * other lines take the byte-by-byte loop (runs of "0 " skipped 16 at a time), which also
+ * names every error. Short plain numbers (up to 7 digits, "." and up to 7 decimals) are
+ * read from two 8-byte words. The POPCNT instruction, when the CPU has it, is chosen at
+ * run time (netmob_cpu_path); never -march=native, as the library may run elsewhere.
+ *
+ * Numbers: the digits are read 8 at a time; the value is computed exactly from the first 19
  * significant digits: Clinger's fast path when they fit in 53 bits and |exponent| <= 22,
  * else (x86) the 64-bit-mantissa long double with a halfway check, and for longer digit
  * strings the same on both ends of the truncation interval; strtod for whatever remains
@@ -56,7 +63,7 @@
 #endif
 
 /* Bumped whenever the signature or the stats layout changes; traffic_files.py checks it. */
-#define NETMOB_ABI_VERSION 2
+#define NETMOB_ABI_VERSION 3
 
 /* Layout of the int64 `stats` array (mirrored in traffic_files.py, _STATS). */
 enum {
@@ -425,6 +432,91 @@ static int parse_value(const char *p, const char *end, const char **endp, double
     return NM_OK;
 }
 
+/* The short plain numbers that make up most values of a real file: 1 to 7 digits,
+   optionally "." and 1 to 7 more digits, followed by a space or "\n", with at least 16
+   bytes of buffer left at p. Sets *endp and *out (m / 10^k with m < 10^14 and k <= 7:
+   both exact, one correctly rounded division, as strtod) and returns 1; returns 0 for
+   anything else (parse_value then reads the field). */
+static inline int short_number(const char *p, const char *end, const char **endp,
+                               double *out)
+{
+#ifdef HAVE_SWAR
+    uint64_t word, m;
+    int n, k;
+    char c;
+    if (end - p < 16)
+        return 0;
+    word = load8(p);
+    n = leading_digits8(word);
+    if (n == 0 || n == 8)
+        return 0;
+    m = digits8_value(word, n);
+    c = p[n];
+    if (c == ' ' || c == '\n') {
+        *endp = p + n;
+        *out = (double)m;
+        return 1;
+    }
+    if (c != '.')
+        return 0;
+    word = load8(p + n + 1);                /* p + n + 9 <= p + 16 <= end */
+    k = leading_digits8(word);
+    if (k == 0 || k == 8)
+        return 0;
+    c = p[n + 1 + k];
+    if (c != ' ' && c != '\n')
+        return 0;
+    m = m * POW10_U64[k] + digits8_value(word, k);
+    *endp = p + n + 1 + k;
+    *out = (double)m / POW10[k];
+    return 1;
+#else
+    (void)p;
+    (void)end;
+    (void)endp;
+    (void)out;
+    return 0;
+#endif
+}
+
+#ifdef HAVE_SSE2
+/* Bit i of *spaces / *zeros: s[i] is a space / a '0' (i < 64). */
+static inline void byte_masks64(const char *s, uint64_t *spaces, uint64_t *zeros)
+{
+    const __m128i space = _mm_set1_epi8(' '), zero = _mm_set1_epi8('0');
+    uint64_t sp = 0, zr = 0;
+    int k;
+    for (k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + 16 * k));
+        sp |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, space)) << (16 * k);
+        zr |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero)) << (16 * k);
+    }
+    *spaces = sp;
+    *zeros = zr;
+}
+
+/* The end ("\n" or the end of the buffer) of the line whose slot fields start at p, if
+   that line can take the fast path: no "\r" before its end and exactly n_slots - 1
+   spaces in [p, end of line) (so the right number of fields); NULL otherwise. */
+static inline const char *plain_line_end(const char *p, const char *end, int64_t n_slots)
+{
+    const char *le = (const char *)memchr(p, '\n', (size_t)(end - p));
+    const char *s = p;
+    int64_t spaces = 0;
+    const __m128i space = _mm_set1_epi8(' ');
+    if (le == NULL)
+        le = end;
+    if (le[-1] == '\r')
+        return NULL;
+    for (; le - s >= 16; s += 16)
+        spaces += __builtin_popcount((unsigned)_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)s), space)));
+    for (; s < le; s++)
+        spaces += *s == ' ';
+    return spaces == n_slots - 1 ? le : NULL;
+}
+#endif
+
 /* Record an error of `line`. A line whose field count is wrong is reported as such,
    whatever else is wrong with it (the pure-Python implementation checks that first). */
 static int line_error(int64_t *stats, const char *buf, const char *end,
@@ -457,20 +549,18 @@ static int line_error(int64_t *stats, const char *buf, const char *end,
     return code;
 }
 
-/*
- * Parse buf[0..len) and accumulate. Arrays (zero-filled by the caller):
- *   commune_of_tile int32[n_index]   commune row of each tile id, -1 = none
- *   seen            uint8[n_index]   tile ids met so far
- *   traffic         double[n_communes * (n_fields - 1)], row-major
- *   tiles           int32[n_communes] rows mapped to each commune
- *   slot_total, slot_unmapped  double[n_fields - 1]
- *   stats           int64[ST_COUNT]
- * Returns 0 or an NM_* error code (details in stats[ST_ERR_*]).
- */
-int netmob_aggregate(const char *buf, int64_t len, int64_t n_fields,
-                     const int32_t *commune_of_tile, int64_t n_index, int64_t n_communes,
-                     uint8_t *seen, double *traffic, int32_t *tiles, double *slot_total,
-                     double *slot_unmapped, int64_t *stats)
+/* The body of netmob_aggregate (below), compiled once per CPU path. */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
+static ALWAYS_INLINE int aggregate(const char *buf, int64_t len, int64_t n_fields,
+                                   const int32_t *commune_of_tile, int64_t n_index,
+                                   int64_t n_communes, uint8_t *seen, double *traffic,
+                                   int32_t *tiles, double *slot_total, double *slot_unmapped,
+                                   int64_t *stats)
 {
     const char *p = buf;
     const char *const end = buf + len;
@@ -533,6 +623,94 @@ int netmob_aggregate(const char *buf, int64_t len, int64_t n_fields,
         }
         p = q + 1;
 
+#ifdef HAVE_SSE2
+        /* Fast path for a line with the right number of fields and no "\r": the fields
+           that are not a lone zero are found 64 bytes at a time with bit masks (field
+           starts: bytes after a space; lone zeros: a '0' between two separators), so that
+           finding the next field does not wait for the previous one to be parsed. The
+           fields are visited in order and read as in the loop below. */
+        {
+            const char *le = plain_line_end(p, end, n_slots);
+            if (le != NULL) {
+                const char *base = p;
+                int64_t spaces = 0;     /* spaces in [p, base) */
+                uint64_t carry = 1;     /* the byte before base is a separator */
+                while (base < le) {
+                    char tmp[80];
+                    const char *src = base;
+                    int64_t left = le - base;
+                    uint64_t sp, zr, valid, after, next_sep, starts, todo;
+                    if (end - base < 72) {          /* near the end of the buffer */
+                        memset(tmp, 'x', sizeof tmp);
+                        memcpy(tmp, base, (size_t)(left < 65 ? left : 65));
+                        src = tmp;
+                    }
+                    byte_masks64(src, &sp, &zr);
+                    valid = left >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << left) - 1;
+                    sp &= valid;
+                    zr &= valid;
+                    /* is the byte at base + 64 a separator (a space or the line's end)? */
+                    after = left > 64 ? (uint64_t)(src[64] == ' ') : (uint64_t)(left == 64);
+                    next_sep = ((sp | (left < 64 ? UINT64_C(1) << left : 0)) >> 1) |
+                               (after << 63);
+                    starts = ((sp << 1) | carry) & valid;
+                    todo = starts & ~(zr & next_sep);
+                    while (todo) {
+                        int b = __builtin_ctzll(todo);
+                        const char *fs = base + b;
+                        int64_t fslot = spaces + __builtin_popcountll(sp & ((UINT64_C(1) << b) - 1));
+                        todo &= todo - 1;
+                        if (*fs == ' ') {
+                            empty++;                        /* empty field */
+                        } else {
+                            double value;
+                            int is_missing = 0;
+                            const char *fe;
+                            if (!short_number(fs, end, &fe, &value)) {
+                                int code = parse_value(fs, end, &fe, &value, &is_missing);
+                                if (code != NM_OK)
+                                    return line_error(stats, buf, end, line_start, line,
+                                                      n_fields, code, fslot + 2, fs);
+                            }
+                            if (is_missing) {
+                                missing_nan++;
+                            } else if (value != 0.0) {
+                                nonzero++;
+                                if (value < 0.0 && negative++ == 0) {
+                                    stats[ST_NEG_LINE] = line;
+                                    stats[ST_NEG_FIELD] = fslot + 2;
+                                    stats[ST_NEG_OFFSET] = fs - buf;
+                                    stats[ST_NEG_LENGTH] = fe - fs;
+                                }
+                                if (value > max_value) {
+                                    max_value = value;
+                                    stats[ST_MAX_LINE] = line;
+                                    stats[ST_MAX_FIELD] = fslot + 2;
+                                    stats[ST_MAX_OFFSET] = fs - buf;
+                                    stats[ST_MAX_LENGTH] = fe - fs;
+                                }
+                                slot_total[fslot] += value;
+                                if (row != NULL)
+                                    row[fslot] += value;
+                                else
+                                    slot_unmapped[fslot] += value;
+                            }
+                        }
+                    }
+                    spaces += __builtin_popcountll(sp);
+                    carry = sp >> 63;
+                    base += 64;
+                }
+                if (le[-1] == ' ')
+                    empty++;                                /* empty last field */
+                p = le;
+                if (p < end)
+                    p++;                                    /* its "\n" */
+                continue;
+            }
+        }
+#endif
+
         /* fields 2..n_fields: the slots */
         for (;;) {
             const char *field_start;
@@ -552,11 +730,13 @@ int netmob_aggregate(const char *buf, int64_t len, int64_t n_fields,
                 empty++;                            /* empty field */
             } else {
                 double value;
-                int is_missing;
-                int code = parse_value(p, end, &p, &value, &is_missing);
-                if (code != NM_OK)
-                    return line_error(stats, buf, end, line_start, line, n_fields, code,
-                                      slot + 2, field_start);
+                int is_missing = 0;
+                if (!short_number(p, end, &p, &value)) {
+                    int code = parse_value(p, end, &p, &value, &is_missing);
+                    if (code != NM_OK)
+                        return line_error(stats, buf, end, line_start, line, n_fields,
+                                          code, slot + 2, field_start);
+                }
                 if (is_missing) {
                     missing_nan++;
                 } else if (value != 0.0) {
@@ -619,4 +799,69 @@ int netmob_aggregate(const char *buf, int64_t len, int64_t n_fields,
         return NM_EMPTY_FILE;
     }
     return NM_OK;
+}
+
+#define AGGREGATE_PARAMETERS                                                                \
+    const char *buf, int64_t len, int64_t n_fields, const int32_t *commune_of_tile,          \
+        int64_t n_index, int64_t n_communes, uint8_t *seen, double *traffic, int32_t *tiles, \
+        double *slot_total, double *slot_unmapped, int64_t *stats
+#define AGGREGATE_ARGUMENTS                                                                  \
+    buf, len, n_fields, commune_of_tile, n_index, n_communes, seen, traffic, tiles,         \
+        slot_total, slot_unmapped, stats
+
+/* CPU paths chosen at run time (the library is built without -march, where Snakemake
+   runs, and may run on other machines): the same code compiled for the baseline x86-64
+   and for CPUs with the POPCNT instruction (bit counts of the fast path; the baseline
+   calls a library routine for each). The results are the same on both paths. */
+static int aggregate_generic(AGGREGATE_PARAMETERS) { return aggregate(AGGREGATE_ARGUMENTS); }
+
+#if defined(HAVE_SSE2) && (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#define HAVE_CPU_PATHS 1
+__attribute__((target("popcnt"))) static int aggregate_popcnt(AGGREGATE_PARAMETERS)
+{
+    return aggregate(AGGREGATE_ARGUMENTS);
+}
+#endif
+
+/* 0: the generic path, 1: the POPCNT path; -1 until the first call decides. */
+static int cpu_path = -1;
+
+static int best_cpu_path(void)
+{
+#ifdef HAVE_CPU_PATHS
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("popcnt") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+/* The CPU path in use (request < 0), or force one (0 generic, 1 POPCNT; a path this CPU
+   or build lacks falls back to the generic one). Returns the path then in use. */
+int netmob_cpu_path(int request)
+{
+    if (request >= 0)
+        cpu_path = request == 1 && best_cpu_path() == 1 ? 1 : 0;
+    else if (cpu_path < 0)
+        cpu_path = best_cpu_path();
+    return cpu_path;
+}
+
+/*
+ * Parse buf[0..len) and accumulate. Arrays (zero-filled by the caller):
+ *   commune_of_tile int32[n_index]   commune row of each tile id, -1 = none
+ *   seen            uint8[n_index]   tile ids met so far
+ *   traffic         double[n_communes * (n_fields - 1)], row-major
+ *   tiles           int32[n_communes] rows mapped to each commune
+ *   slot_total, slot_unmapped  double[n_fields - 1]
+ *   stats           int64[ST_COUNT]
+ * Returns 0 or an NM_* error code (details in stats[ST_ERR_*]).
+ */
+int netmob_aggregate(AGGREGATE_PARAMETERS)
+{
+#ifdef HAVE_CPU_PATHS
+    if (netmob_cpu_path(-1) == 1)
+        return aggregate_popcnt(AGGREGATE_ARGUMENTS);
+#endif
+    return aggregate_generic(AGGREGATE_ARGUMENTS);
 }

@@ -32,6 +32,7 @@ that has ended is taken over.
 """
 
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -81,14 +82,34 @@ def _inside(path, folder):
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+@functools.lru_cache(maxsize=65536)
+def _real_folder(folder):
+    return os.path.realpath(folder)
+
+
+def real_path(path):
+    """os.path.realpath(path), with the folders' resolution remembered: a plan of the whole
+    data set describes ~200,000 traffic files in a few thousand folders, and resolving
+    every folder of every path again (one lstat per component) would dominate it. Only
+    the file's own name is looked at each time (is it a symbolic link?). Folders are
+    assumed not to be re-linked while one Snakemake process plans."""
+    folder, name = os.path.split(os.path.join(os.getcwd(), path))  # ".." left to realpath
+    if name in ("", ".", ".."):
+        return os.path.realpath(path)
+    joined = os.path.join(_real_folder(folder), name)
+    if os.path.islink(joined):
+        return os.path.realpath(joined)
+    return joined
+
+
 def describe_input(path, results, workflow_root):
     """[name, signature] of one input path (see the module's docstring for the kinds)."""
     path = os.fspath(path)
     normal, results = os.path.normpath(path), os.path.normpath(results)
     if _inside(normal, results):
         return [RESULTS_PREFIX + normal[len(results) :], None]
-    real = os.path.realpath(path)
-    root = os.path.realpath(workflow_root)
+    real = real_path(path)
+    root = _real_folder(os.path.abspath(workflow_root))
     if _inside(real, root):
         return ["{workflow}/" + os.path.relpath(real, root), content_hash(real)]
     return [real, file_signature(real)]
@@ -292,3 +313,48 @@ def release_lock(results, host, pid):
             os.remove(lock_path(results))
         except FileNotFoundError:
             pass
+
+
+# --- a job's params and inputs, from its rule (at plan time, in the main process) ------
+def job_params(each, wildcards):
+    """A job's params as Snakemake gives them (`each`: its rule, a snakemake.rules.Rule), except those computed from its input or
+    output files (their names are recorded among the inputs)."""
+    import inspect
+    from snakemake.io import apply_wildcards
+
+    values = {}
+    for name, item in each.params._allitems():
+        if callable(item):
+            if set(inspect.signature(item).parameters) - {"wildcards"}:
+                continue
+            item = item(wildcards)
+        elif isinstance(item, str):
+            item = apply_wildcards(item, wildcards)
+        elif isinstance(item, list):
+            item = [
+                apply_wildcards(v, wildcards) if isinstance(v, str) else v for v in item
+            ]
+        values[name] = item
+    return values
+
+
+def job_inputs(each, wildcards):
+    """A job's input paths, in order, without its provenance record."""
+    from snakemake.io import apply_wildcards, is_callable
+
+    known = dict(wildcards.items())
+
+    def paths(item):
+        if is_callable(item):
+            item, _ = each.apply_input_function(item, known)
+        if isinstance(item, str):
+            return [apply_wildcards(str(item), known)]
+        items = item.values() if isinstance(item, dict) else item
+        return [path for value in items for path in paths(value)]
+
+    return [
+        path
+        for name, item in each.input._allitems()
+        if name != "provenance"
+        for path in paths(item)
+    ]

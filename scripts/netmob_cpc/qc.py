@@ -177,19 +177,31 @@ def qc_summary(report):
     return f"{len(report)} files (parser {parsers})\n{counts.to_string()}"
 
 
-def read_checked_batch(paths, stamps, commune_of_tile, n_communes, limits, *, parser, library, log):
+def read_checked_batch(paths, stamps, commune_of_tile, n_communes, limits, *, parser, library, log,
+                       following=(), read_ahead_files=None):
     """The ingest of one city x app x direction batch: each traffic file summed per commune
     and slot (traffic_files.aggregate_file) and checked (check_file), then the batch-level
     fields filled and checked (check_batch). Returns the files' DayAggregates in the order
     of `paths`; one line per file goes to `log` (a text stream). Every rule that ingests
-    traffic files calls this, so that they all apply the same checks."""
+    traffic files calls this, so that they all apply the same checks.
+
+    While a file is parsed, the next `read_ahead_files` files (default
+    traffic_files.READ_AHEAD_FILES; 0: none) of `paths` and then of `following` (the files
+    the job reads next) are being read ahead (traffic_files.read_ahead); the results are
+    the same either way."""
     import time
 
-    from netmob_cpc.traffic_files import aggregate_file, parse_date
+    from netmob_cpc.traffic_files import READ_AHEAD_FILES, aggregate_file, parse_date, read_ahead
 
+    depth = READ_AHEAD_FILES if read_ahead_files is None else read_ahead_files
+    queue = list(paths)[:len(stamps)] + list(following)
+    if depth > 0:
+        read_ahead(queue[:depth])
     mapped_tiles = int((commune_of_tile >= 0).sum())
     days = []
-    for stamp, path in zip(stamps, paths):
+    for i, (stamp, path) in enumerate(zip(stamps, paths)):
+        if depth > 0:
+            read_ahead(queue[i + depth:i + depth + 1])
         started = time.perf_counter()
         day = aggregate_file(path, parse_date(stamp), commune_of_tile, n_communes,
                              parser=parser, library=library)

@@ -87,22 +87,49 @@ def partial_spearman(x, y, z):
     if n < 4:
         return math.nan, math.nan, n
     design = np.column_stack([np.ones(n), average_ranks(z[finite])])
+    return _residual_rank_correlation(x[finite], y[finite], design, n - 3)
+
+
+def _residual_rank_correlation(x, y, design, dof):
+    """(rho, pvalue, n) of rank(x) and rank(y) (finite, aligned rows), each residualised by
+    least squares on `design`; p two-sided from a t with `dof` degrees of freedom. A
+    residual that is rounding noise (x or y a linear function of the design) gives NaN."""
+    n = len(x)
     residuals = []
-    for values in (x[finite], y[finite]):
+    for values in (x, y):
         ranks = average_ranks(values)
         coef, *_ = np.linalg.lstsq(design, ranks, rcond=None)
         residual = ranks - design @ coef
         residuals.append(residual - residual.mean())
     rx, ry = residuals
     scale = math.sqrt(float((rx * rx).sum()) * float((ry * ry).sum()))
-    # a residual that is rounding noise (x or y a linear function of rank(z)) has no correlation
     if scale <= 1e-9 * n**3:
         return math.nan, math.nan, n
     rho = float(np.clip((rx * ry).sum() / scale, -1.0, 1.0))
     if abs(rho) > 1 - PERFECT_TOLERANCE:
         return rho, 0.0, n
-    statistic = rho * math.sqrt((n - 3) / (1 - rho**2))
-    return rho, float(2 * t_sf(abs(statistic), n - 3)), n
+    statistic = rho * math.sqrt(dof / (1 - rho**2))
+    return rho, float(2 * t_sf(abs(statistic), dof)), n
+
+
+def partial_spearman_design(x, y, design):
+    """(rho, pvalue, n): the Pearson correlation of rank(x) and rank(y) (average ranks over
+    the rows where both are finite), each residualised by least squares on `design`
+    (rows as x, with an intercept column; only the finite rows of x and y are used).
+
+    p two-sided from t = rho sqrt((n - 2 - k) / (1 - rho^2)) with n - 2 - k degrees of
+    freedom, k = rank(design) - 1 (the regressors besides the intercept). Fewer than
+    k + 4 rows, or a constant residual, give NaN.
+    """
+    x, y = as_float(x), as_float(y)
+    design = np.asarray(design, float)
+    finite = np.isfinite(x) & np.isfinite(y) & np.isfinite(design).all(axis=1)
+    n = int(finite.sum())
+    design = design[finite]
+    k = int(np.linalg.matrix_rank(design)) - 1 if n else 0
+    if n < k + 4:
+        return math.nan, math.nan, n
+    return _residual_rank_correlation(x[finite], y[finite], design, n - 2 - k)
 
 
 # --- per-group correlations (one group per commune) -------------------------------------

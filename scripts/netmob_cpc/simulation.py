@@ -46,10 +46,10 @@ import pandas as pd
 
 from netmob_cpc.files import InputError
 from netmob_cpc.publication import published
-from netmob_cpc.rankstats import as_float, partial_spearman, spearman_pair, t_sf
+from netmob_cpc.rankstats import as_float, partial_spearman, partial_spearman_design, spearman_pair, t_sf
 from netmob_cpc.rates import usable_population
 from netmob_cpc.statistics import (
-    CRIME, partial_spearman_design, population_spline, seed_dependent_corr_test, steiger_z_test, williams_test,
+    CRIME, population_spline, seed_dependent_corr_test, steiger_z_test, williams_test,
 )
 
 SCENARIOS = ("null", "size_confounded", "censored", "city_clustered", "c_tied_to_size", "planted_confounded")

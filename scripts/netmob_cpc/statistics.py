@@ -29,7 +29,9 @@ import pandas as pd
 from netmob_cpc.codes import normalise_codes
 from netmob_cpc.estimates import METHODS, correction_factor, missing_counts_line, numeric_column, read_table_text
 from netmob_cpc.files import InputError, bad_value, data_lines, first_row, log, repeated_keys, sniff_separator
-from netmob_cpc.rankstats import PERFECT_TOLERANCE, as_float, average_ranks, normal_sf, partial_spearman, spearman_pair, t_sf
+from netmob_cpc.rankstats import (
+    PERFECT_TOLERANCE, as_float, average_ranks, normal_sf, partial_spearman, partial_spearman_design, spearman_pair, t_sf,
+)
 from netmob_cpc.rates import log_values, per_1000, usable_population
 
 PER_1000 = ["yt_per_1000", "wa_per_1000", "tor_per_1000", "cpc_per_1000"]
@@ -161,41 +163,6 @@ def city_dummies(cities):
     if len(names) < 2:
         return np.empty((len(labels), 0))
     return np.column_stack([labels == name for name in names[1:]]).astype(float)
-
-
-def partial_spearman_design(x, y, design):
-    """(rho, pvalue, n): the Pearson correlation of rank(x) and rank(y) (average ranks over
-    the rows where both are finite), each residualised by least squares on `design`
-    (rows as x, with an intercept column; only the finite rows of x and y are used).
-
-    p two-sided from t = rho sqrt((n - 2 - k) / (1 - rho^2)) with n - 2 - k degrees of
-    freedom, k = rank(design) - 1 (the regressors besides the intercept). Fewer than
-    k + 4 rows, or a constant residual, give NaN.
-    """
-    x, y = as_float(x), as_float(y)
-    design = np.asarray(design, float)
-    finite = np.isfinite(x) & np.isfinite(y) & np.isfinite(design).all(axis=1)
-    n = int(finite.sum())
-    design = design[finite]
-    k = int(np.linalg.matrix_rank(design)) - 1 if n else 0
-    if n < k + 4:
-        return math.nan, math.nan, n
-    residuals = []
-    for values in (x[finite], y[finite]):
-        ranks = average_ranks(values)
-        coef, *_ = np.linalg.lstsq(design, ranks, rcond=None)
-        residual = ranks - design @ coef
-        residuals.append(residual - residual.mean())
-    rx, ry = residuals
-    scale = math.sqrt(float((rx * rx).sum()) * float((ry * ry).sum()))
-    if scale <= 1e-9 * n**3:
-        return math.nan, math.nan, n
-    rho = float(np.clip((rx * ry).sum() / scale, -1.0, 1.0))
-    if abs(rho) > 1 - PERFECT_TOLERANCE:
-        return rho, 0.0, n
-    dof = n - 2 - k
-    statistic = rho * math.sqrt(dof / (1 - rho**2))
-    return rho, float(2 * t_sf(abs(statistic), dof)), n
 
 
 def association_analyses(values, crime, pop, cities=None, spline_df=6, analyses=ANALYSES):

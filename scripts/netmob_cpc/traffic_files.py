@@ -48,7 +48,7 @@ SLOTS_PER_DAY = 24 * 60 // SLOT_MINUTES
 PARSERS = ("native", "pyarrow", "python")
 
 # --- the C kernel's interface (scripts/native/netmob_parse.c) --------------------------
-ABI_VERSION = 2
+ABI_VERSION = 3
 _STATS = (
     "lines", "rows", "blank_lines", "crlf_lines", "empty_fields", "nan_fields",
     "negative_values", "nonzero_values", "duplicate_tiles", "unmapped_tiles",
@@ -272,6 +272,18 @@ class NativeParser:
             + [ctypes.c_void_p] * 6
         )
         self._aggregate = aggregate
+        self._cpu_path = library.netmob_cpu_path
+        self._cpu_path.restype = ctypes.c_int
+        self._cpu_path.argtypes = [ctypes.c_int]
+
+    def cpu_path(self, force=None):
+        """The kernel's CPU path: "generic" or "popcnt" (x86 CPUs with the POPCNT
+        instruction), chosen on first use; force="generic" or "popcnt" selects one for this
+        process (a path the CPU lacks gives "generic"). Both give the same results."""
+        paths = ("generic", "popcnt")
+        if force is not None and force not in paths:
+            raise ValueError(f"force must be one of {paths}, not {force!r}")
+        return paths[self._cpu_path(-1 if force is None else paths.index(force))]
 
     def parse(self, data, n_fields, commune_of_tile, n_communes):
         n_slots = n_fields - 1
@@ -691,6 +703,32 @@ def _sequential_sum(values):
     for value in values.tolist():
         total += value
     return total
+
+
+# Files whose reading starts ahead of the one being parsed (read_ahead): the disk reads
+# them while the kernel parses, so that a job reading from a cold page cache waits for the
+# disk only where the disk is slower than the parse.
+READ_AHEAD_FILES = 2
+
+
+def read_ahead(paths):
+    """Ask the operating system to start reading `paths` into the page cache and return at
+    once (posix_fadvise WILLNEED; nothing where that does not exist). A file that cannot
+    be opened is skipped: reading it later reports the problem."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return
+    for path in paths:
+        try:
+            descriptor = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            advise(descriptor, 0, 0, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            pass
+        finally:
+            os.close(descriptor)
 
 
 def read_traffic_bytes(path):
