@@ -1,6 +1,5 @@
 """Run the workflow from tests: a config written into a work folder, Snakemake in a subprocess."""
 
-import copy
 import re
 import shutil
 import subprocess
@@ -54,14 +53,10 @@ def load_default_config():
 
 
 def merge(base, overrides):
-    """Recursive dict update (a new dict)."""
-    result = copy.deepcopy(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merge(result[key], value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
+    """Recursive dict update (a new dict): the workflow's own netmob_cpc.config.merged."""
+    from netmob_cpc.config import merged
+
+    return merged(base, overrides)
 
 
 def write_config(workdir, overrides=None, name="config.yaml"):
