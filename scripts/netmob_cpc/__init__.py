@@ -5,6 +5,7 @@ Modules in one-way layers, lowest first (a module imports only its own layer or 
 tests/test_layers.py checks it):
     files          atomic writes, input errors, delimiter sniffing, running a rule's main
     codes          INSEE commune codes (five characters)
+    config         the configuration: defaults, checks, sizes, code fingerprints
     provenance     what made a result (a record per job) and the results folder's lock
     traffic_files  parsing and checks of the NetMob23 traffic files (ingest)
     tile_map       tile -> commune map (given, or built from grid + communes)
@@ -19,9 +20,13 @@ tests/test_layers.py checks it):
     heatmaps       day x hour heatmap tables
     ranking        empirical-Bayes smoothed rankings
     statistics     association tests, adjusted analyses, regressions
+    inference      few-cluster inference: wild cluster bootstrap, leave-one-city-out
+    count_models   negative binomial, hurdle and censored count models
     sensitivity    sensitivity and bootstrap intervals
     simulation     the simulation study
     figures        PNG figures
+    placebo        other apps through Tor's construction
+    falsification  permutations of c, the size-only reference, negative controls
 
 Every rule lists, through a content fingerprint in its params, the modules its entry
 script imports (rules/common.smk, `code_fingerprint`), so that editing a module reruns
