@@ -556,6 +556,39 @@ static int line_error(int64_t *stats, const char *buf, const char *end,
 #define ALWAYS_INLINE inline
 #endif
 
+/* One parsed value of slot SLOT, written at bytes [START, STOP) of the buffer: counted as
+   missing, or (when not zero) counted, checked for the first negative and the maximum (their
+   line, field and bytes kept for the messages) and added, in file order, to the slot's
+   total and to the commune's row (or to the unmapped traffic). Used by aggregate()'s fast
+   path and its byte-by-byte loop alike, inside its scope (a macro, so that the hot loop
+   keeps its counters in registers). */
+#define ACCOUNT_VALUE(SLOT, START, STOP)                                                   \
+    do {                                                                                   \
+        if (is_missing) {                                                                  \
+            missing_nan++;                                                                 \
+        } else if (value != 0.0) {                                                         \
+            nonzero++;                                                                     \
+            if (value < 0.0 && negative++ == 0) {                                          \
+                stats[ST_NEG_LINE] = line;                                                 \
+                stats[ST_NEG_FIELD] = (SLOT) + 2;                                          \
+                stats[ST_NEG_OFFSET] = (START) - buf;                                      \
+                stats[ST_NEG_LENGTH] = (STOP) - (START);                                   \
+            }                                                                              \
+            if (value > max_value) {                                                       \
+                max_value = value;                                                         \
+                stats[ST_MAX_LINE] = line;                                                 \
+                stats[ST_MAX_FIELD] = (SLOT) + 2;                                          \
+                stats[ST_MAX_OFFSET] = (START) - buf;                                      \
+                stats[ST_MAX_LENGTH] = (STOP) - (START);                                   \
+            }                                                                              \
+            slot_total[SLOT] += value;                                                     \
+            if (row != NULL)                                                               \
+                row[SLOT] += value;                                                        \
+            else                                                                           \
+                slot_unmapped[SLOT] += value;                                              \
+        }                                                                                  \
+    } while (0)
+
 static ALWAYS_INLINE int aggregate(const char *buf, int64_t len, int64_t n_fields,
                                    const int32_t *commune_of_tile, int64_t n_index,
                                    int64_t n_communes, uint8_t *seen, double *traffic,
@@ -672,29 +705,7 @@ static ALWAYS_INLINE int aggregate(const char *buf, int64_t len, int64_t n_field
                                     return line_error(stats, buf, end, line_start, line,
                                                       n_fields, code, fslot + 2, fs);
                             }
-                            if (is_missing) {
-                                missing_nan++;
-                            } else if (value != 0.0) {
-                                nonzero++;
-                                if (value < 0.0 && negative++ == 0) {
-                                    stats[ST_NEG_LINE] = line;
-                                    stats[ST_NEG_FIELD] = fslot + 2;
-                                    stats[ST_NEG_OFFSET] = fs - buf;
-                                    stats[ST_NEG_LENGTH] = fe - fs;
-                                }
-                                if (value > max_value) {
-                                    max_value = value;
-                                    stats[ST_MAX_LINE] = line;
-                                    stats[ST_MAX_FIELD] = fslot + 2;
-                                    stats[ST_MAX_OFFSET] = fs - buf;
-                                    stats[ST_MAX_LENGTH] = fe - fs;
-                                }
-                                slot_total[fslot] += value;
-                                if (row != NULL)
-                                    row[fslot] += value;
-                                else
-                                    slot_unmapped[fslot] += value;
-                            }
+                            ACCOUNT_VALUE(fslot, fs, fe);
                         }
                     }
                     spaces += __builtin_popcountll(sp);
@@ -737,29 +748,7 @@ static ALWAYS_INLINE int aggregate(const char *buf, int64_t len, int64_t n_field
                         return line_error(stats, buf, end, line_start, line, n_fields,
                                           code, slot + 2, field_start);
                 }
-                if (is_missing) {
-                    missing_nan++;
-                } else if (value != 0.0) {
-                    nonzero++;
-                    if (value < 0.0 && negative++ == 0) {
-                        stats[ST_NEG_LINE] = line;
-                        stats[ST_NEG_FIELD] = slot + 2;
-                        stats[ST_NEG_OFFSET] = field_start - buf;
-                        stats[ST_NEG_LENGTH] = p - field_start;
-                    }
-                    if (value > max_value) {
-                        max_value = value;
-                        stats[ST_MAX_LINE] = line;
-                        stats[ST_MAX_FIELD] = slot + 2;
-                        stats[ST_MAX_OFFSET] = field_start - buf;
-                        stats[ST_MAX_LENGTH] = p - field_start;
-                    }
-                    slot_total[slot] += value;
-                    if (row != NULL)
-                        row[slot] += value;
-                    else
-                        slot_unmapped[slot] += value;
-                }
+                ACCOUNT_VALUE(slot, field_start, p);
             }
             if (p < end && *p == ' ') {
                 if (slot == n_slots - 1)            /* a field too many */
