@@ -1,5 +1,5 @@
 """Does the ingest wait for the disk? One ingest job's files read cold and warm, with and
-without read-ahead (netmob_cpc.traffic_files.read_ahead, netmob_cpc.qc.read_checked_batch).
+without read-ahead (netmob_cpc.traffic_files.ReadAhead, netmob_cpc.qc.read_checked_batch).
 
 Writes --files traffic files at Paris' real grid size (~21 MB each, the same bytes in
 distinct files: the page cache holds each apart) into --out, then times
@@ -83,9 +83,10 @@ def main(argv=None):
                 else:
                     subprocess.run(["cat", *paths], check=True, stdout=subprocess.DEVNULL)
                 cpu, started = cpu_seconds(), time.perf_counter()
-                qc.read_checked_batch(paths, stamps, commune_of_tile, n_communes, limits,
-                                      parser="native", library=native, log=io.StringIO(),
-                                      read_ahead_files=depth)
+                with ingest.ReadAhead(paths, depth=depth) as reader:
+                    qc.read_checked_batch(paths, stamps, commune_of_tile, n_communes, limits,
+                                          parser="native", library=native, log=io.StringIO(),
+                                          reader=reader)
                 wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
                 if best is None or wall < best[0]:
                     best = (wall, cpu)

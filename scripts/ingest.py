@@ -7,23 +7,25 @@ import sys
 
 def main(snakemake):
     from netmob_cpc.qc import QC_FIELDS, Thresholds, read_checked_batch
-    from netmob_cpc.traffic_files import choose_parser, load_tile_index, write_batch
+    from netmob_cpc.traffic_files import ReadAhead, choose_parser, load_tile_index, write_batch
 
     params = snakemake.params
-    limits = Thresholds(**params.qc)
-    commune_of_tile, n_communes = load_tile_index(snakemake.input.tile_index)
-    parser, library, warning = choose_parser(snakemake.input.library)
-    if warning:
-        print(warning, file=sys.stderr)
     roles = list(params.apps)
-    batches = {
-        role: read_checked_batch(
-            list(snakemake.input[role]), params.dates, commune_of_tile, n_communes, limits,
-            parser=parser, library=library, log=sys.stderr,
-            following=list(snakemake.input[roles[i + 1]]) if i + 1 < len(roles) else (),
-        )
-        for i, role in enumerate(roles)
-    }
+    files = {role: list(snakemake.input[role])[:len(params.dates)] for role in roles}
+    # the disk starts on the first files while the tile index and the parser load
+    with ReadAhead([path for role in roles for path in files[role]]) as reader:
+        limits = Thresholds(**params.qc)
+        commune_of_tile, n_communes = load_tile_index(snakemake.input.tile_index)
+        parser, library, warning = choose_parser(snakemake.input.library)
+        if warning:
+            print(warning, file=sys.stderr)
+        batches = {
+            role: read_checked_batch(
+                files[role], params.dates, commune_of_tile, n_communes, limits,
+                parser=parser, library=library, log=sys.stderr, reader=reader,
+            )
+            for role in roles
+        }
     dates = [int(stamp) for stamp in params.dates]
     for role, days in batches.items():
         write_batch(snakemake.output[role], dates, days, QC_FIELDS)

@@ -8,25 +8,26 @@ import sys
 
 def main(snakemake):
     from netmob_cpc.qc import QC_FIELDS, Thresholds, read_checked_batch
-    from netmob_cpc.traffic_files import choose_parser, load_tile_index, write_batch
+    from netmob_cpc.traffic_files import ReadAhead, choose_parser, load_tile_index, write_batch
 
     params = snakemake.params
-    limits = Thresholds(**params.qc)
-    commune_of_tile, n_communes = load_tile_index(snakemake.input.tile_index)
-    parser, library, warning = choose_parser(snakemake.input.library)
-    if warning:
-        print(warning, file=sys.stderr)
     traffic, outputs, width = list(snakemake.input.traffic), list(snakemake.output), len(params.dates)
     if len(traffic) != width * len(params.apps) or len(outputs) != len(params.apps):
         raise ValueError(f"{len(traffic)} files and {len(outputs)} outputs for {len(params.apps)} apps x {width} days")
     dates = [int(stamp) for stamp in params.dates]
-    for i, app in enumerate(params.apps):
-        days = read_checked_batch(
-            traffic[i * width:(i + 1) * width], params.dates, commune_of_tile, n_communes, limits,
-            parser=parser, library=library, log=sys.stderr,
-            following=traffic[(i + 1) * width:(i + 2) * width],
-        )
-        write_batch(outputs[i], dates, days, QC_FIELDS)
+    # the disk starts on the first files while the tile index and the parser load
+    with ReadAhead(traffic) as reader:
+        limits = Thresholds(**params.qc)
+        commune_of_tile, n_communes = load_tile_index(snakemake.input.tile_index)
+        parser, library, warning = choose_parser(snakemake.input.library)
+        if warning:
+            print(warning, file=sys.stderr)
+        for i, app in enumerate(params.apps):
+            days = read_checked_batch(
+                traffic[i * width:(i + 1) * width], params.dates, commune_of_tile, n_communes, limits,
+                parser=parser, library=library, log=sys.stderr, reader=reader,
+            )
+            write_batch(outputs[i], dates, days, QC_FIELDS)
 
 
 if "snakemake" in globals():

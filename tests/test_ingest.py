@@ -15,6 +15,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -934,53 +935,104 @@ def test_the_kernels_cpu_paths_give_identical_sums(library, tmp_path):
         native.cpu_path(force="avx")
 
 
-def test_read_ahead_gives_the_same_batch_and_reads_each_file_ahead(library, tmp_path, monkeypatch):
-    """The batch is the same with and without read-ahead; with it, each file of the batch
-    and then of the files read next is announced before the file before it is parsed."""
-    import io
-
-    rng = np.random.default_rng(3)
-    n_index, n_communes = 300, 7
-    commune_of_tile = rng.integers(-1, n_communes, size=n_index).astype(np.int32)
-    stamps = ["20190512", "20190513", "20190514", "20190515"]
+def _batch_files(tmp_path, n_index, seed=3, names=("20190512", "20190513", "20190514", "20190515")):
+    rng = np.random.default_rng(seed)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     paths = []
-    for i, stamp in enumerate(stamps):
+    for stamp in names:
         values = {slot: str(int(rng.integers(1, 1000))) for slot in range(0, 96, 7)}
         text = "\n".join(line(tile, values) for tile in range(0, n_index, 2)) + "\n"
         paths.append(write(tmp_path / f"{stamp}.txt", text))
-    following = [write(tmp_path / "next.txt", line(1, {}) + "\n")]
-    announced, parsed = [], []
-    real_read_ahead, real_read = traffic_files.read_ahead, traffic_files.read_traffic_bytes
+    return paths
 
-    def recording_read_ahead(names):
-        announced.extend(names)
-        real_read_ahead(names)
 
-    def recording_read(path):
-        parsed.append((path, list(announced)))
-        return real_read(path)
+def test_read_ahead_gives_the_same_batches_with_and_without_reading_ahead(library, tmp_path):
+    """Two batches read through one ReadAhead over both (as an ingest job reads its apps),
+    through one ReadAhead per batch (the default) and with no read-ahead give the same days."""
+    import io
 
-    monkeypatch.setattr(traffic_files, "read_ahead", recording_read_ahead)
-    monkeypatch.setattr(traffic_files, "read_traffic_bytes", recording_read)
+    rng = np.random.default_rng(5)
+    n_index, n_communes = 300, 7
+    commune_of_tile = rng.integers(-1, n_communes, size=n_index).astype(np.int32)
+    stamps = ["20190512", "20190513", "20190514", "20190515"]
+    first = _batch_files(tmp_path / "a", n_index, seed=3)
+    second = _batch_files(tmp_path / "b", n_index, seed=4)
     thresholds = limits(min_tile_rows_share=0.0, max_unmapped_traffic_share=1.0)
 
-    def batch(depth):
-        announced.clear()
-        parsed.clear()
-        return quality.read_checked_batch(
-            paths, stamps, commune_of_tile, n_communes, thresholds, parser="native",
-            library=library, log=io.StringIO(), following=following, read_ahead_files=depth,
-        )
+    def batches(reader_for):
+        with reader_for(first + second) as reader:
+            return [
+                quality.read_checked_batch(
+                    paths, stamps, commune_of_tile, n_communes, thresholds, parser="native",
+                    library=library, log=io.StringIO(), reader=reader,
+                )
+                for paths in (first, second)
+            ]
 
-    plain = batch(0)
-    assert announced == [] and [path for path, _ in parsed] == paths
-    ahead = batch(2)
-    assert announced == paths + following
-    # when file i is read, files up to i + 2 (and the next batch's first) were announced
-    for i, (path, before) in enumerate(parsed):
-        assert path == paths[i]
-        assert before == (paths + following)[:i + 3]
-    assert len(plain) == len(ahead) == 4
-    for a, b in zip(plain, ahead):
-        assert_same(a, b)
-    assert sum(float(day.traffic.sum()) for day in plain) > 0
+    shared = batches(traffic_files.ReadAhead)
+    unread = batches(lambda paths: traffic_files.ReadAhead(paths, depth=0))
+    own = [
+        quality.read_checked_batch(paths, stamps, commune_of_tile, n_communes, thresholds,
+                                   parser="native", library=library, log=io.StringIO())
+        for paths in (first, second)
+    ]
+    for run in (unread, own):
+        for batch_a, batch_b in zip(shared, run):
+            assert len(batch_a) == len(batch_b) == 4
+            for a, b in zip(batch_a, batch_b):
+                assert_same(a, b)
+    assert sum(float(day.traffic.sum()) for day in shared[1]) > 0
+    # the two batches differ (so that a mix-up of their bytes would show)
+    assert not np.array_equal(shared[0][0].traffic, shared[1][0].traffic)
+
+
+def test_read_ahead_reads_the_next_files_in_another_thread(tmp_path, monkeypatch):
+    """While file i is parsed, files i + 1 ... i + depth are read by one other thread, each
+    once and in order; an unreadable file raises its message when its turn comes; a path
+    asked out of order is read at once."""
+    import threading
+
+    paths = [write(tmp_path / f"f{i}.txt", f"{i} 1\n" * (i + 1)) for i in range(6)]
+    reads, lock, enough = [], threading.Lock(), threading.Event()
+    real_read = traffic_files.read_traffic_bytes
+    expected = []
+
+    def recording_read(path):
+        with lock:
+            reads.append((path, threading.current_thread() is threading.main_thread()))
+            if len(reads) >= len(expected):
+                enough.set()
+        return real_read(path)
+
+    monkeypatch.setattr(traffic_files, "read_traffic_bytes", recording_read)
+
+    def wait_for(count):
+        expected[:] = [None] * count
+        if len(reads) < count:
+            enough.clear()
+            assert enough.wait(10), f"{count} reads expected, {len(reads)} seen"
+        time.sleep(0.05)  # a read too many would show here
+        return [path for path, _ in reads]
+
+    with traffic_files.ReadAhead(paths, depth=2) as reader:
+        assert wait_for(2) == paths[:2]  # before anything is asked: files 0 and 1
+        assert reader.read(paths[0]) == b"0 1\n"
+        assert wait_for(3) == paths[:3]  # while file 0 is parsed: files 1 and 2
+        assert reader.read(paths[1]) == b"1 1\n" * 2
+        assert wait_for(4) == paths[:4]
+        assert not any(in_main for _, in_main in reads), "read-ahead ran in the main thread"
+    reads.clear()
+    with traffic_files.ReadAhead(paths, depth=0) as reader:
+        for i, path in enumerate(paths):
+            assert reader.read(path) == f"{i} 1\n".encode() * (i + 1)
+    assert reads == [(path, True) for path in paths]
+
+    missing = str(tmp_path / "missing.txt")
+    reads.clear()
+    with traffic_files.ReadAhead([paths[0], missing, paths[2]], depth=2) as reader:
+        assert reader.read(paths[0]) == b"0 1\n"  # the missing file, already tried, waits its turn
+        with pytest.raises(traffic_files.TrafficFileError, match=r"missing\.txt: cannot read the file"):
+            reader.read(missing)
+        assert reader.read(paths[5]) == b"5 1\n" * 6  # out of order: read at once
+    with pytest.raises(ValueError, match="depth must be >= 0"):
+        traffic_files.ReadAhead(paths, depth=-1)

@@ -178,44 +178,39 @@ def qc_summary(report):
 
 
 def read_checked_batch(paths, stamps, commune_of_tile, n_communes, limits, *, parser, library, log,
-                       following=(), read_ahead_files=None):
+                       reader=None):
     """The ingest of one city x app x direction batch: each traffic file summed per commune
     and slot (traffic_files.aggregate_file) and checked (check_file), then the batch-level
     fields filled and checked (check_batch). Returns the files' DayAggregates in the order
     of `paths`; one line per file goes to `log` (a text stream). Every rule that ingests
     traffic files calls this, so that they all apply the same checks.
 
-    While a file is parsed, the next `read_ahead_files` files (default
-    traffic_files.READ_AHEAD_FILES; 0: none) of `paths` and then of `following` (the files
-    the job reads next) are being read ahead (traffic_files.read_ahead); the results are
-    the same either way."""
+    reader: a traffic_files.ReadAhead that hands out the files' bytes (a job that reads
+    several batches makes one over all its files, so that reading runs ahead across
+    batches); None: one over `paths` alone. The results are the same either way."""
     import time
+    from contextlib import nullcontext
 
-    from netmob_cpc.traffic_files import READ_AHEAD_FILES, aggregate_file, parse_date, read_ahead
+    from netmob_cpc.traffic_files import ReadAhead, aggregate_file, parse_date
 
-    depth = READ_AHEAD_FILES if read_ahead_files is None else read_ahead_files
-    queue = list(paths)[:len(stamps)] + list(following)
-    if depth > 0:
-        read_ahead(queue[:depth])
     mapped_tiles = int((commune_of_tile >= 0).sum())
     days = []
-    for i, (stamp, path) in enumerate(zip(stamps, paths)):
-        if depth > 0:
-            read_ahead(queue[i + depth:i + depth + 1])
-        started = time.perf_counter()
-        day = aggregate_file(path, parse_date(stamp), commune_of_tile, n_communes,
-                             parser=parser, library=library)
-        check_file(path, day, limits)
-        qc = day.qc
-        print(
-            f"{path}: {qc['tile_rows']} tile rows ({qc['unmapped_tiles']} without commune, "
-            f"{qc['duplicate_tiles']} duplicate), {qc['slots']} slots, "
-            f"{int((day.tiles > 0).sum())} communes; {qc['empty_fields']} empty, "
-            f"{qc['nan_fields']} nan, {qc['negative_values']} negative fields; "
-            f"{qc['blank_lines']} blank, {qc['crlf_lines']} CRLF lines; max value "
-            f"{qc['max_value']:g}; {(time.perf_counter() - started) * 1e3:.0f} ms ({parser})",
-            file=log,
-        )
-        days.append(day)
+    with nullcontext(reader) if reader is not None else ReadAhead(list(paths)[:len(stamps)]) as files:
+        for stamp, path in zip(stamps, paths):
+            started = time.perf_counter()
+            day = aggregate_file(path, parse_date(stamp), commune_of_tile, n_communes,
+                                 parser=parser, library=library, data=files.read(path))
+            check_file(path, day, limits)
+            qc = day.qc
+            print(
+                f"{path}: {qc['tile_rows']} tile rows ({qc['unmapped_tiles']} without commune, "
+                f"{qc['duplicate_tiles']} duplicate), {qc['slots']} slots, "
+                f"{int((day.tiles > 0).sum())} communes; {qc['empty_fields']} empty, "
+                f"{qc['nan_fields']} nan, {qc['negative_values']} negative fields; "
+                f"{qc['blank_lines']} blank, {qc['crlf_lines']} CRLF lines; max value "
+                f"{qc['max_value']:g}; {(time.perf_counter() - started) * 1e3:.0f} ms ({parser})",
+                file=log,
+            )
+            days.append(day)
     check_batch(paths, days, mapped_tiles, limits)
     return days

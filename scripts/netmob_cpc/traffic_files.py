@@ -705,30 +705,73 @@ def _sequential_sum(values):
     return total
 
 
-# Files whose reading starts ahead of the one being parsed (read_ahead): the disk reads
-# them while the kernel parses, so that a job reading from a cold page cache waits for the
-# disk only where the disk is slower than the parse.
+# Files read ahead of the one being parsed (ReadAhead): a thread reads them from the disk
+# while the kernel parses, so that a job reading from a cold page cache waits for the disk
+# only where the disk is slower than the parse. Memory: this many files' bytes besides the
+# one being parsed.
 READ_AHEAD_FILES = 2
 
 
-def read_ahead(paths):
-    """Ask the operating system to start reading `paths` into the page cache and return at
-    once (posix_fadvise WILLNEED; nothing where that does not exist). A file that cannot
-    be opened is skipped: reading it later reports the problem."""
-    advise = getattr(os, "posix_fadvise", None)
-    if advise is None:
-        return
-    for path in paths:
-        try:
-            descriptor = os.open(path, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            advise(descriptor, 0, 0, os.POSIX_FADV_WILLNEED)
-        except OSError:
-            pass
-        finally:
-            os.close(descriptor)
+class ReadAhead:
+    """The bytes of traffic files asked for in a known order, read by one background thread
+    up to `depth` files ahead of the file asked for (0: each file read when asked).
+
+    `read(path)` returns the bytes of `path` (read_traffic_bytes: an unreadable file raises
+    its TrafficFileError when its turn comes, never earlier); the files must be asked for
+    in the order of `paths` (a path asked out of order is read at once, in this thread).
+    The thread reads while the caller parses: file reads and the C kernel release the
+    interpreter lock. Use as a context manager, or call close(), so that reads still queued
+    are dropped and the thread ends."""
+
+    def __init__(self, paths, depth=READ_AHEAD_FILES):
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        if depth < 0:
+            raise ValueError(f"depth must be >= 0, not {depth}")
+        self._waiting = deque(paths)
+        self._pending = deque()  # (path, future), in the order of `paths`
+        self._depth = depth
+        self._executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
+            if depth > 0 and len(self._waiting) > 1 else None
+        )
+        self._fill()
+
+    def _fill(self):
+        # while file i is parsed, files i + 1 ... i + depth are being read or queued
+        while self._executor is not None and self._waiting and len(self._pending) < self._depth:
+            path = self._waiting.popleft()
+            self._pending.append((path, self._executor.submit(_read_bytes, path)))
+
+    def read(self, path):
+        if self._pending and self._pending[0][0] == path:
+            future = self._pending.popleft()[1]
+            self._fill()
+            return future.result()
+        if self._waiting and self._waiting[0] == path and not self._pending:
+            self._waiting.popleft()
+        return read_traffic_bytes(path)
+
+    def close(self):
+        if self._executor is not None:
+            for _, future in self._pending:
+                future.cancel()
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self._pending.clear()
+        self._waiting.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def _read_bytes(path):
+    # looked up at call time, so that a test can watch the reads
+    return read_traffic_bytes(path)
 
 
 def read_traffic_bytes(path):
@@ -770,13 +813,15 @@ def _overflow_message(path, data, n_fields, commune_of_tile):
     return f"{path}: a sum of the file's values overflows a double (infinite)"
 
 
-def aggregate_file(path, day, commune_of_tile, n_communes, *, parser="native", library=None):
+def aggregate_file(path, day, commune_of_tile, n_communes, *, parser="native", library=None,
+                   data=None):
     """Sum the traffic file `path` of `day` per commune and slot.
 
     commune_of_tile: int array, commune row of each tile id (-1: none); n_communes: rows of
     the result. parser: "native" (the C kernel; `library` is its path or a NativeParser),
-    "pyarrow" or "python". Raises TrafficFileError for an unreadable or malformed file
-    (naming file, line, field) or one whose sums overflow.
+    "pyarrow" or "python". data: the file's bytes when already read (ReadAhead); None:
+    read here. Raises TrafficFileError for an unreadable or malformed file (naming file,
+    line, field) or one whose sums overflow.
     """
     slot_minutes = expected_slot_minutes(day)
     n_slots = len(slot_minutes)
@@ -803,7 +848,8 @@ def aggregate_file(path, day, commune_of_tile, n_communes, *, parser="native", l
         raise ValueError(f"parser must be one of {', '.join(PARSERS)}, not {parser!r}")
     # (a read-only memory map instead of this copy was tried: no measurable gain,
     # benchmarks/mmap_vs_read.py)
-    data = read_traffic_bytes(path)
+    if data is None:
+        data = read_traffic_bytes(path)
     problem = _signature_problem(path, data)
     if problem:
         raise TrafficFileError(problem)
