@@ -679,8 +679,12 @@ def main(argv=None):
         write_config(warm_dir, data, args.cities, args.start, end, tile_map=tile_map)
         figures["busy_before_workflow_warm"] = wait_for_quiet(args.wait_busy)
         prime([*files, tile_map])
+        warm_launched = time.time()
         warm = timed(snakemake_command(warm_dir))
-        figures.update(workflow_warm_wall=warm["wall"], workflow_warm_cpu=warm["cpu"])
+        warm_ingest = job_timeline(warm_dir / "results", warm_launched).query("rule == 'ingest'")
+        figures.update(workflow_warm_wall=warm["wall"], workflow_warm_cpu=warm["cpu"],
+                       ingest_warm_job_seconds=float(warm_ingest["s"].sum()),
+                       ingest_warm_cpu_seconds=float(warm_ingest["cpu_time"].sum()))
         print(f"workflow, warm page cache: {warm['wall']:.1f} s wall", flush=True)
         shutil.rmtree(warm_dir, ignore_errors=True)
 
@@ -741,6 +745,7 @@ def main(argv=None):
     ingest = timeline[timeline["rule"] == "ingest"]
     figures.update(
         ingest_jobs=len(ingest), ingest_job_seconds=float(ingest["s"].sum()),
+        ingest_cpu_seconds=float(ingest["cpu_time"].sum()),
         ingest_max_rss_mb=float(ingest["max_rss"].max()), max_job_rss_mb=float(rules["max_rss_mb"].max()),
         max_job_rule=str(rules["max_rss_mb"].idxmax()), job_seconds=float(timeline["s"].sum()),
     )
@@ -790,6 +795,12 @@ def print_summary(f, timeline):
           f"idle core-seconds: {2 * f['workflow_wall'] - timeline['s'].sum():.1f}")
 
 
+# The ingest's pace on this workload (warm page cache, MB of files per job-second) when the
+# target of 1.5x was set: a target's reference, not a result of this run.
+INGEST_BEFORE_MB_S = 357
+INGEST_TARGET_MB_S = 1.5 * INGEST_BEFORE_MB_S
+
+
 def met(ok):
     return "met" if ok else "**not met**"
 
@@ -807,6 +818,16 @@ def target_rows(f, full_scale):
              f"largest relative difference {f['totals_max_relative_difference']:.1e} "
              f"({f['totals_communes']:,} communes)", met(f["totals_max_relative_difference"] <= 1e-9)),
         ]
+    if "workflow_warm_wall" in f:
+        ratio = f["workflow_wall"] / f["workflow_warm_wall"]
+        rows.append(("whole workflow from a cold page cache within 1.15x of the same run warm",
+                     f"{f['workflow_wall']:.1f} s vs {f['workflow_warm_wall']:.1f} s: {ratio:.2f}x", met(ratio <= 1.15)))
+    if "ingest_warm_job_seconds" in f:
+        per_core = f["size_mb"] / f["ingest_warm_job_seconds"]
+        rows.append((f"ingest >= {INGEST_TARGET_MB_S:.0f} MB per job-second, warm page cache "
+                     f"(1.5x the {INGEST_BEFORE_MB_S} this target was set against)",
+                     f"{per_core:.0f} MB per job-second ({f['ingest_warm_job_seconds']:.1f} job-seconds)",
+                     met(per_core >= INGEST_TARGET_MB_S)))
     rows.append(("peak memory of any job < 1 GB", f"{f['max_job_rss_mb']:.0f} MB ({f['max_job_rule']})",
                  met(f["max_job_rss_mb"] < 1024)))
     if "series_wall" in f and "notebook_wall" in f:
@@ -923,7 +944,7 @@ def write_report(path, f, timeline, args):
     if "polars_mb_s" in f:
         lines.append(f"| parse floor: polars.read_csv, explicit schema, 2 processes of 1 thread | {f['polars_mb_s']:.0f} MB/s |")
     lines += [
-        f"| ingest jobs | {f['ingest_jobs']} jobs, {f['ingest_job_seconds']:.1f} job-seconds ({f['size_mb'] / f['ingest_job_seconds']:.0f} MB per job-second, i.e. per core), peak {f['ingest_max_rss_mb']:.0f} MB |",
+        f"| ingest jobs, cold page cache | {f['ingest_jobs']} jobs, {f['ingest_job_seconds']:.1f} job-seconds, {f.get('ingest_cpu_seconds', float('nan')):.1f} CPU seconds ({f['size_mb'] / f['ingest_job_seconds']:.0f} MB per job-second, i.e. per core), peak {f['ingest_max_rss_mb']:.0f} MB |",
         f"| largest job's peak RSS | {f['max_job_rss_mb']:.0f} MB ({f['max_job_rule']}) |",
         f"| whole run: largest process (getrusage) | {f['workflow_peak_mb']:.0f} MB |",
         f"| whole run: machine memory in use above the start, peak | {f['machine_peak_mb']:.0f} MB |",
@@ -932,6 +953,10 @@ def write_report(path, f, timeline, args):
     if "workflow_warm_wall" in f:
         lines.append(f"| whole workflow, warm page cache (every file read just before; a fresh results folder) | "
                      f"{f['workflow_warm_wall']:.1f} s wall, {f['workflow_warm_cpu']:.1f} s CPU (cold: {wall:.1f} s) |")
+    if "ingest_warm_job_seconds" in f:
+        lines.append(f"| ingest jobs, warm page cache | {f['ingest_warm_job_seconds']:.1f} job-seconds, "
+                     f"{f['ingest_warm_cpu_seconds']:.1f} CPU seconds "
+                     f"({f['size_mb'] / f['ingest_warm_job_seconds']:.0f} MB per job-second) |")
     if "notebook_warm_wall" in f:
         lines.append(f"| notebook's approach, warm page cache | {f['notebook_warm_wall']:.1f} s "
                      f"(cold: {f['notebook_wall']:.1f} s) |")
