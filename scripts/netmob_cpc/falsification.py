@@ -609,7 +609,7 @@ def plot_references(table, references, path, *, title):
         bins = np.linspace(low, high, 41) if high > low else 30
         for index, (test, values) in enumerate(zip(tests, finite)):
             p_upper = lookup.loc[(test, statistic), "p_upper"]
-            ax.hist(values, bins=bins, color=GROUP_COLOURS[index % len(GROUP_COLOURS)], alpha=0.55,
+            ax.hist(values, bins=bins, histtype="stepfilled", color=GROUP_COLOURS[index % len(GROUP_COLOURS)], alpha=0.55,
                     label=f"{test.replace('_', ' ')} (p_upper {p_upper:.2g})")
         ax.axvline(observed, color="#d95f02", linewidth=2, label="observed")
         ax.set_title(f"{family}: {statistic}", fontsize=8)
