@@ -92,6 +92,8 @@ rule count_models:
         f"{RESULTS}/logs/association/{{direction}}_count_models.log",
     benchmark:
         f"{RESULTS}/benchmarks/count_models/{{direction}}.tsv"
+    # a long job: before the short ones, so that they fill the stage's end
+    priority: 3
     conda:
         "../envs/analysis.yaml"
     resources:

@@ -47,6 +47,8 @@ rule falsification:
         f"{RESULTS}/logs/falsification/{{direction}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/falsification/{{direction}}.tsv"
+    # the longest job of the analysis stage: start it as soon as it can
+    priority: 5
     conda:
         "../envs/analysis.yaml"
     resources:

@@ -65,7 +65,7 @@ rule figures:
         f"{RESULTS}/logs/figures/{{direction}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/figures/{{direction}}.tsv"
-    # the longest job of the analysis stage: start it as soon as it can
+    # a long job, after association_tests: start it as soon as it can
     priority: 5
     conda:
         "../envs/analysis.yaml"

@@ -98,6 +98,8 @@ rule bootstrap_intervals:
         f"{RESULTS}/logs/robustness/{{direction}}_bootstrap.log",
     benchmark:
         f"{RESULTS}/benchmarks/bootstrap_intervals/{{direction}}.tsv"
+    # a long job: before the short ones, so that they fill the stage's end
+    priority: 3
     conda:
         "../envs/analysis.yaml"
     resources:
