@@ -720,6 +720,7 @@ def main(argv=None):
     # the notebook loop's part of the workflow alone (files -> hourly series), on the same map
     if not args.skip_series:
         write_config(series_dir, data, args.cities, args.start, end, tile_map=tile_map)
+        figures["busy_before_series"] = wait_for_quiet(args.wait_busy)
         evict([*files, tile_map])
         maps = timed(snakemake_command(series_dir, *[f"results/tile_map/{city}.npz" for city in args.cities]))
         series = timed(snakemake_command(series_dir, "results/hourly/DL.parquet"))
@@ -834,6 +835,15 @@ def target_rows(f, full_scale):
         rows.append((">= 3x faster than the notebook's approach, files -> hourly commune series alone",
                      f"{f['notebook_wall']:.1f} s vs {f['series_wall']:.1f} s: "
                      f"{f['notebook_wall'] / f['series_wall']:.2f}x", met(f["notebook_wall"] / f["series_wall"] >= 3)))
+    decimal = f.get("kernel", {}).get("buffers", {}).get("decimal")
+    if "series_wall" in f and decimal:
+        read_s = f["size_mb"] / f["raw_mb_s"]
+        parse_s = f["size_mb"] / decimal["current_mb_s"] / 2
+        bound = max(read_s, parse_s)
+        rows.append(("files -> hourly series (cold) within 1.3x of max(reading the files cold with 2 processes, "
+                     "the kernel's CPU time on them / 2 cores)",
+                     f"{f['series_wall']:.1f} s vs max({read_s:.1f}, {parse_s:.1f}) s: {f['series_wall'] / bound:.2f}x "
+                     "(Snakemake's start-up and the series job included)", met(f["series_wall"] <= 1.3 * bound)))
     if full_scale:
         rows.append(("seed workload end to end, `--cores 2`: no slower than 4.9 min",
                      f"{f['workflow_wall'] / 60:.1f} min", met(f["workflow_wall"] / 60 <= 4.9)))
