@@ -988,23 +988,23 @@ def test_read_ahead_gives_the_same_batches_with_and_without_reading_ahead(librar
 
 def test_read_ahead_reads_the_next_files_in_another_thread(tmp_path, monkeypatch):
     """While file i is parsed, files i + 1 ... i + depth are read by one other thread, each
-    once and in order; an unreadable file raises its message when its turn comes; a path
-    asked out of order is read at once."""
+    once and in order, into depth + 1 buffers used again and again; an unreadable file
+    raises its message when its turn comes; a path asked out of order is read at once."""
     import threading
 
-    paths = [write(tmp_path / f"f{i}.txt", f"{i} 1\n" * (i + 1)) for i in range(6)]
+    paths = [write(tmp_path / f"f{i}.txt", f"{i} 1\n" * 3) for i in range(6)]  # one size
     reads, lock, enough = [], threading.Lock(), threading.Event()
-    real_read = traffic_files.read_traffic_bytes
+    real_read = traffic_files.read_traffic_into
     expected = []
 
-    def recording_read(path):
+    def recording_read(path, buffer):
         with lock:
             reads.append((path, threading.current_thread() is threading.main_thread()))
             if len(reads) >= len(expected):
                 enough.set()
-        return real_read(path)
+        return real_read(path, buffer)
 
-    monkeypatch.setattr(traffic_files, "read_traffic_bytes", recording_read)
+    monkeypatch.setattr(traffic_files, "read_traffic_into", recording_read)
 
     def wait_for(count):
         expected[:] = [None] * count
@@ -1014,25 +1014,56 @@ def test_read_ahead_reads_the_next_files_in_another_thread(tmp_path, monkeypatch
         time.sleep(0.05)  # a read too many would show here
         return [path for path, _ in reads]
 
+    def content(i):
+        return f"{i} 1\n".encode() * 3
+
     with traffic_files.ReadAhead(paths, depth=2) as reader:
         assert wait_for(2) == paths[:2]  # before anything is asked: files 0 and 1
-        assert reader.read(paths[0]) == b"0 1\n"
+        assert reader.read(paths[0]) == content(0)
         assert wait_for(3) == paths[:3]  # while file 0 is parsed: files 1 and 2
-        assert reader.read(paths[1]) == b"1 1\n" * 2
+        assert reader.read(paths[1]) == content(1)
         assert wait_for(4) == paths[:4]
+        buffers = set()
+        for i in range(2, 6):
+            data = reader.read(paths[i])
+            assert isinstance(data, memoryview) and data == content(i)
+            buffers.add(id(data.obj))
+        assert len(buffers) <= 3, "the buffers are not used again"
         assert not any(in_main for _, in_main in reads), "read-ahead ran in the main thread"
     reads.clear()
     with traffic_files.ReadAhead(paths, depth=0) as reader:
         for i, path in enumerate(paths):
-            assert reader.read(path) == f"{i} 1\n".encode() * (i + 1)
+            assert reader.read(path) == content(i)
     assert reads == [(path, True) for path in paths]
 
     missing = str(tmp_path / "missing.txt")
     reads.clear()
     with traffic_files.ReadAhead([paths[0], missing, paths[2]], depth=2) as reader:
-        assert reader.read(paths[0]) == b"0 1\n"  # the missing file, already tried, waits its turn
+        assert reader.read(paths[0]) == content(0)  # the missing file, already tried, waits its turn
         with pytest.raises(traffic_files.TrafficFileError, match=r"missing\.txt: cannot read the file"):
             reader.read(missing)
-        assert reader.read(paths[5]) == b"5 1\n" * 6  # out of order: read at once
+        assert reader.read(paths[5]) == content(5)  # out of order: read at once
     with pytest.raises(ValueError, match="depth must be >= 0"):
         traffic_files.ReadAhead(paths, depth=-1)
+
+
+def test_reading_into_a_buffer_grows_it_and_sees_a_file_that_grew(tmp_path, monkeypatch):
+    """read_traffic_into gives the file's exact bytes whatever the buffer's size: a small
+    buffer is replaced by a larger one, a large one is used as it is, and a file that grows
+    between its size and its reading is read to its end."""
+    path = write(tmp_path / "f.txt", "12 3\n" * 1000)
+    data, buffer = traffic_files.read_traffic_into(path, bytearray(10))
+    assert data == b"12 3\n" * 1000 and len(buffer) > 5000
+    again, same = traffic_files.read_traffic_into(path, buffer)
+    assert same is buffer and again == b"12 3\n" * 1000
+    real_fstat = os.fstat
+
+    class Smaller:  # the size seen before the file grew
+        st_size = 10
+
+    monkeypatch.setattr(traffic_files.os, "fstat", lambda descriptor: Smaller())
+    grown, _ = traffic_files.read_traffic_into(path, bytearray())
+    monkeypatch.setattr(traffic_files.os, "fstat", real_fstat)
+    assert bytes(grown) == b"12 3\n" * 1000
+    with pytest.raises(traffic_files.TrafficFileError, match="cannot read the file"):
+        traffic_files.read_traffic_into(str(tmp_path / "absent.txt"), bytearray())

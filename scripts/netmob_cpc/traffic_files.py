@@ -293,8 +293,9 @@ class NativeParser:
         slot_total = np.zeros(n_slots, dtype=np.float64)
         slot_unmapped = np.zeros(n_slots, dtype=np.float64)
         stats = np.zeros(len(_STATS), dtype=np.int64)
-        # any buffer: bytes, or a read-only memory map (benchmarks/mmap_vs_read.py); the
-        # view is dropped at once so that a map can be closed
+        # any buffer: bytes, a memoryview (ReadAhead) or a read-only memory map
+        # (benchmarks/mmap_vs_read.py); the view is dropped at once so that a map can be
+        # closed
         view = np.frombuffer(data, dtype=np.uint8)
         try:
             code = self._aggregate(
@@ -310,12 +311,12 @@ class NativeParser:
             offset = stat["err_offset"]
             raise _ParseError(
                 code, stat["err_line"], stat["err_field"],
-                data[offset:offset + stat["err_length"]], stat["err_found"],
+                bytes(data[offset:offset + stat["err_length"]]), stat["err_found"],
             )
 
         def located(prefix):
             offset = stat[f"{prefix}_offset"]
-            text = data[offset:offset + stat[f"{prefix}_length"]]
+            text = bytes(data[offset:offset + stat[f"{prefix}_length"]])
             return stat[f"{prefix}_line"], stat[f"{prefix}_field"], text.decode("utf-8", "replace")
 
         max_value = float(stats[_STAT["max_bits"]:_STAT["max_bits"] + 1].view(np.float64)[0])
@@ -716,12 +717,14 @@ class ReadAhead:
     """The bytes of traffic files asked for in a known order, read by one background thread
     up to `depth` files ahead of the file asked for (0: each file read when asked).
 
-    `read(path)` returns the bytes of `path` (read_traffic_bytes: an unreadable file raises
-    its TrafficFileError when its turn comes, never earlier); the files must be asked for
-    in the order of `paths` (a path asked out of order is read at once, in this thread).
-    The thread reads while the caller parses: file reads and the C kernel release the
-    interpreter lock. Use as a context manager, or call close(), so that reads still queued
-    are dropped and the thread ends."""
+    `read(path)` returns the bytes of `path` as a memoryview that stays valid until the
+    next read(): its buffer is then reused (depth + 1 buffers in all, each reused file
+    after file, so that reading allocates and zero-fills no new memory per file); copy
+    what must outlive it. An unreadable file raises its TrafficFileError when its turn
+    comes, never earlier. The files must be asked for in the order of `paths` (a path
+    asked out of order is read at once, in this thread). The thread reads while the caller
+    parses: file reads and the C kernel release the interpreter lock. Use as a context
+    manager, or call close(), so that reads still queued are dropped and the thread ends."""
 
     def __init__(self, paths, depth=READ_AHEAD_FILES):
         from collections import deque
@@ -732,26 +735,36 @@ class ReadAhead:
         self._waiting = deque(paths)
         self._pending = deque()  # (path, future), in the order of `paths`
         self._depth = depth
+        self._free = []  # buffers to read into
+        self._lent = None  # the buffer of the bytes the last read() returned
         self._executor = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
             if depth > 0 and len(self._waiting) > 1 else None
         )
         self._fill()
 
+    def _buffer(self):
+        return self._free.pop() if self._free else bytearray()
+
     def _fill(self):
         # while file i is parsed, files i + 1 ... i + depth are being read or queued
         while self._executor is not None and self._waiting and len(self._pending) < self._depth:
             path = self._waiting.popleft()
-            self._pending.append((path, self._executor.submit(_read_bytes, path)))
+            self._pending.append((path, self._executor.submit(_read_into, path, self._buffer())))
 
     def read(self, path):
+        if self._lent is not None:  # the caller is done with the bytes it was given last
+            self._free.append(self._lent)
+            self._lent = None
         if self._pending and self._pending[0][0] == path:
             future = self._pending.popleft()[1]
             self._fill()
-            return future.result()
+            data, self._lent = future.result()
+            return data
         if self._waiting and self._waiting[0] == path and not self._pending:
             self._waiting.popleft()
-        return read_traffic_bytes(path)
+        data, self._lent = _read_into(path, self._buffer())
+        return data
 
     def close(self):
         if self._executor is not None:
@@ -761,6 +774,8 @@ class ReadAhead:
             self._executor = None
         self._pending.clear()
         self._waiting.clear()
+        self._free.clear()
+        self._lent = None
 
     def __enter__(self):
         return self
@@ -769,9 +784,37 @@ class ReadAhead:
         self.close()
 
 
-def _read_bytes(path):
+def _read_into(path, buffer):
     # looked up at call time, so that a test can watch the reads
-    return read_traffic_bytes(path)
+    return read_traffic_into(path, buffer)
+
+
+def read_traffic_into(path, buffer):
+    """(data, buffer): the bytes of a traffic file read into `buffer` (a bytearray), data a
+    memoryview of it; a file that does not fit gets a new, larger buffer (returned). An
+    unreadable file is a TrafficFileError naming it."""
+    try:
+        with open(path, "rb", buffering=0) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if len(buffer) <= size:  # one byte more than the file: a file that grew shows
+                buffer = bytearray(size + size // 16 + 1)
+            view = memoryview(buffer)
+            done = 0
+            while done < len(buffer):
+                count = handle.readinto(view[done:])
+                if not count:
+                    return view[:done], buffer
+                done += count
+            return bytes(view) + handle.readall(), buffer  # it grew beyond the buffer
+    except OSError as error:
+        raise TrafficFileError(_unreadable(path, error)) from None
+
+
+def _unreadable(path, error):
+    return (
+        f"{path}: cannot read the file ({error.strerror or error}); check that it "
+        "exists and that its permissions let this user read it"
+    )
 
 
 def read_traffic_bytes(path):
@@ -780,10 +823,7 @@ def read_traffic_bytes(path):
         with open(path, "rb") as handle:
             return handle.read()
     except OSError as error:
-        raise TrafficFileError(
-            f"{path}: cannot read the file ({error.strerror or error}); check that it "
-            "exists and that its permissions let this user read it"
-        ) from None
+        raise TrafficFileError(_unreadable(path, error)) from None
 
 
 def _overflow_message(path, data, n_fields, commune_of_tile):
@@ -819,9 +859,9 @@ def aggregate_file(path, day, commune_of_tile, n_communes, *, parser="native", l
 
     commune_of_tile: int array, commune row of each tile id (-1: none); n_communes: rows of
     the result. parser: "native" (the C kernel; `library` is its path or a NativeParser),
-    "pyarrow" or "python". data: the file's bytes when already read (ReadAhead); None:
-    read here. Raises TrafficFileError for an unreadable or malformed file (naming file,
-    line, field) or one whose sums overflow.
+    "pyarrow" or "python". data: the file's bytes (or a memoryview) when already read
+    (ReadAhead); None: read here. Raises TrafficFileError for an unreadable or malformed
+    file (naming file, line, field) or one whose sums overflow.
     """
     slot_minutes = expected_slot_minutes(day)
     n_slots = len(slot_minutes)
@@ -850,6 +890,8 @@ def aggregate_file(path, day, commune_of_tile, n_communes, *, parser="native", l
     # benchmarks/mmap_vs_read.py)
     if data is None:
         data = read_traffic_bytes(path)
+    elif parser != "native" and not isinstance(data, bytes):
+        data = bytes(data)  # the pyarrow and Python parsers take bytes
     problem = _signature_problem(path, data)
     if problem:
         raise TrafficFileError(problem)
