@@ -12,6 +12,26 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "tests"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def slurm_background(request, tmp_path_factory):
+    """The SLURM run of tests/test_slurm.py (slurm_runner.start_cluster_run), started in the
+    background before the session's first test when a test of that file is selected and a
+    SLURM answers: it mostly waits (submissions, status checks), so the other tests run
+    meanwhile. Gives {"unavailable": why SLURM cannot be used (None when it can), "run":
+    the SnakemakeRun or None}; the run is ended (and its SLURM jobs cancelled) when the
+    session ends without having waited for it."""
+    from slurm_runner import TEST_FILE, slurm_unavailable, start_cluster_run
+
+    state = {"unavailable": None, "run": None}
+    if any(item.path.name == TEST_FILE for item in request.session.items):
+        state["unavailable"] = slurm_unavailable()
+        if state["unavailable"] is None:
+            state["run"] = start_cluster_run(tmp_path_factory.mktemp("slurm_run"))
+    yield state
+    if state["run"] is not None:
+        state["run"].stop()
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """The working directory of one complete run of workflow_runner.TINY_RUN (every default
