@@ -62,18 +62,18 @@ def assert_same_frame(cluster, local, name):
 
 
 @pytest.fixture(scope="module")
-def runs(slurm_background, tiny_run):
+def runs(background, tiny_run):
     """The tiny configuration of the shared local run (tests/conftest.py, tiny_run) run
     again through SLURM (slurm_runner.start_cluster_run), started in the background when
-    the session began (tests/conftest.py, slurm_background); the local run is the shared
+    the session began (tests/conftest.py, background); the local run is the shared
     one."""
-    reason = slurm_background["unavailable"]
+    reason = background["slurm"]["unavailable"]
     if reason:
         if os.environ.get("NETMOB_REQUIRE_SLURM"):
             pytest.fail(f"NETMOB_REQUIRE_SLURM is set (.ci/run started SLURM) but: {reason}")
         pytest.skip(reason)
-    run = slurm_background["run"]
-    assert run is not None, "the SLURM run was not started (tests/conftest.py, slurm_background)"
+    run = background["slurm"]["run"]
+    assert run is not None, "the SLURM run was not started (tests/conftest.py, background)"
     cluster_dir = run.workdir
     returncode, cluster_log, cluster_seconds = run.finish()
     assert returncode == 0, f"the SLURM run failed ({returncode}) after {cluster_seconds:.0f} s:\n{cluster_log[-8000:]}"

@@ -2,8 +2,11 @@
 
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -75,18 +78,112 @@ def write_config(workdir, overrides=None, name="config.yaml"):
     return path
 
 
-def snakemake(workdir, *args, configfile="config.yaml", check=True, timeout=1200, cores=2, snakefile=SNAKEFILE):
-    """Run Snakemake on the project's Snakefile in `workdir`; returns the CompletedProcess."""
-    command = [
+def snakemake_command(workdir, *args, configfile="config.yaml", cores=2, snakefile=SNAKEFILE):
+    """The command line of `snakemake` (a list)."""
+    return [
         sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir),
         "--configfile", str(Path(workdir) / configfile), "--cores", str(cores), *args,
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
+
+
+def check_snakemake(result, args):
+    """`result` (a CompletedProcess of Snakemake run with `args`), or an AssertionError with
+    the end of its output when it failed."""
+    if result.returncode != 0:
         raise AssertionError(
             f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
         )
     return result
+
+
+def snakemake(workdir, *args, configfile="config.yaml", check=True, timeout=1200, cores=2, snakefile=SNAKEFILE):
+    """Run Snakemake on the project's Snakefile in `workdir`; returns the CompletedProcess."""
+    command = snakemake_command(workdir, *args, configfile=configfile, cores=cores, snakefile=snakefile)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    return check_snakemake(result, args) if check else result
+
+
+class InBackground:
+    """Steps run one after the other in a background thread, started at once: a step is a
+    Command (its output kept, as subprocess.run(capture_output=True) keeps it, in files
+    under `log_dir`) or a function of the results so far. A step that fails ends the steps;
+    `wait` then raises what it raised (for a Command, what its `check` raises).
+
+    For the shared workflow runs of tests/conftest.py: started when the test session
+    begins, they run while other tests run (a run is half the time in one-core phases:
+    Snakemake's start and planning, chains of single jobs). `wait` gives the results (one
+    per step) or raises; `stop` interrupts the command that runs (as Ctrl-C does) and runs
+    nothing more. `timeout`: seconds from the start until `wait` stops the steps;
+    `workdir`: the working directory the steps make (kept for the fixture); `seconds`:
+    the wall time of the steps, once they ended."""
+
+    def __init__(self, steps, log_dir, timeout=1200, workdir=None):
+        self.steps, self.log_dir, self.workdir = list(steps), Path(log_dir), workdir
+        self.started = time.monotonic()
+        self.timeout, self.deadline = timeout, self.started + timeout
+        self.results, self.error, self.seconds = [], None, None
+        self._lock = threading.Lock()
+        self._stopped, self._process = False, None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        try:
+            for number, step in enumerate(self.steps):
+                if callable(step):
+                    self.results.append(step(self.results))
+                    continue
+                out, err = self.log_dir / f"{number}.out", self.log_dir / f"{number}.err"
+                with self._lock:
+                    if self._stopped:
+                        return
+                    with open(out, "w") as stdout, open(err, "w") as stderr:
+                        self._process = subprocess.Popen(
+                            step.command, stdout=stdout, stderr=stderr, text=True, env=step.env,
+                        )
+                returncode = self._process.wait()
+                result = subprocess.CompletedProcess(step.command, returncode, out.read_text(), err.read_text())
+                self.results.append(result)
+                step.check(result)
+        except BaseException as error:  # raised again by wait, in the test that waits
+            self.error = error
+        finally:
+            self.seconds = time.monotonic() - self.started
+
+    def wait(self):
+        self._thread.join(max(0.0, self.deadline - time.monotonic()))
+        if self._thread.is_alive():
+            self.stop()
+            commands = [step.command for step in self.steps if not callable(step)]
+            raise subprocess.TimeoutExpired(commands, self.timeout)
+        if self.error is not None:
+            raise self.error
+        return self.results
+
+    def stop(self):
+        with self._lock:
+            self._stopped = True
+            process = self._process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._thread.join(60)
+
+
+class Command:
+    """A command step of InBackground; `check(result)` raises when `result` is a failure."""
+
+    def __init__(self, command, check=subprocess.CompletedProcess.check_returncode, env=None):
+        self.command, self.check, self.env = command, check, env
+
+
+def background_snakemake(workdir, *args, **options):
+    """A step of InBackground: what `snakemake(workdir, *args, **options)` runs and checks."""
+    return Command(snakemake_command(workdir, *args, **options), lambda result: check_snakemake(result, args))
 
 
 def planned_jobs(workdir, *args, configfile="config.yaml", snakefile=SNAKEFILE):
