@@ -12,6 +12,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "tests"))
 
+from workflow_runner import BACKGROUND_RUNS, made_in_background, wait_for  # noqa: E402
+
 
 def file_states(folder):
     """Every file under `folder`: (sha256, modification time in ns)."""
@@ -24,6 +26,7 @@ def file_states(folder):
     }
 
 
+@made_in_background("tiny_run")
 def start_tiny_run(workdir, log_dir):
     """One complete run of workflow_runner.TINY_RUN (every default target) in `workdir`."""
     from workflow_runner import TINY_RUN, InBackground, background_snakemake, write_config
@@ -32,6 +35,7 @@ def start_tiny_run(workdir, log_dir):
     return InBackground([background_snakemake(workdir)], log_dir, workdir=workdir)
 
 
+@made_in_background("default_run")
 def start_default_run(workdir, log_dir):
     """One complete run of the embedded default configuration in `workdir`."""
     from workflow_runner import InBackground, background_snakemake, write_config
@@ -40,6 +44,7 @@ def start_default_run(workdir, log_dir):
     return InBackground([background_snakemake(workdir)], log_dir, workdir=workdir)
 
 
+@made_in_background("user_data_run")
 def start_user_data_run(workdir, log_dir):
     """The data of TINY's cities and period made by the generator (outside the workflow) in
     `workdir`/données, then one complete run of them with results_dir '<the crime file> x'.
@@ -63,14 +68,10 @@ def start_user_data_run(workdir, log_dir):
     )
 
 
-# the session fixtures made in the background: name -> the function that starts the run
-BACKGROUND_RUNS = {"tiny_run": start_tiny_run, "default_run": start_default_run, "user_data_run": start_user_data_run}
-
-
 @pytest.fixture(scope="session", autouse=True)
 def background(request, tmp_path_factory):
-    """Started before the session's first test: the runs of BACKGROUND_RUNS that the selected
-    tests use, and the SLURM run of tests/test_slurm.py when a test of it is selected and a
+    """Started before the session's first test: the runs of workflow_runner.BACKGROUND_RUNS
+    (this file's and the test modules') that the selected tests use, and the SLURM run of tests/test_slurm.py when a test of it is selected and a
     SLURM answers (slurm_runner; it mostly waits for submissions and status checks). A run
     takes about one core for half its time (Snakemake's start and planning, chains of single
     jobs), so the other tests run meanwhile on this machine's second core. Gives {name: the
@@ -88,7 +89,7 @@ def background(request, tmp_path_factory):
             runs["slurm"]["unavailable"] = slurm_unavailable()
             if runs["slurm"]["unavailable"] is None:
                 runs["slurm"]["run"] = start_cluster_run(tmp_path_factory.mktemp("slurm_run"))
-        for name, start in BACKGROUND_RUNS.items():
+        for name, start in list(BACKGROUND_RUNS.items()):
             if name in used:
                 runs[name] = start(tmp_path_factory.mktemp(name), tmp_path_factory.mktemp(f"{name}_log"))
         yield runs
@@ -97,14 +98,6 @@ def background(request, tmp_path_factory):
             run = run["run"] if name == "slurm" else run
             if run is not None:
                 run.stop()
-
-
-def wait_for(background, name):
-    """The results of the background run `name` (raises its failure); prints its wall time."""
-    run = background[name]
-    results = run.wait()
-    print(f"\n{name.replace('_', ' ')}: {run.seconds:.1f} s wall, in the background from the session's start")
-    return results
 
 
 @pytest.fixture(scope="session")
@@ -140,7 +133,20 @@ def user_data_run(background):
     '<the crime file> x': named after an input, with a space, inside the data folder.
     Gives the working directory, the data and results folders and every data file's state
     (file_states) before and after the run. Read only."""
-    _, before, _, after = wait_for(background, "user_data_run")
+    _, before, _, after = wait_for(background, "user_data_run").results
     workdir = background["user_data_run"].workdir
     data = workdir / "données"
     return {"workdir": workdir, "data": data, "results": Path(f"{data / 'crime.csv'} x"), "before": before, "after": after}
+
+
+@pytest.fixture
+def background_ended(background):
+    """Every background run has ended (its failure, if any, is its own test's to report):
+    for a test that edits a file of the workflow itself (a script, the C source), which a
+    run in flight would otherwise read."""
+    for name, run in background.items():
+        if name == "slurm":
+            if run["run"] is not None:
+                run["run"].finish()
+        else:
+            run.join()

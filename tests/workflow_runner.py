@@ -160,6 +160,10 @@ class InBackground:
             raise self.error
         return self.results
 
+    def join(self):
+        """Wait until the steps end (at most until the deadline); raise nothing."""
+        self._thread.join(max(0.0, self.deadline - time.monotonic()))
+
     def stop(self):
         with self._lock:
             self._stopped = True
@@ -184,6 +188,32 @@ class Command:
 def background_snakemake(workdir, *args, **options):
     """A step of InBackground: what `snakemake(workdir, *args, **options)` runs and checks."""
     return Command(snakemake_command(workdir, *args, **options), lambda result: check_snakemake(result, args))
+
+
+# Runs made in the background from the start of the test session (tests/conftest.py,
+# fixture `background`), by the name of the fixture that waits for them:
+# name -> function(workdir, log_dir) that starts an InBackground run making `workdir`.
+BACKGROUND_RUNS = {}
+
+
+def made_in_background(name):
+    """Registers the decorated function as the start of the background run of fixture
+    `name`; that fixture takes `background` and calls wait_for(background, name)."""
+
+    def register(start):
+        assert name not in BACKGROUND_RUNS, f"two background runs named {name}"
+        BACKGROUND_RUNS[name] = start
+        return start
+
+    return register
+
+
+def wait_for(background, name):
+    """The background run `name` once ended (raises its failure); prints its wall time."""
+    run = background[name]
+    run.wait()
+    print(f"\n{name.replace('_', ' ')}: {run.seconds:.1f} s wall, in the background from the session's start")
+    return run
 
 
 def planned_jobs(workdir, *args, configfile="config.yaml", snakefile=SNAKEFILE):
