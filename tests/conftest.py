@@ -89,9 +89,10 @@ def background(request, tmp_path_factory):
             runs["slurm"]["unavailable"] = slurm_unavailable()
             if runs["slurm"]["unavailable"] is None:
                 runs["slurm"]["run"] = start_cluster_run(tmp_path_factory.mktemp("slurm_run"))
-        for name, start in list(BACKGROUND_RUNS.items()):
+        for name, (start, needs) in list(BACKGROUND_RUNS.items()):
             if name in used:
-                runs[name] = start(tmp_path_factory.mktemp(name), tmp_path_factory.mktemp(f"{name}_log"))
+                workdir, log_dir = tmp_path_factory.mktemp(name), tmp_path_factory.mktemp(f"{name}_log")
+                runs[name] = start(workdir, log_dir, **{need: runs[need] for need in needs})
         yield runs
     finally:
         for name, run in runs.items():

@@ -191,18 +191,22 @@ def background_snakemake(workdir, *args, **options):
 
 
 # Runs made in the background from the start of the test session (tests/conftest.py,
-# fixture `background`), by the name of the fixture that waits for them:
-# name -> function(workdir, log_dir) that starts an InBackground run making `workdir`.
+# fixture `background`), by the name of the fixture that waits for them: name -> (function
+# (workdir, log_dir, **the runs it needs) that starts an InBackground run making `workdir`,
+# names of the runs it needs).
 BACKGROUND_RUNS = {}
 
 
-def made_in_background(name):
+def made_in_background(name, needs=()):
     """Registers the decorated function as the start of the background run of fixture
-    `name`; that fixture takes `background` and calls wait_for(background, name)."""
+    `name`; that fixture takes `background` and calls wait_for(background, name). `needs`:
+    background runs (registered before) that the function receives as keyword arguments
+    (its steps wait for them)."""
 
     def register(start):
         assert name not in BACKGROUND_RUNS, f"two background runs named {name}"
-        BACKGROUND_RUNS[name] = start
+        assert all(need in BACKGROUND_RUNS for need in needs), f"{name} needs {needs}, not all registered before"
+        BACKGROUND_RUNS[name] = (start, tuple(needs))
         return start
 
     return register
@@ -219,6 +223,12 @@ def wait_for(background, name):
 def planned_jobs(workdir, *args, configfile="config.yaml", snakefile=SNAKEFILE):
     """Jobs a dry run would execute, per rule."""
     result = snakemake(workdir, "--dry-run", *args, configfile=configfile, snakefile=snakefile)
+    return jobs_in(result)
+
+
+def jobs_in(result):
+    """Jobs per rule in the job table that Snakemake prints before it runs (a dry run's or
+    a run's), from its CompletedProcess `result`; nothing planned: an empty Counter."""
     text = result.stdout + result.stderr
     counts = Counter()
     if "Nothing to be done" in text:
