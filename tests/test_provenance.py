@@ -51,18 +51,22 @@ def fingerprints(folder):
 # --- through the workflow -------------------------------------------------------------------
 @made_in_background("shared_results")
 def start_shared_results(root, log_dir):
-    """Data of 3 cities (made by the generator, outside the workflow) and a complete run of
-    them in working directory A, in the background from the session's start (conftest.py)."""
+    """Data of 3 cities (made by the generator, outside the workflow), a complete run of
+    them in working directory A, and a clean run of B's configuration (2 cities) with its
+    own results folder in working directory C; in the background from the session's start
+    (conftest.py)."""
     data = root / "data"
-    a = root / "A"
+    a, clean = root / "A", root / "C"
     write_config(a, {**shared_config(root), "cities": CITIES})
+    write_config(clean, {**shared_config(root), "cities": NARROWED, "results_dir": str(clean / "results")})
     generate = Command(
         [sys.executable, "-m", "netmob_cpc.synthetic", "--cities", *CITIES, "--start", "2019-03-29",
          "--end", "2019-04-02", "--grid-scale", "0.04", "--seed", "7", "--out", str(data)],
         env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
     )
     return InBackground(
-        [generate, lambda _: fingerprints(data), background_snakemake(a)], log_dir, timeout=1500, workdir=root,
+        [generate, lambda _: fingerprints(data), background_snakemake(a), background_snakemake(clean)],
+        log_dir, timeout=1500, workdir=root,
     )
 
 
@@ -84,7 +88,7 @@ def shared_config(root):
 def shared_results(background):
     """Data of 3 cities (made by the generator, outside the workflow), a complete run of
     them in working directory A, and the configurations of A and of B (2 cities) that
-    share A's results folder."""
+    share A's results folder; in C, a clean run of B's configuration."""
     run = wait_for(background, "shared_results")
     root, before = run.workdir, run.results[1]
     data, common = root / "data", shared_config(root)
@@ -113,10 +117,8 @@ def test_another_working_directory_reruns_exactly_what_differs(shared_results):
     # A, whose .snakemake/ knows nothing of B's run, sees that the results are B's
     assert planned_jobs(a) == AFTER_SERIES
 
-    # B's numbers are those of a clean run of B's configuration
+    # B's numbers are those of a clean run of B's configuration (made in the background)
     clean = shared_results["root"] / "C"
-    write_config(clean, {**shared_results["common"], "cities": NARROWED, "results_dir": str(clean / "results")})
-    snakemake(clean)
     tables = sorted(path.name for path in (clean / "results" / "DL").glob("*.csv"))
     assert "cpc_com.csv" in tables and "spearman.csv" in tables and "qc.csv" in tables
     for name in tables:
