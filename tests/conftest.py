@@ -12,7 +12,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "tests"))
 
-from workflow_runner import BACKGROUND_RUNS, made_in_background, wait_for  # noqa: E402
+from workflow_runner import BACKGROUND_RUNS, Turns, made_in_background, wait_for  # noqa: E402
+
+# background runs at once (besides the SLURM run, which mostly waits): with the test that
+# runs meanwhile, enough to keep this machine's two cores busy
+BACKGROUND_WIDTH = 2
 
 
 def file_states(folder):
@@ -71,10 +75,11 @@ def start_user_data_run(workdir, log_dir):
 @pytest.fixture(scope="session", autouse=True)
 def background(request, tmp_path_factory):
     """Started before the session's first test: the runs of workflow_runner.BACKGROUND_RUNS
-    (this file's and the test modules') that the selected tests use, and the SLURM run of tests/test_slurm.py when a test of it is selected and a
-    SLURM answers (slurm_runner; it mostly waits for submissions and status checks). A run
+    (this file's and the test modules') that the selected tests use, and the SLURM run of
+    tests/test_slurm.py when a test of it is selected and a SLURM answers (slurm_runner; it mostly waits for submissions and status checks). A run
     takes about one core for half its time (Snakemake's start and planning, chains of single
-    jobs), so the other tests run meanwhile on this machine's second core. Gives {name: the
+    jobs), so the other tests run meanwhile on this machine's second core. The runs take
+    turns (BACKGROUND_WIDTH at once), in the order the tests want them. Gives {name: the
     run (workflow_runner.InBackground; wait() gives its results or raises its failure),
     "slurm": {"unavailable": why SLURM cannot be used (None when it can), "run":
     slurm_runner.SnakemakeRun or None}}. Whatever still runs when the session ends (when
@@ -82,17 +87,23 @@ def background(request, tmp_path_factory):
     from slurm_runner import TEST_FILE, slurm_unavailable, start_cluster_run
 
     items = request.session.items
-    used = set().union(*(getattr(item, "fixturenames", ()) for item in items))
+    first_use = {}
+    for index, item in enumerate(items):
+        for name in getattr(item, "fixturenames", ()):
+            first_use.setdefault(name, index)
     runs = {"slurm": {"unavailable": None, "run": None}}
+    turns = Turns(BACKGROUND_WIDTH)
     try:
         if any(item.path.name == TEST_FILE for item in items):
             runs["slurm"]["unavailable"] = slurm_unavailable()
             if runs["slurm"]["unavailable"] is None:
                 runs["slurm"]["run"] = start_cluster_run(tmp_path_factory.mktemp("slurm_run"))
-        for name, (start, needs) in list(BACKGROUND_RUNS.items()):
-            if name in used:
-                workdir, log_dir = tmp_path_factory.mktemp(name), tmp_path_factory.mktemp(f"{name}_log")
-                runs[name] = start(workdir, log_dir, **{need: runs[need] for need in needs})
+        # in the order the tests want them (a run that needs another is wanted after it)
+        order = list(BACKGROUND_RUNS)
+        for name in sorted((name for name in order if name in first_use), key=lambda n: (first_use[n], order.index(n))):
+            start, needs = BACKGROUND_RUNS[name]
+            workdir, log_dir = tmp_path_factory.mktemp(name), tmp_path_factory.mktemp(f"{name}_log")
+            runs[name] = start(workdir, log_dir, **{need: runs[need] for need in needs}).start(turns)
         yield runs
     finally:
         for name, run in runs.items():

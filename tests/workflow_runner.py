@@ -103,8 +103,35 @@ def snakemake(workdir, *args, configfile="config.yaml", check=True, timeout=1200
     return check_snakemake(result, args) if check else result
 
 
+class Turns:
+    """At most `width` holders at once, in the order of their tickets (taken in one thread,
+    in the order the runs are wanted): the background runs take turns, so that the run the
+    tests need first is not slowed by all the others."""
+
+    def __init__(self, width):
+        self.width, self.taken, self.turn, self.holding = width, 0, 0, 0
+        self._condition = threading.Condition()
+
+    def ticket(self):
+        with self._condition:
+            self.taken += 1
+            return self.taken - 1
+
+    def hold(self, ticket):
+        with self._condition:
+            self._condition.wait_for(lambda: self.turn == ticket and self.holding < self.width)
+            self.turn += 1
+            self.holding += 1
+            self._condition.notify_all()
+
+    def release(self):
+        with self._condition:
+            self.holding -= 1
+            self._condition.notify_all()
+
+
 class InBackground:
-    """Steps run one after the other in a background thread, started at once: a step is a
+    """Steps run one after the other in a background thread (from `start`): a step is a
     Command (its output kept, as subprocess.run(capture_output=True) keeps it, in files
     under `log_dir`) or a function of the results so far. A step that fails ends the steps;
     `wait` then raises what it raised (for a Command, what its `check` raises).
@@ -113,22 +140,35 @@ class InBackground:
     begins, they run while other tests run (a run is half the time in one-core phases:
     Snakemake's start and planning, chains of single jobs). `wait` gives the results (one
     per step) or raises; `stop` interrupts the command that runs (as Ctrl-C does) and runs
-    nothing more. `timeout`: seconds from the start until `wait` stops the steps;
+    nothing more. `turns` (of `start`): a Turns whose turn the steps wait for. `timeout`:
+    seconds from the steps' beginning until `wait` stops them;
     `workdir`: the working directory the steps make (kept for the fixture); `seconds`:
-    the wall time of the steps, once they ended."""
+    the wall time of the steps, once they ended (`started - queued`: the wait for the turn)."""
 
     def __init__(self, steps, log_dir, timeout=1200, workdir=None):
-        self.steps, self.log_dir, self.workdir = list(steps), Path(log_dir), workdir
-        self.started = time.monotonic()
-        self.timeout, self.deadline = timeout, self.started + timeout
-        self.results, self.error, self.seconds = [], None, None
+        self.steps, self.log_dir, self.workdir, self.timeout = list(steps), Path(log_dir), workdir, timeout
+        self.results, self.error = [], None
+        self.turns = self.ticket = self.started = self.deadline = self.seconds = None
         self._lock = threading.Lock()
         self._stopped, self._process = False, None
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self, turns=None):
+        """Start the steps (once it is this run's turn, with `turns`); returns the run."""
+        self.turns = turns
+        self.ticket = turns.ticket() if turns is not None else None
+        self.queued = time.monotonic()
         self._thread.start()
+        return self
 
     def _run(self):
+        if self.turns is not None:
+            self.turns.hold(self.ticket)
+        self.started = time.monotonic()
+        self.deadline = self.started + self.timeout
         try:
+            if self._stopped:
+                return
             for number, step in enumerate(self.steps):
                 if callable(step):
                     self.results.append(step(self.results))
@@ -149,9 +189,11 @@ class InBackground:
             self.error = error
         finally:
             self.seconds = time.monotonic() - self.started
+            if self.turns is not None:
+                self.turns.release()
 
     def wait(self):
-        self._thread.join(max(0.0, self.deadline - time.monotonic()))
+        self.join()
         if self._thread.is_alive():
             self.stop()
             commands = [step.command for step in self.steps if not callable(step)]
@@ -161,13 +203,17 @@ class InBackground:
         return self.results
 
     def join(self):
-        """Wait until the steps end (at most until the deadline); raise nothing."""
-        self._thread.join(max(0.0, self.deadline - time.monotonic()))
+        """Wait until the steps end (at most `timeout` seconds after they began); raise nothing."""
+        while self._thread.is_alive() and (self.deadline is None or time.monotonic() < self.deadline):
+            self._thread.join(1)
 
     def stop(self):
+        """Interrupt the command that runs (as Ctrl-C does) and run no further step."""
         with self._lock:
             self._stopped = True
             process = self._process
+        if self._thread.ident is None:
+            return
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGINT)
             try:
@@ -216,7 +262,8 @@ def wait_for(background, name):
     """The background run `name` once ended (raises its failure); prints its wall time."""
     run = background[name]
     run.wait()
-    print(f"\n{name.replace('_', ' ')}: {run.seconds:.1f} s wall, in the background from the session's start")
+    print(f"\n{name.replace('_', ' ')}: {run.seconds:.1f} s wall in the background, "
+          f"after {run.started - run.queued:.1f} s waiting for its turn")
     return run
 
 
