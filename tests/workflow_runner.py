@@ -168,7 +168,7 @@ class InBackground:
         self.deadline = self.started + self.timeout
         try:
             if self._stopped:
-                return
+                raise RuntimeError("stopped before its turn came")
             for number, step in enumerate(self.steps):
                 if callable(step):
                     self.results.append(step(self.results))
@@ -176,7 +176,7 @@ class InBackground:
                 out, err = self.log_dir / f"{number}.out", self.log_dir / f"{number}.err"
                 with self._lock:
                     if self._stopped:
-                        return
+                        raise RuntimeError(f"stopped before step {number + 1} of {len(self.steps)}")
                     with open(out, "w") as stdout, open(err, "w") as stderr:
                         self._process = subprocess.Popen(
                             step.command, stdout=stdout, stderr=stderr, text=True, env=step.env,
