@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from slurm_runner import CONTRACT_TABLES, FINISHED, SLURM_PROFILE_FILE, SUBMITTED
-from workflow_runner import load_default_config
+from workflow_runner import SNAKEFILE, load_default_config
 
 pytestmark = pytest.mark.slurm
 
@@ -72,6 +72,7 @@ def runs(background, tiny_run):
         if os.environ.get("NETMOB_REQUIRE_SLURM"):
             pytest.fail(f"NETMOB_REQUIRE_SLURM is set (.ci/run started SLURM) but: {reason}")
         pytest.skip(reason)
+    assert SNAKEFILE.exists(), f"{SNAKEFILE} is missing"
     run = background["slurm"]["run"]
     assert run is not None, "the SLURM run was not started (tests/conftest.py, background)"
     cluster_dir = run.workdir
