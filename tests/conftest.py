@@ -12,7 +12,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "tests"))
 
-from workflow_runner import BACKGROUND_RUNS, Turns, made_in_background, wait_for  # noqa: E402
+from workflow_runner import (  # noqa: E402
+    BACKGROUND_RUNS, TINY, TINY_RUN, Command, InBackground, Turns, background_snakemake, copy_run, made_in_background,
+    wait_for, write_config,
+)
 
 # background runs at once (besides the SLURM run, which mostly waits): with the test that
 # runs meanwhile, enough to keep this machine's two cores busy
@@ -33,8 +36,6 @@ def file_states(folder):
 @made_in_background("tiny_run")
 def start_tiny_run(workdir, log_dir):
     """One complete run of workflow_runner.TINY_RUN (every default target) in `workdir`."""
-    from workflow_runner import TINY_RUN, InBackground, background_snakemake, write_config
-
     write_config(workdir, TINY_RUN)
     return InBackground([background_snakemake(workdir)], log_dir, workdir=workdir)
 
@@ -42,8 +43,6 @@ def start_tiny_run(workdir, log_dir):
 @made_in_background("default_run")
 def start_default_run(workdir, log_dir):
     """One complete run of the embedded default configuration in `workdir`."""
-    from workflow_runner import InBackground, background_snakemake, write_config
-
     write_config(workdir)
     return InBackground([background_snakemake(workdir)], log_dir, workdir=workdir)
 
@@ -53,8 +52,6 @@ def start_user_data_run(workdir, log_dir):
     """The data of TINY's cities and period made by the generator (outside the workflow) in
     `workdir`/données, then one complete run of them with results_dir '<the crime file> x'.
     Results: the generator's, the data's file_states before the run, the run's, after."""
-    from workflow_runner import TINY, Command, InBackground, background_snakemake, write_config
-
     data = workdir / "données"
     results = Path(f"{data / 'crime.csv'} x")
     write_config(workdir, {
@@ -124,8 +121,6 @@ def tiny_run(background):
 @pytest.fixture
 def tiny_run_copy(tiny_run, tmp_path):
     """A copy of the shared tiny run that the test may change (workflow_runner.copy_run)."""
-    from workflow_runner import copy_run
-
     return copy_run(tiny_run, tmp_path / "tiny_run")
 
 
