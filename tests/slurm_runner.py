@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from workflow_runner import SNAKEFILE, TINY_RUN, write_config
+from workflow_runner import SNAKEFILE, TINY_RUN, niced, write_config
 
 REPO = Path(__file__).resolve().parents[1]
 SLURM_PROFILE = REPO / "profiles" / "slurm"
@@ -51,8 +51,8 @@ def slurm_unavailable():
 
 
 class SnakemakeRun:
-    """Snakemake on the project's Snakefile, started at once in the background (its output
-    in `workdir`/snakemake.out). `finish` waits for it; on a timeout, and in `stop`, it is
+    """Snakemake on the project's Snakefile, started at once in the background (niced, as
+    workflow_runner.InBackground runs; its output in `workdir`/snakemake.out). `finish` waits for it; on a timeout, and in `stop`, it is
     interrupted (Snakemake then cancels its SLURM jobs), then whatever of its SLURM run is
     still queued is cancelled."""
 
@@ -66,7 +66,7 @@ class SnakemakeRun:
             "--configfile", str(config), *args,
         ]
         with open(self.log_path, "w") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=workdir)
+            self.process = subprocess.Popen(niced(command), stdout=log, stderr=subprocess.STDOUT, text=True, cwd=workdir)
         self.result = None
 
     def finish(self):

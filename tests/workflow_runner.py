@@ -103,6 +103,16 @@ def snakemake(workdir, *args, configfile="config.yaml", check=True, timeout=1200
     return check_snakemake(result, args) if check else result
 
 
+# The niceness of the background runs (nice -n): the test that runs meanwhile comes
+# first, a background run takes the CPU time the test leaves.
+BACKGROUND_NICENESS = 10
+
+
+def niced(command):
+    """`command` run with the niceness of the background runs (as it is without `nice`)."""
+    return ["nice", "-n", str(BACKGROUND_NICENESS), *command] if shutil.which("nice") else list(command)
+
+
 class Turns:
     """At most `width` holders at once, in the order of their tickets (taken in one thread,
     in the order the runs are wanted): the background runs take turns, so that the run the
@@ -140,7 +150,8 @@ class InBackground:
     begins, they run while other tests run (a run is half the time in one-core phases:
     Snakemake's start and planning, chains of single jobs). `wait` gives the results (one
     per step) or raises; `stop` interrupts the command that runs (as Ctrl-C does) and runs
-    nothing more. `turns` (of `start`): a Turns whose turn the steps wait for. `timeout`:
+    nothing more. Commands run niced (BACKGROUND_NICENESS): the foreground test comes first.
+    `turns` (of `start`): a Turns whose turn the steps wait for. `timeout`:
     seconds from the steps' beginning until `wait` stops them;
     `workdir`: the working directory the steps make (kept for the fixture); `seconds`:
     the wall time of the steps, once they ended (`started - queued`: the wait for the turn)."""
@@ -179,7 +190,7 @@ class InBackground:
                         raise RuntimeError(f"stopped before step {number + 1} of {len(self.steps)}")
                     with open(out, "w") as stdout, open(err, "w") as stderr:
                         self._process = subprocess.Popen(
-                            step.command, stdout=stdout, stderr=stderr, text=True, env=step.env,
+                            niced(step.command), stdout=stdout, stderr=stderr, text=True, env=step.env,
                         )
                 returncode = self._process.wait()
                 result = subprocess.CompletedProcess(step.command, returncode, out.read_text(), err.read_text())
