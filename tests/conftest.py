@@ -1,8 +1,9 @@
 """Shared test set-up: the workflow's scripts are importable as plain modules, and workflow
-runs that several test files read are made once per session."""
+runs that several test files read are made once per session, in the background from the
+session's start (fixture `background`) while the other tests run."""
 
+import os
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -11,28 +12,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "tests"))
 
+from workflow_runner import (  # noqa: E402
+    BACKGROUND_RUNS, TINY, TINY_RUN, Command, InBackground, Turns, background_snakemake, copy_run, made_in_background,
+    wait_for, write_config,
+)
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    """The working directory of one complete run of workflow_runner.TINY_RUN (every default
-    target: tables, figures, falsification, negative controls), made once per session.
-    Read only: a test that changes a file or runs Snakemake there takes `tiny_run_copy`."""
-    from workflow_runner import TINY_RUN, snakemake, write_config
-
-    workdir = tmp_path_factory.mktemp("tiny_run")
-    write_config(workdir, TINY_RUN)
-    started = time.perf_counter()
-    snakemake(workdir)
-    print(f"\ntiny workflow run: {time.perf_counter() - started:.1f} s wall")
-    return workdir
-
-
-@pytest.fixture
-def tiny_run_copy(tiny_run, tmp_path):
-    """A copy of the shared tiny run that the test may change (workflow_runner.copy_run)."""
-    from workflow_runner import copy_run
-
-    return copy_run(tiny_run, tmp_path / "tiny_run")
+# background runs at once (besides the SLURM run, which mostly waits): with the test that
+# runs meanwhile, enough to keep this machine's two cores busy
+BACKGROUND_WIDTH = 2
 
 
 def file_states(folder):
@@ -46,31 +33,127 @@ def file_states(folder):
     }
 
 
+@made_in_background("tiny_run")
+def start_tiny_run(workdir, log_dir):
+    """One complete run of workflow_runner.TINY_RUN (every default target) in `workdir`."""
+    write_config(workdir, TINY_RUN)
+    return InBackground([background_snakemake(workdir)], log_dir, workdir=workdir)
+
+
+@made_in_background("default_run")
+def start_default_run(workdir, log_dir):
+    """One complete run of the embedded default configuration in `workdir`."""
+    write_config(workdir)
+    return InBackground([background_snakemake(workdir)], log_dir, workdir=workdir)
+
+
+@made_in_background("user_data_run")
+def start_user_data_run(workdir, log_dir):
+    """The data of TINY's cities and period made by the generator (outside the workflow) in
+    `workdir`/données, then one complete run of them with results_dir '<the crime file> x'.
+    Results: the generator's, the data's file_states before the run, the run's, after."""
+    data = workdir / "données"
+    results = Path(f"{data / 'crime.csv'} x")
+    write_config(workdir, {
+        **TINY, "netmob_dir": str(data / "netmob"), "tile_grid": str(data / "grids" / "{city}.geojson"),
+        "communes": str(data / "communes.gpkg"), "crime_csv": str(data / "crime.csv"), "results_dir": str(results),
+    })
+    generate = Command(
+        [sys.executable, "-m", "netmob_cpc.synthetic", "--out", str(data), "--cities", *TINY["cities"],
+         "--start", TINY["period"]["start"], "--end", TINY["period"]["end"], "--grid-scale", "0.05"],
+        env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
+    )
+    return InBackground(
+        [generate, lambda _: file_states(data), background_snakemake(workdir), lambda _: file_states(data)],
+        log_dir, timeout=1500, workdir=workdir,
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background(request, tmp_path_factory):
+    """Started before the session's first test: the runs of workflow_runner.BACKGROUND_RUNS
+    (this file's and the test modules') that the selected tests use, and the SLURM run of
+    tests/test_slurm.py when a test of it is selected and a SLURM answers (slurm_runner; it mostly waits for submissions and status checks). A run
+    takes about one core for half its time (Snakemake's start and planning, chains of single
+    jobs), so the other tests run meanwhile on this machine's second core. The runs take
+    turns (BACKGROUND_WIDTH at once), in the order the tests want them. Gives {name: the
+    run (workflow_runner.InBackground; wait() gives its results or raises its failure),
+    "slurm": {"unavailable": why SLURM cannot be used (None when it can), "run":
+    slurm_runner.SnakemakeRun or None}}. Whatever still runs when the session ends (when
+    it is interrupted) is stopped, and its SLURM jobs cancelled."""
+    from slurm_runner import TEST_FILE, slurm_unavailable, start_cluster_run
+
+    items = request.session.items
+    first_use = {}
+    for index, item in enumerate(items):
+        for name in getattr(item, "fixturenames", ()):
+            first_use.setdefault(name, index)
+    runs = {"slurm": {"unavailable": None, "run": None}}
+    turns = Turns(BACKGROUND_WIDTH)
+    try:
+        if any(item.path.name == TEST_FILE for item in items):
+            runs["slurm"]["unavailable"] = slurm_unavailable()
+            if runs["slurm"]["unavailable"] is None:
+                runs["slurm"]["run"] = start_cluster_run(tmp_path_factory.mktemp("slurm_run"))
+        # in the order the tests want them (a run that needs another is wanted after it)
+        order = list(BACKGROUND_RUNS)
+        for name in sorted((name for name in order if name in first_use), key=lambda n: (first_use[n], order.index(n))):
+            start, needs = BACKGROUND_RUNS[name]
+            workdir, log_dir = tmp_path_factory.mktemp(name), tmp_path_factory.mktemp(f"{name}_log")
+            runs[name] = start(workdir, log_dir, **{need: runs[need] for need in needs}).start(turns)
+        yield runs
+    finally:
+        for name, run in runs.items():
+            run = run["run"] if name == "slurm" else run
+            if run is not None:
+                run.stop()
+
+
 @pytest.fixture(scope="session")
-def user_data_run(tmp_path_factory):
+def tiny_run(background):
+    """The working directory of one complete run of workflow_runner.TINY_RUN (every default
+    target: tables, figures, falsification, negative controls), made once per session.
+    Read only: a test that changes a file or runs Snakemake there takes `tiny_run_copy`."""
+    wait_for(background, "tiny_run")
+    return background["tiny_run"].workdir
+
+
+@pytest.fixture
+def tiny_run_copy(tiny_run, tmp_path):
+    """A copy of the shared tiny run that the test may change (workflow_runner.copy_run)."""
+    return copy_run(tiny_run, tmp_path / "tiny_run")
+
+
+@pytest.fixture(scope="session")
+def default_run(background):
+    """The working directory of one complete run of the embedded default configuration
+    (config/config.yaml), made once per session. Read only."""
+    wait_for(background, "default_run")
+    return background["default_run"].workdir
+
+
+@pytest.fixture(scope="session")
+def user_data_run(background):
     """A user's data in the real formats (made by the generator, outside the workflow) under
     a folder with a non-ASCII name, and one complete run of it (TINY's cities and period; the
     config names its inputs and inherits synthetic.enabled: true) whose results_dir is
     '<the crime file> x': named after an input, with a space, inside the data folder.
     Gives the working directory, the data and results folders and every data file's state
     (file_states) before and after the run. Read only."""
-    import os
-    import subprocess
-
-    from workflow_runner import TINY, snakemake, write_config
-
-    workdir = tmp_path_factory.mktemp("user_data_run")
+    _, before, _, after = wait_for(background, "user_data_run").results
+    workdir = background["user_data_run"].workdir
     data = workdir / "données"
-    subprocess.run(
-        [sys.executable, "-m", "netmob_cpc.synthetic", "--out", str(data), "--cities", *TINY["cities"],
-         "--start", TINY["period"]["start"], "--end", TINY["period"]["end"], "--grid-scale", "0.05"],
-        check=True, capture_output=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
-    )
-    before = file_states(data)
-    results = Path(f"{data / 'crime.csv'} x")
-    write_config(workdir, {
-        **TINY, "netmob_dir": str(data / "netmob"), "tile_grid": str(data / "grids" / "{city}.geojson"),
-        "communes": str(data / "communes.gpkg"), "crime_csv": str(data / "crime.csv"), "results_dir": str(results),
-    })
-    snakemake(workdir)
-    return {"workdir": workdir, "data": data, "results": results, "before": before, "after": file_states(data)}
+    return {"workdir": workdir, "data": data, "results": Path(f"{data / 'crime.csv'} x"), "before": before, "after": after}
+
+
+@pytest.fixture
+def background_ended(background):
+    """Every background run has ended (its failure, if any, is its own test's to report):
+    for a test that edits a file of the workflow itself (a script, the C source), which a
+    run in flight would otherwise read."""
+    for name, run in background.items():
+        if name == "slurm":
+            if run["run"] is not None:
+                run["run"].finish()
+        else:
+            run.join()

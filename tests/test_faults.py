@@ -16,7 +16,9 @@ from types import SimpleNamespace
 import pytest
 
 from netmob_cpc.files import atomic_path, run_rule
-from workflow_runner import SNAKEFILE, TINY, TINY_RUN, snakemake, write_config
+from workflow_runner import (
+    SNAKEFILE, TINY, TINY_RUN, InBackground, background_snakemake, made_in_background, snakemake, wait_for, write_config,
+)
 
 
 
@@ -32,11 +34,22 @@ def complete_run(tiny_run):
     return tiny_run
 
 
+@made_in_background("second_tiny_run")
+def start_second_tiny_run(workdir, log_dir):
+    """Another complete run of workflow_runner.TINY_RUN in its own folder; in the
+    background from the session's start (tests/conftest.py)."""
+    write_config(workdir, TINY_RUN)
+    return InBackground([background_snakemake(workdir)], log_dir, workdir=workdir)
+
+
+@pytest.fixture
+def second_tiny_run(background):
+    return wait_for(background, "second_tiny_run").workdir
+
+
 @pytest.mark.workflow
-def test_two_complete_runs_are_byte_identical(complete_run, tmp_path):
-    write_config(tmp_path, TINY_RUN)
-    snakemake(tmp_path)
-    first, second = output_bytes(complete_run), output_bytes(tmp_path)
+def test_two_complete_runs_are_byte_identical(complete_run, second_tiny_run):
+    first, second = output_bytes(complete_run), output_bytes(second_tiny_run)
     assert first.keys() == second.keys() and len(first) > 20
     different = [name for name in first if first[name] != second[name]]
     assert different == []

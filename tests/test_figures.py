@@ -13,6 +13,7 @@ import pytest
 from netmob_cpc import figures
 from netmob_cpc.figures import FigureInputError
 from netmob_cpc.files import InputError
+from workflow_runner import made_in_background, wait_for
 
 APPS = {"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}
 OTHER_APPS = {"porn": "PornApp", "tor": "Onion", "control": "Video"}
@@ -527,23 +528,40 @@ def test_figures_and_report_end_to_end(tiny_run_copy):
         assert category in html
 
 
+@made_in_background("figure_plans")
+def start_figure_plans(root, log_dir):
+    """The plans of test_figure_jobs_per_mode (dry runs, each checked by the test), in the
+    background from the session's start (tests/conftest.py)."""
+    from workflow_runner import TINY, Command, InBackground, snakemake_command, write_config
+
+    write_config(root / "synthetic", {**TINY, "directions": ["DL", "UL"]})
+    write_config(root / "table", {"estimates_table": "published.csv"})
+    (root / "table" / "published.csv").write_text("cities;code_com\n")
+    plans = [("synthetic", ()), ("table", ("results/DL/figures/scatter_cpc_sv.png",)),
+             ("table", ("results/DL/figures/heatmap.png",))]
+    return InBackground([
+        Command(snakemake_command(root / folder, "--dry-run", *targets), check=lambda _: None) for folder, targets in plans
+    ], log_dir, workdir=root)
+
+
+@pytest.fixture
+def figure_plans(background):
+    return wait_for(background, "figure_plans").results
+
+
 @pytest.mark.workflow
-def test_figure_jobs_per_mode(tmp_path):
+def test_figure_jobs_per_mode(figure_plans):
     """One `figures` job per direction draws every PNG without polygons; the maps are their
     own job, and there is none (nor any heatmap) from an estimate table."""
-    from workflow_runner import TINY, planned_jobs, write_config
+    from workflow_runner import check_snakemake, jobs_in
 
-    workdir = tmp_path / "synthetic"
-    write_config(workdir, {**TINY, "directions": ["DL", "UL"]})
-    jobs = planned_jobs(workdir)
+    synthetic, table, missing = figure_plans
+    jobs = jobs_in(check_snakemake(synthetic, ["--dry-run"]))
     assert (jobs["figures"], jobs["figure_maps"], jobs["heatmaps"]) == (2, 2, 2)
     assert not [rule for rule in jobs if rule.startswith("figure_") and rule != "figure_maps"]
 
-    workdir = tmp_path / "table"
-    write_config(workdir, {"estimates_table": "published.csv"})
-    (workdir / "published.csv").write_text("cities;code_com\n")
-    jobs = planned_jobs(workdir, "results/DL/figures/scatter_cpc_sv.png")
+    jobs = jobs_in(check_snakemake(table, ["--dry-run"]))
     assert jobs["figures"] == 1
     assert "figure_maps" not in jobs and "heatmaps" not in jobs
     with pytest.raises(AssertionError, match="MissingRuleException|No rule to produce"):
-        planned_jobs(workdir, "results/DL/figures/heatmap.png")
+        jobs_in(check_snakemake(missing, ["--dry-run"]))

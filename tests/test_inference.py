@@ -35,6 +35,7 @@ from netmob_cpc.inference import (
 )
 from netmob_cpc.sensitivity import withhold_city_intervals
 from netmob_cpc.statistics import adjusted_association_table, model_data, select_tested
+from workflow_runner import made_in_background, wait_for
 
 AUTHORS = Path(__file__).parent / "data" / "authors_cpc_com.csv"
 APPS = {"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}
@@ -337,14 +338,26 @@ def test_spline_partials_against_residuals_by_hand(authors):
 TWELVE = ["Nice", "Nancy", "Lyon", "Dijon", "Tours", "Mans", "Metz", "Rennes", "Orleans", "Grenoble", "Montpellier", "Strasbourg"]
 
 
-@pytest.mark.workflow
-def test_twelve_cities_end_to_end(tmp_path):
-    from workflow_runner import TINY, merge, snakemake, write_config
+@made_in_background("twelve_city_run")
+def start_twelve_city_run(workdir, log_dir):
+    """TINY with twelve cities, up to the inference tables; in the background from the
+    session's start (tests/conftest.py)."""
+    from workflow_runner import TINY, InBackground, background_snakemake, merge, write_config
 
-    write_config(tmp_path, merge(TINY, {"cities": TWELVE, "inference": {"wild_bootstrap_draws": 999}}))
+    write_config(workdir, merge(TINY, {"cities": TWELVE, "inference": {"wild_bootstrap_draws": 999}}))
     targets = ["regression.csv", "count_models.csv", "spearman_ci.csv", "association_adjusted.csv"]
-    snakemake(tmp_path, *[f"results/DL/{name}" for name in targets])
-    out = tmp_path / "results" / "DL"
+    return InBackground([background_snakemake(workdir, *[f"results/DL/{name}" for name in targets])], log_dir,
+                        workdir=workdir)
+
+
+@pytest.fixture
+def twelve_city_run(background):
+    return wait_for(background, "twelve_city_run").workdir
+
+
+@pytest.mark.workflow
+def test_twelve_cities_end_to_end(twelve_city_run):
+    out = twelve_city_run / "results" / "DL"
     regression = pd.read_csv(out / "regression.csv", keep_default_na=False, na_values=[""])
     city = regression[(regression["cov_type"] == "cluster_city") & (regression["model"] == "cpc_on_sv")]
     assert city["clusters"].eq(12).all() and city["wild_pvalue"].between(0, 1).all() and city["se"].notna().all()

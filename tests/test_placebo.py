@@ -18,7 +18,8 @@ from netmob_cpc.placebo import (
 from netmob_cpc.series import combine_cities, commune_totals, populations
 from netmob_cpc.statistics import ANALYSES, select_tested
 from workflow_runner import (
-    REPO, TINY, TINY_RUN, copy_run, load_default_config, merge, planned_jobs, snakemake, write_config,
+    REPO, TINY, TINY_RUN, InBackground, background_snakemake, copy_run, jobs_in, load_default_config, made_in_background,
+    merge, planned_jobs, snakemake, wait_for, write_config,
 )
 
 APPS = {"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}
@@ -200,16 +201,30 @@ def test_synthetic_placebo_apps_are_keyed_on_their_names(tmp_path):
 PLACEBO_APPS = ["Netflix", "YouTube"]
 
 
+@made_in_background("placebo_run", needs=["tiny_run"])
+def start_placebo_run(root, log_dir, tiny_run):
+    """The steps of `placebo_run`, in the background from the session's start (conftest.py),
+    once the shared tiny run has ended."""
+    workdir = root / "run"
+
+    def copy_of_the_tiny_run(_):
+        tiny_run.wait()
+        copy_run(tiny_run.workdir, workdir)
+        (workdir / "config.yaml").rename(workdir / "headline.yaml")
+        write_config(workdir, merge(TINY_RUN, {"placebo_apps": PLACEBO_APPS}))
+
+    return InBackground(
+        [copy_of_the_tiny_run, background_snakemake(workdir, "--dry-run"), background_snakemake(workdir)],
+        log_dir, workdir=workdir,
+    )
+
+
 @pytest.fixture(scope="module")
-def placebo_run(tiny_run, tmp_path_factory):
+def placebo_run(background, tiny_run):
     """The tiny synthetic run without placebo apps (a copy of the shared one, tests/conftest.py),
     then the plan and the run with two."""
-    workdir = copy_run(tiny_run, tmp_path_factory.mktemp("placebo") / "run")
-    (workdir / "config.yaml").rename(workdir / "headline.yaml")
-    write_config(workdir, merge(TINY_RUN, {"placebo_apps": PLACEBO_APPS}))
-    plan = planned_jobs(workdir)
-    snakemake(workdir)
-    return workdir, plan
+    run = wait_for(background, "placebo_run")
+    return run.workdir, jobs_in(run.results[1])
 
 
 @pytest.mark.workflow

@@ -23,7 +23,10 @@ import pandas as pd
 import pytest
 
 from netmob_cpc import provenance
-from workflow_runner import REPO, planned_jobs, snakemake, write_config
+from workflow_runner import (
+    REPO, Command, InBackground, background_snakemake, made_in_background, planned_jobs, snakemake, wait_for,
+    write_config,
+)
 
 HOST = socket.gethostname()
 CITIES = ["Nice", "Nancy", "Tours"]
@@ -46,20 +49,31 @@ def fingerprints(folder):
 
 
 # --- through the workflow -------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def shared_results(tmp_path_factory):
+@made_in_background("shared_results")
+def start_shared_results(root, log_dir):
     """Data of 3 cities (made by the generator, outside the workflow), a complete run of
-    them in working directory A, and the configurations of A and of B (2 cities) that
-    share A's results folder."""
-    root = tmp_path_factory.mktemp("provenance")
+    them in working directory A, and a clean run of B's configuration (2 cities) with its
+    own results folder in working directory C; in the background from the session's start
+    (conftest.py)."""
     data = root / "data"
-    subprocess.run(
+    a, clean = root / "A", root / "C"
+    write_config(a, {**shared_config(root), "cities": CITIES})
+    write_config(clean, {**shared_config(root), "cities": NARROWED, "results_dir": str(clean / "results")})
+    generate = Command(
         [sys.executable, "-m", "netmob_cpc.synthetic", "--cities", *CITIES, "--start", "2019-03-29",
          "--end", "2019-04-02", "--grid-scale", "0.04", "--seed", "7", "--out", str(data)],
-        check=True, capture_output=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
+        env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
     )
-    before = fingerprints(data)
-    common = {
+    return InBackground(
+        [generate, lambda _: fingerprints(data), background_snakemake(a), background_snakemake(clean)],
+        log_dir, timeout=1500, workdir=root,
+    )
+
+
+def shared_config(root):
+    """The configuration that A, B and the others share: the data and the results folder."""
+    data = root / "data"
+    return {
         "netmob_dir": str(data / "netmob"),
         "tile_grid": str(data / "grids" / "{city}.geojson"),
         "communes": str(data / "communes.gpkg"),
@@ -68,10 +82,18 @@ def shared_results(tmp_path_factory):
         "days_per_job": 3,
         "results_dir": str(root / "results"),
     }
+
+
+@pytest.fixture(scope="module")
+def shared_results(background):
+    """Data of 3 cities (made by the generator, outside the workflow), a complete run of
+    them in working directory A, and the configurations of A and of B (2 cities) that
+    share A's results folder; in C, a clean run of B's configuration."""
+    run = wait_for(background, "shared_results")
+    root, before = run.workdir, run.results[1]
+    data, common = root / "data", shared_config(root)
     a, b = root / "A", root / "B"
-    write_config(a, {**common, "cities": CITIES})
     write_config(b, {**common, "cities": NARROWED})
-    snakemake(a)
     yield {"root": root, "data": data, "a": a, "b": b, "common": common, "results": root / "results"}
     assert fingerprints(data) == before, "an input file was changed"
 
@@ -95,10 +117,8 @@ def test_another_working_directory_reruns_exactly_what_differs(shared_results):
     # A, whose .snakemake/ knows nothing of B's run, sees that the results are B's
     assert planned_jobs(a) == AFTER_SERIES
 
-    # B's numbers are those of a clean run of B's configuration
+    # B's numbers are those of a clean run of B's configuration (made in the background)
     clean = shared_results["root"] / "C"
-    write_config(clean, {**shared_results["common"], "cities": NARROWED, "results_dir": str(clean / "results")})
-    snakemake(clean)
     tables = sorted(path.name for path in (clean / "results" / "DL").glob("*.csv"))
     assert "cpc_com.csv" in tables and "spearman.csv" in tables and "qc.csv" in tables
     for name in tables:
@@ -155,7 +175,7 @@ def test_a_corrected_file_with_an_older_time_reruns_its_batch(shared_results):
 
 
 @pytest.mark.workflow
-def test_the_c_source_is_followed_by_content_not_by_time(shared_results):
+def test_the_c_source_is_followed_by_content_not_by_time(shared_results, background_ended):
     """A fresh checkout gives the C kernel's source a new time, not new content: nothing
     reruns; an edit of it rebuilds the parser and reruns the ingest."""
     b = shared_results["b"]

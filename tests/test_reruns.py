@@ -15,26 +15,34 @@ from pathlib import Path
 
 import pytest
 
-from workflow_runner import REPO, planned_jobs, snakemake, write_config
+from workflow_runner import (
+    REPO, Command, InBackground, background_snakemake, made_in_background, planned_jobs, wait_for, write_config,
+)
 
 UPSTREAM = {"synthetic_data", "parser_library", "tile_map", "ingest", "hourly_series",
             "qc_report", "crime_rates"}
 PACKAGE = REPO / "scripts" / "netmob_cpc"
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    """A complete run of 2 cities over 2019-03-29 .. 2019-04-02 on data that also holds 04-03 and Tours."""
-    workdir = tmp_path_factory.mktemp("reruns")
+@made_in_background("finished_run")
+def start_finished_run(workdir, log_dir):
+    """The data (generated) and the run of `finished_run`, in the background from the
+    session's start (conftest.py)."""
     data = workdir / "data"
-    subprocess.run(
+    write_config(workdir, run_overrides(workdir))
+    generate = Command(
         [
             sys.executable, "-m", "netmob_cpc.synthetic", "--cities", "Nice", "Nancy", "Tours",
             "--start", "2019-03-29", "--end", "2019-04-03", "--grid-scale", "0.04", "--seed", "7", "--out", str(data),
         ],
-        check=True, capture_output=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
+        env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
     )
-    overrides = {
+    return InBackground([generate, background_snakemake(workdir)], log_dir, timeout=1500, workdir=workdir)
+
+
+def run_overrides(workdir):
+    data = workdir / "data"
+    return {
         "netmob_dir": str(data / "netmob"),
         "tile_grid": str(data / "grids" / "{city}.geojson"),
         "communes": str(data / "communes.gpkg"),
@@ -43,9 +51,13 @@ def finished_run(tmp_path_factory):
         "period": {"start": "2019-03-29", "end": "2019-04-02"},
         "days_per_job": 3,
     }
-    write_config(workdir, overrides)
-    snakemake(workdir)
-    return workdir, overrides
+
+
+@pytest.fixture(scope="module")
+def finished_run(background):
+    """A complete run of 2 cities over 2019-03-29 .. 2019-04-02 on data that also holds 04-03 and Tours."""
+    workdir = wait_for(background, "finished_run").workdir
+    return workdir, run_overrides(workdir)
 
 
 @pytest.mark.workflow
@@ -245,7 +257,7 @@ def test_editing_a_package_module_changes_exactly_its_users_fingerprints(scripts
 
 
 @pytest.mark.workflow
-def test_editing_a_package_module_reruns_exactly_its_users_and_what_follows(finished_run):
+def test_editing_a_package_module_reruns_exactly_its_users_and_what_follows(finished_run, background_ended):
     """heatmaps.py: used by the heatmaps and robust_ranking rules, not by the estimate."""
     workdir, _ = finished_run
     module = "heatmaps"

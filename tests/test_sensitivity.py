@@ -35,6 +35,7 @@ from netmob_cpc.sensitivity import (
     spearman_from_weights,
 )
 from netmob_cpc.statistics import correction_methods_table, log_test_table, spearman_table, summary
+from workflow_runner import InBackground, background_snakemake, made_in_background, wait_for
 
 APPS = {"porn": "Web_Adult", "tor": "Tor", "control": "YouTube"}
 SHARES = {"tor_to_darknet_share": 0.011, "porn_in_darknet_share": 2267628 / 5437248, "csam_in_porn_share": 105 / 253}
@@ -710,12 +711,6 @@ def test_entry_scripts_write_the_tables(tmp_path):
 # --- the three rules end to end ----------------------------------------------------------
 
 
-def run_workflow(workdir, *targets):
-    import workflow_runner
-
-    return workflow_runner.snakemake(workdir, *targets)
-
-
 ROBUSTNESS_FILES = ["sensitivity.csv", "spearman_ci.csv", "difference_ci.csv", "ranking.csv"]
 TRAFFIC_ONLY_FILES = [
     "correction_methods_ci.csv", "heatmap_smoothed_10.csv", "heatmap_smoothed_rank1.csv",
@@ -747,29 +742,40 @@ def write_run_config(folder, overrides):
     (folder / "config.yaml").write_text(yaml.safe_dump(overrides, sort_keys=False))
 
 
-@pytest.fixture(scope="module")
-def robustness_runs(tmp_path_factory):
+@made_in_background("robustness_runs")
+def start_robustness_runs(root, log_dir):
     """The synthetic configuration run with the robustness targets, then the same
-    estimates written in the authors' published layout and run in published-table mode."""
-    root = tmp_path_factory.mktemp("robustness")
-    traffic = root / "traffic"
+    estimates written in the authors' published layout and run in published-table mode;
+    in the background from the session's start (conftest.py)."""
+    traffic, table_mode = root / "traffic", root / "published"
     write_run_config(traffic, ROBUSTNESS_CONFIG)
-    started = time.perf_counter()
-    run_workflow(
-        traffic, *[f"{RESULTS}/DL/{name}" for name in ROBUSTNESS_FILES + TRAFFIC_ONLY_FILES],
-        f"{RESULTS}/DL/summary.json", f"{RESULTS}/DL/correction_methods.csv", f"{RESULTS}/DL/heatmap_rank1.csv",
-    )
-    print(f"\nworkflow with the robustness targets: {time.perf_counter() - started:.1f} s")
-    estimates = pd.read_csv(traffic / RESULTS / "DL" / "cpc_com.csv", dtype={"code_com": str, "code_dep": str})
-    layout = estimates.assign(level_0=range(len(estimates)), index=range(len(estimates)), Tor_to_darknet_share=11)
-    table_mode = root / "published"
-    table_mode.mkdir()
-    layout[PUBLISHED_HEADER].to_csv(table_mode / "authors_cpc_com.csv", sep=";", index=False)
-    write_run_config(
-        table_mode, {"estimates_table": "authors_cpc_com.csv", "cities": ROBUSTNESS_CONFIG["cities"]}
-    )
-    run_workflow(table_mode, *[f"{RESULTS}/DL/{name}" for name in ROBUSTNESS_FILES])
-    return traffic / RESULTS, table_mode / RESULTS
+
+    def published_layout(_):
+        estimates = pd.read_csv(traffic / RESULTS / "DL" / "cpc_com.csv", dtype={"code_com": str, "code_dep": str})
+        layout = estimates.assign(level_0=range(len(estimates)), index=range(len(estimates)), Tor_to_darknet_share=11)
+        table_mode.mkdir()
+        layout[PUBLISHED_HEADER].to_csv(table_mode / "authors_cpc_com.csv", sep=";", index=False)
+        write_run_config(
+            table_mode, {"estimates_table": "authors_cpc_com.csv", "cities": ROBUSTNESS_CONFIG["cities"]}
+        )
+
+    return InBackground([
+        background_snakemake(
+            traffic, *[f"{RESULTS}/DL/{name}" for name in ROBUSTNESS_FILES + TRAFFIC_ONLY_FILES],
+            f"{RESULTS}/DL/summary.json", f"{RESULTS}/DL/correction_methods.csv", f"{RESULTS}/DL/heatmap_rank1.csv",
+        ),
+        published_layout,
+        background_snakemake(table_mode, *[f"{RESULTS}/DL/{name}" for name in ROBUSTNESS_FILES]),
+    ], log_dir, workdir=root)
+
+
+@pytest.fixture(scope="module")
+def robustness_runs(background):
+    """The synthetic configuration run with the robustness targets, then the same
+    estimates written in the authors' published layout and run in published-table mode
+    (start_robustness_runs)."""
+    root = wait_for(background, "robustness_runs").workdir
+    return root / "traffic" / RESULTS, root / "published" / RESULTS
 
 
 def read(folder, name):

@@ -15,6 +15,7 @@ from scipy.stats import spearmanr
 from netmob_cpc import simulation as sim
 from netmob_cpc.files import InputError
 from netmob_cpc.publication import published
+from workflow_runner import jobs_in, made_in_background, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -349,18 +350,34 @@ def test_entry_script_writes_both_tables(tmp_path):
     assert not list(out.glob(".*tmp*"))  # no temporary file left behind
 
 
-@pytest.mark.workflow
-def test_simulation_is_its_own_target_and_runs_in_table_mode(tmp_path):
+@made_in_background("simulation_table_run")
+def start_simulation_table_run(workdir, log_dir):
+    """The published table in table mode: the default plan, the plan of the target
+    `simulation`, then its run; in the background from the session's start (conftest.py)."""
     import shutil
 
-    from workflow_runner import planned_jobs, snakemake, write_config
+    from workflow_runner import InBackground, background_snakemake, write_config
 
-    shutil.copy(REPO / "tests" / "data" / "authors_cpc_com.csv", tmp_path / "authors_cpc_com.csv")
-    write_config(tmp_path, {"estimates_table": "authors_cpc_com.csv", "directions": ["DL"],
-                            "simulation": {"replicates": 5, "seed": 1}})
-    assert "simulation_study" not in planned_jobs(tmp_path)  # not part of the default run
-    assert planned_jobs(tmp_path, "simulation")["simulation_study"] == 1
-    snakemake(tmp_path, "simulation")
+    shutil.copy(REPO / "tests" / "data" / "authors_cpc_com.csv", workdir / "authors_cpc_com.csv")
+    write_config(workdir, {"estimates_table": "authors_cpc_com.csv", "directions": ["DL"],
+                           "simulation": {"replicates": 5, "seed": 1}})
+    return InBackground([
+        background_snakemake(workdir, "--dry-run"), background_snakemake(workdir, "--dry-run", "simulation"),
+        background_snakemake(workdir, "simulation"),
+    ], log_dir, workdir=workdir)
+
+
+@pytest.fixture
+def simulation_table_run(background):
+    return wait_for(background, "simulation_table_run")
+
+
+@pytest.mark.workflow
+def test_simulation_is_its_own_target_and_runs_in_table_mode(simulation_table_run):
+    tmp_path = simulation_table_run.workdir
+    default_plan, simulation_plan, _ = simulation_table_run.results
+    assert "simulation_study" not in jobs_in(default_plan)  # not part of the default run
+    assert jobs_in(simulation_plan)["simulation_study"] == 1
     table = pd.read_csv(tmp_path / "results" / "DL" / "simulation.csv", keep_default_na=False)
     assert list(table.columns) == sim.COLUMNS
     assert len(table) == len(sim.SCENARIOS) * len(sim.TESTS) * len(sim.ALPHAS)

@@ -7,72 +7,17 @@ import json
 import math
 import os
 import re
-import shutil
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from workflow_runner import TINY_RUN, load_default_config, write_config
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEFILE = REPO / "Snakefile"
-SLURM_PROFILE = REPO / "profiles" / "slurm"
-SLURM_PROFILE_FILE = SLURM_PROFILE / "config.v8+.yaml"
+from slurm_runner import CONTRACT_TABLES, FINISHED, SLURM_PROFILE_FILE, SUBMITTED
+from workflow_runner import SNAKEFILE, load_default_config
 
 pytestmark = pytest.mark.slurm
-
-SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+?)\)")
-FINISHED = re.compile(r"Finished jobid: \d+ \(Rule: (\S+)\)")
-RUN_ID = re.compile(r"SLURM run ID: (\S+)")
-
-
-def slurm_unavailable():
-    """Why the SLURM test cannot run here (None when a controller answers with a usable node)."""
-    if shutil.which("sinfo") is None:
-        return "sinfo not found: SLURM is not installed here (tests/slurm/start_slurm.sh installs and starts it)"
-    try:
-        result = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %T"], capture_output=True, text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        return "sinfo did not answer within 20 s: no SLURM controller (run tests/slurm/start_slurm.sh)"
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
-        return f"no SLURM controller answers (sinfo: {last[:200]}); run tests/slurm/start_slurm.sh"
-    states = [line.split()[-1] for line in result.stdout.splitlines() if line.strip()]
-    if not any(state.rstrip("*~#") in {"idle", "mixed", "allocated"} for state in states):
-        return f"no SLURM node is up (sinfo: {result.stdout.strip()[:200]!r}); run tests/slurm/start_slurm.sh"
-    return None
-
-
-def run_snakemake(workdir, config, *args, timeout):
-    """Snakemake on the project's Snakefile; on a timeout, interrupt it (it then cancels its
-    SLURM jobs), then cancel whatever of its run is still queued. Returns (returncode, log)."""
-    command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
-        "--configfile", str(config), *args,
-    ]
-    log_path = Path(workdir) / "snakemake.out"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=workdir)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-    text = log_path.read_text()
-    run_id = RUN_ID.search(text)
-    if process.returncode != 0 and run_id and shutil.which("scancel"):
-        subprocess.run(["scancel", f"--name={run_id.group(1)}"], capture_output=True, timeout=30)
-    return process.returncode, text
 
 
 def job_stats(text):
@@ -116,38 +61,25 @@ def assert_same_frame(cluster, local, name):
     pd.testing.assert_frame_equal(cluster, local, check_dtype=False, rtol=1e-12, atol=0, obj=name)
 
 
-# The contract tables through the ingest, series, estimate, association and heatmap stages:
-# every kind of job (grouped ingest, per-city tile maps, per-direction tables) without the
-# robustness and figure jobs, which add SLURM submissions but nothing this test checks.
-CONTRACT_TABLES = ("cpc_com.csv", "spearman.csv", "dependent_corr.csv", "correction_methods.csv", "heatmap.csv")
-CLUSTER_TARGETS = [f"results/DL/{name}" for name in CONTRACT_TABLES]
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, tiny_run):
+def runs(background, tiny_run):
     """The tiny configuration of the shared local run (tests/conftest.py, tiny_run) run
-    again through SLURM; the local run is that shared one."""
-    reason = slurm_unavailable()
+    again through SLURM (slurm_runner.start_cluster_run), started in the background when
+    the session began (tests/conftest.py, background); the local run is the shared
+    one."""
+    reason = background["slurm"]["unavailable"]
     if reason:
         if os.environ.get("NETMOB_REQUIRE_SLURM"):
             pytest.fail(f"NETMOB_REQUIRE_SLURM is set (.ci/run started SLURM) but: {reason}")
         pytest.skip(reason)
     assert SNAKEFILE.exists(), f"{SNAKEFILE} is missing"
-    cores = str(yaml.safe_load(SLURM_PROFILE_FILE.read_text())["cores"])
-
-    cluster_dir = tmp_path_factory.mktemp("slurm_run")
-    started = time.perf_counter()
-    # --cores: profiles/default (the workflow profile) would otherwise replace the SLURM
-    # profile's cores with this machine's CPU count. A status check every second instead of
-    # every 10 s: the tiny run's chain of short jobs would otherwise mostly wait.
-    returncode, cluster_log = run_snakemake(
-        cluster_dir, write_config(cluster_dir, TINY_RUN), "--profile", str(SLURM_PROFILE), "--cores", cores,
-        "--seconds-between-status-checks", "1", *CLUSTER_TARGETS, timeout=1200,
-    )
-    cluster_seconds = time.perf_counter() - started
+    run = background["slurm"]["run"]
+    assert run is not None, "the SLURM run was not started (tests/conftest.py, background)"
+    cluster_dir = run.workdir
+    returncode, cluster_log, cluster_seconds = run.finish()
     assert returncode == 0, f"the SLURM run failed ({returncode}) after {cluster_seconds:.0f} s:\n{cluster_log[-8000:]}"
 
-    print(f"\nSLURM run: {cluster_seconds:.0f} s wall")
+    print(f"\nSLURM run: {cluster_seconds:.0f} s wall since the session began")
     return {"cluster": (cluster_dir, cluster_log), "local": (tiny_run, None)}
 
 

@@ -2,13 +2,12 @@
 transcription's, and the planted truth is recovered."""
 
 import json
-import time
 
 import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from workflow_runner import load_default_config, snakemake, write_config
+from workflow_runner import load_default_config
 
 pytestmark = pytest.mark.workflow
 
@@ -24,16 +23,6 @@ CSV_OUTPUTS = {
     "heatmap_rank2": ["Day", "Hour"],
     "heatmap_rank3": ["Day", "Hour"],
 }
-
-
-@pytest.fixture(scope="session")
-def default_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("default_run")
-    write_config(workdir)
-    started = time.perf_counter()
-    snakemake(workdir)
-    print(f"\ndefault workflow run: {time.perf_counter() - started:.1f} s wall")
-    return workdir
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,115 @@
+"""The workflow through the single-node SLURM of tests/slurm/start_slurm.sh, run in the
+background: tests/conftest.py starts it when the session begins (when a test of
+tests/test_slurm.py is selected), so that its waits (a chain of SLURM submissions, each
+job starting its own Snakemake, status checks) overlap the other tests;
+tests/test_slurm.py waits for it and checks what it did."""
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from workflow_runner import SNAKEFILE, TINY_RUN, niced, write_config
+
+REPO = Path(__file__).resolve().parents[1]
+SLURM_PROFILE = REPO / "profiles" / "slurm"
+SLURM_PROFILE_FILE = SLURM_PROFILE / "config.v8+.yaml"
+TEST_FILE = "test_slurm.py"
+
+# The contract tables through the ingest, series, estimate, association and heatmap stages:
+# every kind of job (grouped ingest, per-city tile maps, per-direction tables) without the
+# robustness and figure jobs, which add SLURM submissions but nothing the test checks.
+CONTRACT_TABLES = ("cpc_com.csv", "spearman.csv", "dependent_corr.csv", "correction_methods.csv", "heatmap.csv")
+CLUSTER_TARGETS = [f"results/DL/{name}" for name in CONTRACT_TABLES]
+SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+?)\)")
+FINISHED = re.compile(r"Finished jobid: \d+ \(Rule: (\S+)\)")
+RUN_ID = re.compile(r"SLURM run ID: (\S+)")
+# seconds from the start of the run until it is interrupted
+TIMEOUT = 1200
+
+
+def slurm_unavailable():
+    """Why the SLURM test cannot run here (None when a controller answers with a usable node)."""
+    if shutil.which("sinfo") is None:
+        return "sinfo not found: SLURM is not installed here (tests/slurm/start_slurm.sh installs and starts it)"
+    try:
+        result = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %T"], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return "sinfo did not answer within 20 s: no SLURM controller (run tests/slurm/start_slurm.sh)"
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        return f"no SLURM controller answers (sinfo: {last[:200]}); run tests/slurm/start_slurm.sh"
+    states = [line.split()[-1] for line in result.stdout.splitlines() if line.strip()]
+    if not any(state.rstrip("*~#") in {"idle", "mixed", "allocated"} for state in states):
+        return f"no SLURM node is up (sinfo: {result.stdout.strip()[:200]!r}); run tests/slurm/start_slurm.sh"
+    return None
+
+
+class SnakemakeRun:
+    """Snakemake on the project's Snakefile, started at once in the background (niced, as
+    workflow_runner.InBackground runs; its output in `workdir`/snakemake.out). `finish` waits for it; on a timeout, and in `stop`, it is
+    interrupted (Snakemake then cancels its SLURM jobs), then whatever of its SLURM run is
+    still queued is cancelled."""
+
+    def __init__(self, workdir, config, *args, timeout):
+        self.workdir = Path(workdir)
+        self.log_path = self.workdir / "snakemake.out"
+        self.started = time.perf_counter()
+        self.deadline = time.monotonic() + timeout
+        command = [
+            sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+            "--configfile", str(config), *args,
+        ]
+        with open(self.log_path, "w") as log:
+            self.process = subprocess.Popen(niced(command), stdout=log, stderr=subprocess.STDOUT, text=True, cwd=workdir)
+        self.result = None
+
+    def finish(self):
+        """Wait for the run (until the deadline): (returncode, log, seconds since the start)."""
+        if self.result is None:
+            try:
+                self.process.wait(timeout=max(0.0, self.deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._interrupt()
+            seconds = time.perf_counter() - self.started
+            self.result = (self.process.returncode, self._cancel_if_failed(), seconds)
+        return self.result
+
+    def stop(self):
+        """End the run if it still runs (the session ends without having waited for it)."""
+        if self.process.poll() is None:
+            self._interrupt()
+            self._cancel_if_failed()
+
+    def _interrupt(self):
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def _cancel_if_failed(self):
+        text = self.log_path.read_text()
+        run_id = RUN_ID.search(text)
+        if self.process.returncode != 0 and run_id and shutil.which("scancel"):
+            subprocess.run(["scancel", f"--name={run_id.group(1)}"], capture_output=True, timeout=30)
+        return text
+
+
+def start_cluster_run(workdir):
+    """The tiny configuration of the shared local run (workflow_runner.TINY_RUN) through
+    SLURM, up to the contract tables; its synthetic inputs are generated by the run."""
+    cores = str(yaml.safe_load(SLURM_PROFILE_FILE.read_text())["cores"])
+    # --cores: profiles/default (the workflow profile) would otherwise replace the SLURM
+    # profile's cores with this machine's CPU count. A status check every second instead of
+    # every 10 s: the tiny run's chain of short jobs would otherwise mostly wait.
+    return SnakemakeRun(
+        workdir, write_config(workdir, TINY_RUN), "--profile", str(SLURM_PROFILE), "--cores", cores,
+        "--seconds-between-status-checks", "1", *CLUSTER_TARGETS, timeout=TIMEOUT,
+    )
