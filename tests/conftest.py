@@ -13,24 +13,13 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "tests"))
 
 from workflow_runner import (  # noqa: E402
-    BACKGROUND_RUNS, TINY, TINY_RUN, Command, InBackground, Turns, background_snakemake, copy_run, made_in_background,
-    wait_for, write_config,
+    BACKGROUND_RUNS, TINY, TINY_RUN, Command, InBackground, Turns, background_snakemake, copy_run, file_states,
+    made_in_background, wait_for, write_config,
 )
 
 # background runs at once (besides the SLURM run, which mostly waits): with the test that
 # runs meanwhile, enough to keep this machine's two cores busy
 BACKGROUND_WIDTH = 2
-
-
-def file_states(folder):
-    """Every file under `folder`: (sha256, modification time in ns)."""
-    import hashlib
-
-    return {
-        str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
-        for path in sorted(Path(folder).rglob("*"))
-        if path.is_file()
-    }
 
 
 @made_in_background("tiny_run")

@@ -3,27 +3,17 @@ naming its own inputs inherited synthetic.enabled: true, one traffic file was mi
 and the generator overwrote every input). Every input file must be byte-identical after
 the run, whether the run fails or completes."""
 
-import hashlib
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from workflow_runner import REPO, snakemake, write_config
+from workflow_runner import REPO, file_states, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
 CITIES = ["Nice", "Nancy"]
 PERIOD = {"start": "2019-03-30", "end": "2019-04-01"}
-
-
-def fingerprints(folder):
-    return {
-        str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
-        for path in sorted(Path(folder).rglob("*"))
-        if path.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +42,13 @@ def test_missing_file_fails_and_leaves_every_input_untouched(tmp_path, user_data
     kept = missing.read_bytes()
     missing.unlink()
     try:
-        before = fingerprints(user_data)
+        before = file_states(user_data)
         user_config(tmp_path, user_data)
         result = snakemake(tmp_path, check=False)
         assert result.returncode != 0
         assert "1 traffic file(s) of the configured cities x apps x period x directions are missing" in result.stderr
         assert str(missing) in result.stderr
-        assert fingerprints(user_data) == before
+        assert file_states(user_data) == before
         assert not missing.exists()
     finally:
         missing.write_bytes(kept)

@@ -24,8 +24,8 @@ import pytest
 
 from netmob_cpc import provenance
 from workflow_runner import (
-    REPO, Command, InBackground, background_snakemake, made_in_background, planned_jobs, snakemake, wait_for,
-    write_config,
+    REPO, Command, InBackground, background_snakemake, file_states, made_in_background, planned_jobs, snakemake,
+    wait_for, write_config,
 )
 
 HOST = socket.gethostname()
@@ -38,14 +38,6 @@ AFTER_SERIES = {
     "figures": 1, "figure_maps": 1, "count_models": 1, "falsification": 1, "negative_controls": 1,
     "all": 1,
 }
-
-
-def fingerprints(folder):
-    return {
-        str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
-        for path in sorted(Path(folder).rglob("*"))
-        if path.is_file()
-    }
 
 
 # --- through the workflow -------------------------------------------------------------------
@@ -65,7 +57,7 @@ def start_shared_results(root, log_dir):
         env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
     )
     return InBackground(
-        [generate, lambda _: fingerprints(data), background_snakemake(a), background_snakemake(clean)],
+        [generate, lambda _: file_states(data), background_snakemake(a), background_snakemake(clean)],
         log_dir, timeout=1500, workdir=root,
     )
 
@@ -95,7 +87,7 @@ def shared_results(background):
     a, b = root / "A", root / "B"
     write_config(b, {**common, "cities": NARROWED})
     yield {"root": root, "data": data, "a": a, "b": b, "common": common, "results": root / "results"}
-    assert fingerprints(data) == before, "an input file was changed"
+    assert file_states(data) == before, "an input file was changed"
 
 
 @pytest.mark.workflow

@@ -278,6 +278,18 @@ def wait_for(background, name):
     return run
 
 
+def file_states(folder):
+    """Every file under `folder`: (sha256, modification time in ns), by relative path: what
+    a test compares before and after a run to show that the run wrote nothing there."""
+    import hashlib
+
+    return {
+        str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+        for path in sorted(Path(folder).rglob("*"))
+        if path.is_file()
+    }
+
+
 def planned_jobs(workdir, *args, configfile="config.yaml", snakefile=SNAKEFILE):
     """Jobs a dry run would execute, per rule."""
     result = snakemake(workdir, "--dry-run", *args, configfile=configfile, snakefile=snakefile)
