@@ -11,7 +11,7 @@ def main(snakemake):
 
     params = snakemake.params
     roles = list(params.apps)
-    files = {role: list(snakemake.input[role])[:len(params.dates)] for role in roles}
+    files = {role: list(snakemake.input[role]) for role in roles}  # one file per day of the batch
     # the disk starts on the first files while the tile index and the parser load
     with ReadAhead([path for role in roles for path in files[role]]) as reader:
         limits = Thresholds(**params.qc)

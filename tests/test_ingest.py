@@ -89,6 +89,18 @@ def line(tile, values, n_slots=96):
     return " ".join([str(tile), *fields])
 
 
+def parse_outcome(parse, data, n_fields, commune_of_tile, n_communes=3):
+    """Everything a parser gives for `data` (sums, QC counts, locations), or its error's
+    code, line, field, text and count: what two parsers must agree on."""
+    try:
+        r = parse(data, n_fields, commune_of_tile, n_communes)
+    except traffic_files._ParseError as error:
+        return ("error", error.code, error.line, error.field, bytes(error.text), error.found)
+    return (r.traffic.tobytes(), r.tiles.tolist(), r.slot_total.tobytes(),
+            r.slot_unmapped.tobytes(), r.counts, r.max_value, r.first_negative,
+            r.max_location, r.first_duplicate)
+
+
 def assert_same(a, b):
     """Two DayAggregates equal bit for bit (the parser's name apart)."""
     assert a.traffic.dtype == b.traffic.dtype == np.float64
@@ -821,13 +833,7 @@ def test_the_parsers_agree_on_fuzzed_files(library, kind):
     commune_of_tile = np.array([0, 1, -1, 0, 2], dtype=np.int32)
 
     def outcome(parse, data, n_fields):
-        try:
-            r = parse(data, n_fields, commune_of_tile, 3)
-        except traffic_files._ParseError as error:
-            return ("error", error.code, error.line, error.field, bytes(error.text), error.found)
-        return (r.traffic.tobytes(), r.tiles.tolist(), r.slot_total.tobytes(),
-                r.slot_unmapped.tobytes(), r.counts, r.max_value, r.first_negative,
-                r.max_location, r.first_duplicate)
+        return parse_outcome(parse, data, n_fields, commune_of_tile)
 
     decided = 0
     for _ in range(3000):
@@ -879,13 +885,7 @@ def test_the_kernels_fast_paths_agree_with_the_python_parser(library, portable_l
     commune_of_tile = np.array([0, 1, -1, 0, 2, 1, 0], dtype=np.int32)
 
     def outcome(parse, data, n_fields):
-        try:
-            r = parse(data, n_fields, commune_of_tile, 3)
-        except traffic_files._ParseError as error:
-            return ("error", error.code, error.line, error.field, bytes(error.text), error.found)
-        return (r.traffic.tobytes(), r.tiles.tolist(), r.slot_total.tobytes(),
-                r.slot_unmapped.tobytes(), r.counts, r.max_value, r.first_negative,
-                r.max_location, r.first_duplicate)
+        return parse_outcome(parse, data, n_fields, commune_of_tile)
 
     valid = [token for token in SHORT_TOKENS if token not in ("12a", "1.2.3", "1..5")]
     results = {"ok": 0, "error": 0}

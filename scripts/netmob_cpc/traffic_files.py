@@ -750,7 +750,7 @@ class ReadAhead:
         # while file i is parsed, files i + 1 ... i + depth are being read or queued
         while self._executor is not None and self._waiting and len(self._pending) < self._depth:
             path = self._waiting.popleft()
-            self._pending.append((path, self._executor.submit(_read_into, path, self._buffer())))
+            self._pending.append((path, self._executor.submit(read_traffic_into, path, self._buffer())))
 
     def read(self, path):
         if self._lent is not None:  # the caller is done with the bytes it was given last
@@ -763,7 +763,7 @@ class ReadAhead:
             return data
         if self._waiting and self._waiting[0] == path and not self._pending:
             self._waiting.popleft()
-        data, self._lent = _read_into(path, self._buffer())
+        data, self._lent = read_traffic_into(path, self._buffer())
         return data
 
     def close(self):
@@ -782,11 +782,6 @@ class ReadAhead:
 
     def __exit__(self, *exc_info):
         self.close()
-
-
-def _read_into(path, buffer):
-    # looked up at call time, so that a test can watch the reads
-    return read_traffic_into(path, buffer)
 
 
 def read_traffic_into(path, buffer):
