@@ -17,6 +17,22 @@ from workflow_runner import (  # noqa: E402
     made_in_background, wait_for, write_config,
 )
 
+# Test modules that are mostly chains of dependent Snakemake launches in the foreground
+# (each waits for the one before): they run first, so that the background runs the other
+# tests need are made meanwhile, not after them with one core idle. The tests that edit
+# the workflow's own files wait for every background run (`background_ended`): they run last.
+FIRST_MODULES = ("test_provenance.py", "test_reruns.py")
+
+
+def pytest_collection_modifyitems(items):
+    def place(item):
+        if "background_ended" in getattr(item, "fixturenames", ()):
+            return 2
+        return 0 if item.path.name in FIRST_MODULES else 1
+
+    items.sort(key=place)  # stable: within each place the tests keep their order
+
+
 # background runs at once (besides the SLURM run, which mostly waits): with the test that
 # runs meanwhile, enough to keep this machine's two cores busy
 BACKGROUND_WIDTH = 2

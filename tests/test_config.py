@@ -321,6 +321,34 @@ def test_fingerprint_follows_relative_imports(tmp_path):
     assert cfgmod.code_fingerprint("job.py", scripts) != first
 
 
+@pytest.mark.parametrize("source, expected", [
+    ("from netmob_cpc import (\n    rates,\n    codes,  # a comment\n)\n", {"rates", "codes"}),
+    ("def f():\n    if True:\n        from .series import g\n", {"series"}),
+    ("x = 1; import netmob_cpc.crime\n", {"crime"}),
+    ("from netmob_cpc import rates, \\\n    codes\n", {"rates", "codes"}),
+    ('"""Nothing to import here."""\nfrom . import qc\n', {"qc"}),
+    ('"""Read as code:\nfrom netmob_cpc import ranking\n"""\n', {"ranking"}),
+    ("from netmob_cpc import (rates\n", SyntaxError),
+])
+def test_the_import_reader_finds_every_import_without_parsing_the_whole_module(source, expected):
+    """Only the import statements are parsed, unless another `import` appears (then the whole
+    source): a joined or continued import is still found, and a docstring line that reads as
+    an import can only add a module (the last but one)."""
+    if expected is SyntaxError:
+        with pytest.raises(SyntaxError):
+            cfgmod.package_imports(source)
+    else:
+        assert cfgmod.package_imports(source) == expected
+
+
+def test_the_import_reader_equals_a_whole_module_parse_on_every_script_and_module():
+    from test_layers import package_imports
+
+    for path in sorted([*(REPO / "scripts").glob("*.py"), *(REPO / "scripts" / "netmob_cpc").glob("*.py")]):
+        source = path.read_text()
+        assert cfgmod.package_imports(source) == package_imports(source), path.name
+
+
 def test_fingerprints_of_the_workflow_scripts_cover_their_imports():
     """Against the layer test's own import reader (tests/test_layers.py), transitively."""
     from test_layers import package_imports

@@ -1,6 +1,6 @@
-"""Interrupted, repeated and failing runs: a SIGKILL in the middle of the ingest, then
-`--rerun-incomplete`, gives the same bytes as an uninterrupted run; two complete runs on
-the same inputs give byte-identical outputs; paths with a space or an accent are taken as
+"""Interrupted, repeated and failing runs: a second run on the same inputs, killed (SIGKILL)
+in the middle of its ingest, then completed with `--rerun-incomplete`, gives the same bytes
+as an uninterrupted run; paths with a space or an accent are taken as
 they are; a failed job's one-line message comes last; an output that cannot be written
 ends the job with one line."""
 
@@ -17,7 +17,8 @@ import pytest
 
 from netmob_cpc.files import atomic_path, run_rule
 from workflow_runner import (
-    SNAKEFILE, TINY, TINY_RUN, InBackground, background_snakemake, made_in_background, snakemake, wait_for, write_config,
+    TINY, TINY_RUN, InBackground, background_snakemake, made_in_background, niced, snakemake, snakemake_command,
+    wait_for, write_config,
 )
 
 
@@ -34,56 +35,58 @@ def complete_run(tiny_run):
     return tiny_run
 
 
-@made_in_background("second_tiny_run")
-def start_second_tiny_run(workdir, log_dir):
-    """Another complete run of workflow_runner.TINY_RUN in its own folder; in the
-    background from the session's start (tests/conftest.py)."""
+@made_in_background("interrupted_run")
+def start_interrupted_run(workdir, log_dir):
+    """A second run of workflow_runner.TINY_RUN, killed during its ingest (kill_during_ingest),
+    then what a user does after a kill (README, troubleshooting): `--unlock`, then
+    `--rerun-incomplete`; in the background from the session's start (tests/conftest.py)."""
     write_config(workdir, TINY_RUN)
-    return InBackground([background_snakemake(workdir)], log_dir, workdir=workdir)
+    return InBackground(
+        [lambda _: kill_during_ingest(workdir), background_snakemake(workdir, "--unlock"),
+         background_snakemake(workdir, "--rerun-incomplete")],
+        log_dir, workdir=workdir,
+    )
 
 
-@pytest.fixture
-def second_tiny_run(background):
-    return wait_for(background, "second_tiny_run").workdir
+# ingest outputs of a complete TINY_RUN: a file per city, app and batch of days_per_job days
+INGEST_FILES = len(TINY["cities"]) * 3 * 2
 
 
-@pytest.mark.workflow
-def test_two_complete_runs_are_byte_identical(complete_run, second_tiny_run):
-    first, second = output_bytes(complete_run), output_bytes(second_tiny_run)
-    assert first.keys() == second.keys() and len(first) > 20
-    different = [name for name in first if first[name] != second[name]]
-    assert different == []
-
-
-@pytest.mark.workflow
-def test_sigkill_during_ingest_then_rerun_incomplete(complete_run, tmp_path):
-    write_config(tmp_path, TINY_RUN)
-    command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(tmp_path),
-        "--configfile", str(tmp_path / "config.yaml"), "--cores", "2",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    ingest = tmp_path / "results" / "ingest"
+def kill_during_ingest(workdir):
+    """Snakemake on `workdir`, killed (SIGKILL to its whole process group) as soon as its
+    ingest has written 3 files. Gives what the kill left: the number of ingest files and
+    whether the estimate table exists."""
+    process = subprocess.Popen(niced(snakemake_command(workdir)), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    ingest = workdir / "results" / "ingest"
     deadline = time.monotonic() + 300
     try:
-        # wait until the ingest has started writing (some days done, not all)
         while time.monotonic() < deadline and process.poll() is None:
             if ingest.exists() and len(list(ingest.rglob("*.npz"))) >= 3:
                 break
             time.sleep(0.05)
-        assert process.poll() is None, "the run ended before it could be interrupted"
+        if process.poll() is not None:
+            raise AssertionError("the run ended before it could be interrupted")
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    written = len(list(ingest.rglob("*.npz")))
-    assert 0 < written < 2 * 3 * 5, written
-    assert not (tmp_path / "results" / "DL" / "cpc_com.csv").exists()
-    # what a user does after a kill (README, troubleshooting): unlock, then rerun
-    snakemake(tmp_path, "--unlock")
-    snakemake(tmp_path, "--rerun-incomplete")
-    assert output_bytes(tmp_path) == output_bytes(complete_run)
+            process.wait()
+    return {"ingest_files": len(list(ingest.rglob("*.npz"))),
+            "estimates": (workdir / "results" / "DL" / "cpc_com.csv").exists()}
+
+
+@pytest.mark.workflow
+def test_sigkill_during_ingest_then_rerun_incomplete_gives_the_bytes_of_a_complete_run(complete_run, background):
+    """A second run on the same inputs, killed in the middle of its ingest and completed with
+    --rerun-incomplete: every output byte-identical to the shared run's (so two runs agree,
+    and a kill leaves nothing that changes a number)."""
+    left = wait_for(background, "interrupted_run").results[0]
+    assert 0 < left["ingest_files"] < INGEST_FILES and not left["estimates"], left
+    ours, theirs = output_bytes(background["interrupted_run"].workdir), output_bytes(complete_run)
+    assert ours.keys() == theirs.keys() and len(ours) > 20
+    assert [name for name in ours if ours[name] != theirs[name]] == []
 
 
 # --- paths the shell and the scripts must take as they are ------------------------------------
