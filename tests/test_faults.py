@@ -77,14 +77,19 @@ def kill_during_ingest(workdir):
             "estimates": (workdir / "results" / "DL" / "cpc_com.csv").exists()}
 
 
+@pytest.fixture
+def interrupted_run(background):
+    return wait_for(background, "interrupted_run")
+
+
 @pytest.mark.workflow
-def test_sigkill_during_ingest_then_rerun_incomplete_gives_the_bytes_of_a_complete_run(complete_run, background):
+def test_sigkill_during_ingest_then_rerun_incomplete_gives_the_bytes_of_a_complete_run(complete_run, interrupted_run):
     """A second run on the same inputs, killed in the middle of its ingest and completed with
     --rerun-incomplete: every output byte-identical to the shared run's (so two runs agree,
     and a kill leaves nothing that changes a number)."""
-    left = wait_for(background, "interrupted_run").results[0]
+    left = interrupted_run.results[0]
     assert 0 < left["ingest_files"] < INGEST_FILES and not left["estimates"], left
-    ours, theirs = output_bytes(background["interrupted_run"].workdir), output_bytes(complete_run)
+    ours, theirs = output_bytes(interrupted_run.workdir), output_bytes(complete_run)
     assert ours.keys() == theirs.keys() and len(ours) > 20
     assert [name for name in ours if ours[name] != theirs[name]] == []
 
