@@ -13,7 +13,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "tests"))
 
 from workflow_runner import (  # noqa: E402
-    BACKGROUND_RUNS, TINY, TINY_RUN, Command, InBackground, Turns, background_snakemake, copy_run, file_states,
+    BACKGROUND_RUNS, MODULE_SNAKEFILE, TINY, TINY_RUN, Command, InBackground, Turns, background_snakemake, copy_run, file_states,
     made_in_background, wait_for, write_config,
 )
 
@@ -54,24 +54,31 @@ def start_default_run(workdir, log_dir):
 
 @made_in_background("user_data_run")
 def start_user_data_run(workdir, log_dir):
-    """The data of TINY's cities and period made by the generator (outside the workflow) in
-    `workdir`/données, then one complete run of them with results_dir '<the crime file> x'.
-    Results: the generator's, the data's file_states before the run, the run's, after."""
+    """A user's data in the real formats, made by the generator (outside the workflow) in
+    `workdir`/données; a user's Snakefile in `workdir` that imports the workflow as a module
+    (workflow_runner.MODULE_SNAKEFILE); the plan through the module and the plan of the
+    workflow itself; then one complete run through the module of the data (TINY's cities and
+    period) with results_dir '<the crime file> x'. Results: the generator's, the data's
+    file_states before the run, the two plans, the run's, the data's file_states after."""
     data = workdir / "données"
     results = Path(f"{data / 'crime.csv'} x")
     write_config(workdir, {
         **TINY, "netmob_dir": str(data / "netmob"), "tile_grid": str(data / "grids" / "{city}.geojson"),
         "communes": str(data / "communes.gpkg"), "crime_csv": str(data / "crime.csv"), "results_dir": str(results),
     })
+    (workdir / "Snakefile").write_text(MODULE_SNAKEFILE)
     generate = Command(
         [sys.executable, "-m", "netmob_cpc.synthetic", "--out", str(data), "--cities", *TINY["cities"],
          "--start", TINY["period"]["start"], "--end", TINY["period"]["end"], "--grid-scale", "0.05"],
         env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
     )
-    return InBackground(
-        [generate, lambda _: file_states(data), background_snakemake(workdir), lambda _: file_states(data)],
-        log_dir, timeout=1500, workdir=workdir,
-    )
+    return InBackground([
+        generate, lambda _: file_states(data),
+        background_snakemake(workdir, "--dry-run", snakefile=workdir / "Snakefile"),
+        background_snakemake(workdir, "--dry-run"),
+        background_snakemake(workdir, snakefile=workdir / "Snakefile"),
+        lambda _: file_states(data),
+    ], log_dir, timeout=1500, workdir=workdir)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -140,15 +147,18 @@ def default_run(background):
 @pytest.fixture(scope="session")
 def user_data_run(background):
     """A user's data in the real formats (made by the generator, outside the workflow) under
-    a folder with a non-ASCII name, and one complete run of it (TINY's cities and period; the
-    config names its inputs and inherits synthetic.enabled: true) whose results_dir is
-    '<the crime file> x': named after an input, with a space, inside the data folder.
-    Gives the working directory, the data and results folders and every data file's state
-    (file_states) before and after the run. Read only."""
-    _, before, _, after = wait_for(background, "user_data_run").results
+    a folder with a non-ASCII name, and one complete run of it through a user's Snakefile
+    that imports the workflow as a module (TINY's cities and period; the config names its
+    inputs and inherits synthetic.enabled: true) whose results_dir is '<the crime file> x':
+    named after an input, with a space, inside the data folder. Gives the working
+    directory, the data and results folders, every data file's state (file_states) before
+    and after the run, and the dry runs (CompletedProcess) through the module and of the
+    workflow itself. Read only."""
+    _, before, through_module, direct, _, after = wait_for(background, "user_data_run").results
     workdir = background["user_data_run"].workdir
     data = workdir / "données"
-    return {"workdir": workdir, "data": data, "results": Path(f"{data / 'crime.csv'} x"), "before": before, "after": after}
+    return {"workdir": workdir, "data": data, "results": Path(f"{data / 'crime.csv'} x"), "before": before,
+            "after": after, "plans": (through_module, direct)}
 
 
 @pytest.fixture

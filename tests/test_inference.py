@@ -344,7 +344,8 @@ def start_twelve_city_run(workdir, log_dir):
     session's start (tests/conftest.py)."""
     from workflow_runner import TINY, InBackground, background_snakemake, merge, write_config
 
-    write_config(workdir, merge(TINY, {"cities": TWELVE, "inference": {"wild_bootstrap_draws": 999}}))
+    # one ingest batch per city (12 jobs, not 24): the batches are not what this run checks
+    write_config(workdir, merge(TINY, {"cities": TWELVE, "days_per_job": 5, "inference": {"wild_bootstrap_draws": 999}}))
     targets = ["regression.csv", "count_models.csv", "spearman_ci.csv", "association_adjusted.csv"]
     return InBackground([background_snakemake(workdir, *[f"results/DL/{name}" for name in targets])], log_dir,
                         workdir=workdir)

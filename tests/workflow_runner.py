@@ -34,6 +34,22 @@ TINY_RUN = {
 }
 
 
+# A user's Snakefile that imports the workflow as a module (as snakedeploy writes one)
+MODULE_SNAKEFILE = f'''
+configfile: "config.yaml"
+
+
+module netmob_cpc:
+    snakefile:
+        "{REPO / "Snakefile"}"
+    config:
+        config
+
+
+use rule * from netmob_cpc as netmob_cpc_*
+'''
+
+
 SCHEMA = REPO / "config" / "schema.yaml"
 if str(REPO / "scripts") not in sys.path:
     sys.path.insert(0, str(REPO / "scripts"))

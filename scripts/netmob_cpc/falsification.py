@@ -595,8 +595,12 @@ def plot_references(table, references, path, *, title):
     panels = reference_panels(references)
     columns = 3
     rows = max(1, math.ceil(len(panels) / columns))
-    figure = new_figure(4.2 * columns, 2.9 * rows + 0.6)
-    figure.suptitle(title)
+    width, height = 4.2 * columns, 2.9 * rows + 0.6
+    # fixed margins (inches) instead of a constrained layout, which cost more than the drawing
+    figure = new_figure(width, height, constrained=False)
+    figure.subplots_adjust(left=0.45 / width, right=1 - 0.15 / width, bottom=0.35 / height, top=1 - 0.75 / height,
+                           wspace=0.22, hspace=0.55)
+    figure.suptitle(title, y=1 - 0.15 / height, va="top")
     lookup = table.set_index(["test", "statistic"])
     for number, ((family, statistic), tests) in enumerate(panels.items()):
         ax = figure.add_subplot(rows, columns, number + 1)
