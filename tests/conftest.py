@@ -18,10 +18,11 @@ from workflow_runner import (  # noqa: E402
 )
 
 # Test modules that are mostly chains of dependent Snakemake launches in the foreground
-# (each waits for the one before): they run first, so that the background runs the other
-# tests need are made meanwhile, not after them with one core idle. The tests that edit
-# the workflow's own files wait for every background run (`background_ended`): they run last.
-FIRST_MODULES = ("test_provenance.py", "test_reruns.py")
+# (each waits for the one before), and the one that needs the largest background run (the
+# embedded default's): they run first, so that the background runs the other tests need are
+# made meanwhile, not after them with one core idle. The tests that edit the workflow's own
+# files wait for every background run (`background_ended`): they run last.
+FIRST_MODULES = ("test_provenance.py", "test_reruns.py", "test_workflow.py")
 
 
 def pytest_collection_modifyitems(items):
