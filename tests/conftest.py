@@ -82,6 +82,36 @@ def start_user_data_run(workdir, log_dir):
     ], log_dir, timeout=1500, workdir=workdir)
 
 
+@made_in_background("finished_run")
+def start_finished_run(workdir, log_dir):
+    """Data of 3 cities over 2019-03-29 .. 04-03 made by the generator (outside the workflow,
+    as a user's data), then one complete run of 2 of them over 03-29 .. 04-02
+    (finished_run_config)."""
+    data = workdir / "data"
+    write_config(workdir, finished_run_config(workdir))
+    generate = Command(
+        [
+            sys.executable, "-m", "netmob_cpc.synthetic", "--cities", "Nice", "Nancy", "Tours",
+            "--start", "2019-03-29", "--end", "2019-04-03", "--grid-scale", "0.04", "--seed", "7", "--out", str(data),
+        ],
+        env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
+    )
+    return InBackground([generate, background_snakemake(workdir)], log_dir, timeout=1500, workdir=workdir)
+
+
+def finished_run_config(workdir):
+    data = workdir / "data"
+    return {
+        "netmob_dir": str(data / "netmob"),
+        "tile_grid": str(data / "grids" / "{city}.geojson"),
+        "communes": str(data / "communes.gpkg"),
+        "crime_csv": str(data / "crime.csv"),
+        "cities": ["Nice", "Nancy"],
+        "period": {"start": "2019-03-29", "end": "2019-04-02"},
+        "days_per_job": 3,
+    }
+
+
 @pytest.fixture(scope="session", autouse=True)
 def background(request, tmp_path_factory):
     """Started before the session's first test: the runs of workflow_runner.BACKGROUND_RUNS
@@ -160,6 +190,15 @@ def user_data_run(background):
     data = workdir / "données"
     return {"workdir": workdir, "data": data, "results": Path(f"{data / 'crime.csv'} x"), "before": before,
             "after": after, "plans": (through_module, direct)}
+
+
+@pytest.fixture(scope="session")
+def finished_run(background):
+    """A complete run of 2 cities over 2019-03-29 .. 04-02 on generated data that also hold
+    04-03 and Tours: (working directory, its config overrides). Its results stay as the run
+    made them (tests only plan there); its data are edited only for a moment, and restored."""
+    workdir = wait_for(background, "finished_run").workdir
+    return workdir, finished_run_config(workdir)
 
 
 @pytest.fixture

@@ -43,24 +43,18 @@ AFTER_SERIES = {
 # --- through the workflow -------------------------------------------------------------------
 @made_in_background("shared_results")
 def start_shared_results(root, log_dir):
-    """Data of 3 cities (made by the generator, outside the workflow), a complete run of
-    them in working directory A, and a clean run of B's configuration (2 cities; its tables,
-    not its figures) with its own results folder in working directory C; in the background from the session's start
-    (conftest.py)."""
+    """Data of 3 cities (made by the generator, outside the workflow) and a complete run of
+    them in working directory A; in the background from the session's start (conftest.py)."""
     data = root / "data"
-    a, clean = root / "A", root / "C"
+    a = root / "A"
     write_config(a, {**shared_config(root), "cities": CITIES})
-    write_config(clean, {**shared_config(root), "cities": NARROWED, "results_dir": str(clean / "results")})
     generate = Command(
         [sys.executable, "-m", "netmob_cpc.synthetic", "--cities", *CITIES, "--start", "2019-03-29",
          "--end", "2019-04-02", "--grid-scale", "0.04", "--seed", "7", "--out", str(data)],
         env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
     )
-    return InBackground(
-        [generate, lambda _: file_states(data), background_snakemake(a),
-         background_snakemake(clean, "--omit-from", "figures", "figure_maps")],  # its tables, the ones compared
-        log_dir, timeout=1500, workdir=root,
-    )
+    return InBackground([generate, lambda _: file_states(data), background_snakemake(a)], log_dir, timeout=1500,
+                        workdir=root)
 
 
 def shared_config(root):
@@ -81,7 +75,7 @@ def shared_config(root):
 def shared_results(background):
     """Data of 3 cities (made by the generator, outside the workflow), a complete run of
     them in working directory A, and the configurations of A and of B (2 cities) that
-    share A's results folder; in C, a clean run of B's configuration."""
+    share A's results folder."""
     run = wait_for(background, "shared_results")
     root, before = run.workdir, run.results[1]
     data, common = root / "data", shared_config(root)
@@ -91,8 +85,16 @@ def shared_results(background):
     assert file_states(data) == before, "an input file was changed"
 
 
+INPUT_KEYS = {"netmob_dir", "tile_grid", "communes", "crime_csv"}
+
+
+def contents(folder):
+    """sha256 of every file under `folder`, by relative path."""
+    return {name: digest for name, (digest, _) in file_states(folder).items()}
+
+
 @pytest.mark.workflow
-def test_another_working_directory_reruns_exactly_what_differs(shared_results):
+def test_another_working_directory_reruns_exactly_what_differs(shared_results, finished_run):
     a, b, results = shared_results["a"], shared_results["b"], shared_results["results"]
     assert not (b / ".snakemake").exists()
     dry = snakemake(b, "--dry-run")
@@ -110,8 +112,14 @@ def test_another_working_directory_reruns_exactly_what_differs(shared_results):
     # A, whose .snakemake/ knows nothing of B's run, sees that the results are B's
     assert planned_jobs(a) == AFTER_SERIES
 
-    # B's numbers are those of a clean run of B's configuration (made in the background)
-    clean = shared_results["root"] / "C"
+    # B's numbers are those of a clean run of B's configuration: the shared finished run
+    # (conftest.py) is one, on the generator's bytes of the same cities and days
+    clean, clean_config = finished_run
+    assert {key: value for key, value in clean_config.items() if key not in INPUT_KEYS} == {
+        key: value for key, value in shared_results["common"].items() if key not in INPUT_KEYS | {"results_dir"}
+    } | {"cities": NARROWED}
+    ours, theirs = contents(shared_results["data"]), contents(clean / "data")
+    assert {name: digest for name, digest in theirs.items() if "20190403" not in name} == ours
     tables = sorted(path.name for path in (clean / "results" / "DL").glob("*.csv"))
     assert "cpc_com.csv" in tables and "spearman.csv" in tables and "qc.csv" in tables
     for name in tables:

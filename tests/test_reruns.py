@@ -2,8 +2,9 @@
 follows; an edit of a package module reruns the rules whose scripts import it; nothing
 machine-specific (interpreter path, checkout location) is tracked.
 
-The data are generated once by the generator's command line, then the workflow runs on
-them as on real data, so that changing the period or a file does not regenerate inputs.
+The run is the shared `finished_run` (tests/conftest.py): the data are generated once by
+the generator's command line, then the workflow runs on them as on real data, so that
+changing the period or a file does not regenerate inputs.
 """
 
 import os
@@ -22,42 +23,6 @@ from workflow_runner import (
 UPSTREAM = {"synthetic_data", "parser_library", "tile_map", "ingest", "hourly_series",
             "qc_report", "crime_rates"}
 PACKAGE = REPO / "scripts" / "netmob_cpc"
-
-
-@made_in_background("finished_run")
-def start_finished_run(workdir, log_dir):
-    """The data (generated) and the run of `finished_run`, in the background from the
-    session's start (conftest.py)."""
-    data = workdir / "data"
-    write_config(workdir, run_overrides(workdir))
-    generate = Command(
-        [
-            sys.executable, "-m", "netmob_cpc.synthetic", "--cities", "Nice", "Nancy", "Tours",
-            "--start", "2019-03-29", "--end", "2019-04-03", "--grid-scale", "0.04", "--seed", "7", "--out", str(data),
-        ],
-        env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
-    )
-    return InBackground([generate, background_snakemake(workdir)], log_dir, timeout=1500, workdir=workdir)
-
-
-def run_overrides(workdir):
-    data = workdir / "data"
-    return {
-        "netmob_dir": str(data / "netmob"),
-        "tile_grid": str(data / "grids" / "{city}.geojson"),
-        "communes": str(data / "communes.gpkg"),
-        "crime_csv": str(data / "crime.csv"),
-        "cities": ["Nice", "Nancy"],
-        "period": {"start": "2019-03-29", "end": "2019-04-02"},
-        "days_per_job": 3,
-    }
-
-
-@pytest.fixture(scope="module")
-def finished_run(background):
-    """A complete run of 2 cities over 2019-03-29 .. 2019-04-02 on data that also holds 04-03 and Tours."""
-    workdir = wait_for(background, "finished_run").workdir
-    return workdir, run_overrides(workdir)
 
 
 @pytest.mark.workflow
