@@ -17,19 +17,25 @@ from workflow_runner import (  # noqa: E402
     made_in_background, wait_for, write_config,
 )
 
-# Test modules that are mostly chains of dependent Snakemake launches in the foreground
-# (each waits for the one before), and the one that needs the largest background run (the
-# embedded default's): they run first, so that the background runs the other tests need are
-# made meanwhile, not after them with one core idle. The tests that edit the workflow's own
-# files wait for every background run (`background_ended`): they run last.
+# The order of the tests, for a session on 2 cores: the background runs start with the
+# session, and the foreground should never wait while it has other work. First, modules
+# of in-process tests only (about half a minute), while the first background runs are made;
+# then the modules that are mostly chains of dependent Snakemake launches in the foreground
+# (each waits for the one before) and the one that needs the largest background run (the
+# embedded default's), so that the runs the other tests need are made meanwhile, not after
+# them with one core idle; then the rest. The tests that edit the workflow's own files wait
+# for every background run (`background_ended`): they run last.
+OPENING_MODULES = ("test_synthetic.py", "test_notebook_reference.py", "test_size_only.py", "test_tile_map.py")
 FIRST_MODULES = ("test_provenance.py", "test_reruns.py", "test_workflow.py")
 
 
 def pytest_collection_modifyitems(items):
     def place(item):
         if "background_ended" in getattr(item, "fixturenames", ()):
-            return 2
-        return 0 if item.path.name in FIRST_MODULES else 1
+            return 3
+        if item.path.name in OPENING_MODULES:
+            return 0
+        return 1 if item.path.name in FIRST_MODULES else 2
 
     items.sort(key=place)  # stable: within each place the tests keep their order
 
