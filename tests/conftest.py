@@ -2,7 +2,6 @@
 runs that several test files read are made once per session, in the background from the
 session's start (fixture `background`) while the other tests run."""
 
-import os
 import sys
 from pathlib import Path
 
@@ -13,8 +12,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "tests"))
 
 from workflow_runner import (  # noqa: E402
-    BACKGROUND_RUNS, MODULE_SNAKEFILE, TINY, TINY_RUN, Command, InBackground, Turns, background_snakemake, copy_run, file_states,
-    made_in_background, wait_for, write_config,
+    BACKGROUND_RUNS, MODULE_SNAKEFILE, TINY, TINY_RUN, InBackground, Turns, background_snakemake, copy_run, file_states,
+    generate, generated_inputs, made_in_background, wait_for, write_config,
 )
 
 # The order of the tests, for a session on 2 cores: the background runs start with the
@@ -69,18 +68,11 @@ def start_user_data_run(workdir, log_dir):
     file_states before the run, the two plans, the run's, the data's file_states after."""
     data = workdir / "données"
     results = Path(f"{data / 'crime.csv'} x")
-    write_config(workdir, {
-        **TINY, "netmob_dir": str(data / "netmob"), "tile_grid": str(data / "grids" / "{city}.geojson"),
-        "communes": str(data / "communes.gpkg"), "crime_csv": str(data / "crime.csv"), "results_dir": str(results),
-    })
+    write_config(workdir, {**TINY, **generated_inputs(data), "results_dir": str(results)})
     (workdir / "Snakefile").write_text(MODULE_SNAKEFILE)
-    generate = Command(
-        [sys.executable, "-m", "netmob_cpc.synthetic", "--out", str(data), "--cities", *TINY["cities"],
-         "--start", TINY["period"]["start"], "--end", TINY["period"]["end"], "--grid-scale", "0.05"],
-        env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
-    )
     return InBackground([
-        generate, lambda _: file_states(data),
+        generate(data, TINY["cities"], TINY["period"]["start"], TINY["period"]["end"], "--grid-scale", "0.05"),
+        lambda _: file_states(data),
         background_snakemake(workdir, "--dry-run", snakefile=workdir / "Snakefile"),
         background_snakemake(workdir, "--dry-run"),
         background_snakemake(workdir, snakefile=workdir / "Snakefile"),
@@ -95,26 +87,17 @@ def start_finished_run(workdir, log_dir):
     (finished_run_config)."""
     data = workdir / "data"
     write_config(workdir, finished_run_config(workdir))
-    generate = Command(
-        [
-            sys.executable, "-m", "netmob_cpc.synthetic", "--cities", "Nice", "Nancy", "Tours",
-            "--start", "2019-03-29", "--end", "2019-04-03", "--grid-scale", "0.04", "--seed", "7", "--out", str(data),
-        ],
-        env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
+    return InBackground(
+        [generate(data, ["Nice", "Nancy", "Tours"], "2019-03-29", "2019-04-03", "--grid-scale", "0.04", "--seed", "7"),
+         background_snakemake(workdir)],
+        log_dir, timeout=1500, workdir=workdir,
     )
-    return InBackground([generate, background_snakemake(workdir)], log_dir, timeout=1500, workdir=workdir)
 
 
 def finished_run_config(workdir):
-    data = workdir / "data"
     return {
-        "netmob_dir": str(data / "netmob"),
-        "tile_grid": str(data / "grids" / "{city}.geojson"),
-        "communes": str(data / "communes.gpkg"),
-        "crime_csv": str(data / "crime.csv"),
-        "cities": ["Nice", "Nancy"],
-        "period": {"start": "2019-03-29", "end": "2019-04-02"},
-        "days_per_job": 3,
+        **generated_inputs(workdir / "data"), "cities": ["Nice", "Nancy"],
+        "period": {"start": "2019-03-29", "end": "2019-04-02"}, "days_per_job": 3,
     }
 
 

@@ -15,7 +15,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,8 +23,8 @@ import pytest
 
 from netmob_cpc import provenance
 from workflow_runner import (
-    REPO, Command, InBackground, background_snakemake, file_states, made_in_background, planned_jobs, snakemake,
-    wait_for, write_config,
+    REPO, InBackground, background_snakemake, file_states, generate, generated_inputs, made_in_background, planned_jobs,
+    snakemake, wait_for, write_config,
 )
 
 HOST = socket.gethostname()
@@ -48,26 +47,18 @@ def start_shared_results(root, log_dir):
     data = root / "data"
     a = root / "A"
     write_config(a, {**shared_config(root), "cities": CITIES})
-    generate = Command(
-        [sys.executable, "-m", "netmob_cpc.synthetic", "--cities", *CITIES, "--start", "2019-03-29",
-         "--end", "2019-04-02", "--grid-scale", "0.04", "--seed", "7", "--out", str(data)],
-        env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
+    return InBackground(
+        [generate(data, CITIES, "2019-03-29", "2019-04-02", "--grid-scale", "0.04", "--seed", "7"),
+         lambda _: file_states(data), background_snakemake(a)],
+        log_dir, timeout=1500, workdir=root,
     )
-    return InBackground([generate, lambda _: file_states(data), background_snakemake(a)], log_dir, timeout=1500,
-                        workdir=root)
 
 
 def shared_config(root):
     """The configuration that A, B and the others share: the data and the results folder."""
-    data = root / "data"
     return {
-        "netmob_dir": str(data / "netmob"),
-        "tile_grid": str(data / "grids" / "{city}.geojson"),
-        "communes": str(data / "communes.gpkg"),
-        "crime_csv": str(data / "crime.csv"),
-        "period": {"start": "2019-03-29", "end": "2019-04-02"},
-        "days_per_job": 3,
-        "results_dir": str(root / "results"),
+        **generated_inputs(root / "data"), "period": {"start": "2019-03-29", "end": "2019-04-02"},
+        "days_per_job": 3, "results_dir": str(root / "results"),
     }
 
 
@@ -85,7 +76,7 @@ def shared_results(background):
     assert file_states(data) == before, "an input file was changed"
 
 
-INPUT_KEYS = {"netmob_dir", "tile_grid", "communes", "crime_csv"}
+INPUT_KEYS = set(generated_inputs("data"))
 
 
 def contents(folder):

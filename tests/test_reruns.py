@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from workflow_runner import (
-    REPO, Command, InBackground, background_snakemake, made_in_background, planned_jobs, wait_for, write_config,
-)
+from workflow_runner import REPO, planned_jobs, write_config
 
 UPSTREAM = {"synthetic_data", "parser_library", "tile_map", "ingest", "hourly_series",
             "qc_report", "crime_rates"}

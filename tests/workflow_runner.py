@@ -1,5 +1,6 @@
 """Run the workflow from tests: a config written into a work folder, Snakemake in a subprocess."""
 
+import os
 import re
 import shutil
 import signal
@@ -32,6 +33,25 @@ TINY_RUN = {
     "negative_control_classes": ["Vols de véhicules"],
     "falsification": {"permutations": 300, "replicates": 50},
 }
+
+
+def generated_inputs(data):
+    """The config keys that name the generator's files in folder `data` as a user's inputs."""
+    data = Path(data)
+    return {
+        "netmob_dir": str(data / "netmob"), "tile_grid": str(data / "grids" / "{city}.geojson"),
+        "communes": str(data / "communes.gpkg"), "crime_csv": str(data / "crime.csv"),
+    }
+
+
+def generate(data, cities, start, end, *options):
+    """A step of InBackground: the generator's command line writing `cities` from `start` to
+    `end` (inclusive) into folder `data`, as a user's data; `options` such as --grid-scale."""
+    return Command(
+        [sys.executable, "-m", "netmob_cpc.synthetic", "--out", str(data), "--cities", *cities,
+         "--start", start, "--end", end, *options],
+        env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
+    )
 
 
 # A user's Snakefile that imports the workflow as a module (as snakedeploy writes one)
