@@ -42,14 +42,15 @@ AFTER_SERIES = {
 # --- through the workflow -------------------------------------------------------------------
 @made_in_background("shared_results")
 def start_shared_results(root, log_dir):
-    """Data of 3 cities (made by the generator, outside the workflow) and a complete run of
-    them in working directory A; in the background from the session's start (conftest.py)."""
+    """Data of 3 cities (made by the generator, outside the workflow) and a run of them in
+    working directory A, complete but for the figures (B plans them all the same: they are
+    after the series); in the background from the session's start (conftest.py)."""
     data = root / "data"
     a = root / "A"
     write_config(a, {**shared_config(root), "cities": CITIES})
     return InBackground(
         [generate(data, CITIES, "2019-03-29", "2019-04-02", "--grid-scale", "0.04", "--seed", "7"),
-         lambda _: file_states(data), background_snakemake(a)],
+         lambda _: file_states(data), background_snakemake(a, "--omit-from", "figures", "figure_maps")],
         log_dir, timeout=1500, workdir=root,
     )
 

@@ -393,16 +393,18 @@ def test_simulation_is_its_own_target_and_runs_in_table_mode(simulation_table_ru
 
 
 @pytest.mark.workflow
-def test_simulation_on_the_tiny_synthetic_run_says_it_is_too_small(tmp_path):
-    from workflow_runner import TINY, merge, snakemake, write_config
+def test_simulation_on_the_tiny_synthetic_run_says_it_is_too_small(tiny_run_copy):
+    """On a copy of the shared tiny run (its estimate table made): only the study runs, and stops."""
+    from workflow_runner import TINY_RUN, merge, snakemake, write_config
 
-    write_config(tmp_path, merge(TINY, {"directions": ["DL"], "simulation": {"replicates": 5}}))
-    result = snakemake(tmp_path, "simulation", check=False)
+    write_config(tiny_run_copy, merge(TINY_RUN, {"directions": ["DL"], "simulation": {"replicates": 5}}))
+    result = snakemake(tiny_run_copy, "simulation", check=False)
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "Error in rule simulation_study: results/DL/cpc_com.csv: the simulation study calibrates" in output
     assert "Run it on a larger data set" in output
-    assert not (tmp_path / "results" / "DL" / "simulation.csv").exists()
+    assert jobs_in(result) == {"simulation_study": 1, "simulation": 1}  # the study and its target rule
+    assert not (tiny_run_copy / "results" / "DL" / "simulation.csv").exists()
 
 
 def test_the_replicates_schema_maximum_fits_the_jobs_declared_memory():
