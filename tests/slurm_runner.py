@@ -8,13 +8,12 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import yaml
 
-from workflow_runner import SNAKEFILE, TINY_RUN, niced, write_config
+from workflow_runner import TINY_RUN, niced, snakemake_command, write_config
 
 REPO = Path(__file__).resolve().parents[1]
 SLURM_PROFILE = REPO / "profiles" / "slurm"
@@ -56,15 +55,12 @@ class SnakemakeRun:
     interrupted (Snakemake then cancels its SLURM jobs), then whatever of its SLURM run is
     still queued is cancelled."""
 
-    def __init__(self, workdir, config, *args, timeout):
+    def __init__(self, workdir, *args, cores, timeout):
         self.workdir = Path(workdir)
         self.log_path = self.workdir / "snakemake.out"
         self.started = time.perf_counter()
         self.deadline = time.monotonic() + timeout
-        command = [
-            sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
-            "--configfile", str(config), *args,
-        ]
+        command = snakemake_command(workdir, *args, cores=cores)
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(niced(command), stdout=log, stderr=subprocess.STDOUT, text=True, cwd=workdir)
         self.result = None
@@ -109,7 +105,8 @@ def start_cluster_run(workdir):
     # --cores: profiles/default (the workflow profile) would otherwise replace the SLURM
     # profile's cores with this machine's CPU count. A status check every second instead of
     # every 10 s: the tiny run's chain of short jobs would otherwise mostly wait.
+    write_config(workdir, TINY_RUN)
     return SnakemakeRun(
-        workdir, write_config(workdir, TINY_RUN), "--profile", str(SLURM_PROFILE), "--cores", cores,
-        "--seconds-between-status-checks", "1", *CLUSTER_TARGETS, timeout=TIMEOUT,
+        workdir, "--profile", str(SLURM_PROFILE), "--seconds-between-status-checks", "1", *CLUSTER_TARGETS,
+        cores=cores, timeout=TIMEOUT,
     )
