@@ -1067,3 +1067,84 @@ def test_reading_into_a_buffer_grows_it_and_sees_a_file_that_grew(tmp_path, monk
     assert bytes(grown) == b"12 3\n" * 1000
     with pytest.raises(traffic_files.TrafficFileError, match="cannot read the file"):
         traffic_files.read_traffic_into(str(tmp_path / "absent.txt"), bytearray())
+
+
+def _resident_pages(path):
+    """How many pages of the file are in the page cache (mincore on a private mapping that
+    touches none of them)."""
+    import ctypes
+    import mmap
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    size = os.path.getsize(path)
+    vector = (ctypes.c_ubyte * ((size + mmap.PAGESIZE - 1) // mmap.PAGESIZE))()
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_COPY) as mapped:
+        start = ctypes.c_char.from_buffer(mapped)
+        try:
+            if libc.mincore(ctypes.c_void_p(ctypes.addressof(start)), ctypes.c_size_t(size), vector):
+                raise OSError(ctypes.get_errno(), "mincore")
+        finally:
+            del start
+    return sum(byte & 1 for byte in vector)
+
+
+def _written_and_evicted(path, content):
+    with open(path, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())  # clean pages: only those can be dropped
+    with open(path, "rb") as handle:
+        os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    return str(path)
+
+
+def test_a_traffic_file_read_cold_leaves_no_pages_in_the_page_cache(tmp_path, monkeypatch):
+    """Where the system reads uncached (Linux from 6.14: RWF_DONTCACHE), a file read from
+    the disk leaves none of its pages cached, and a file read while cached stays cached;
+    where it does not, the first refusal turns plain reads on and the pages are cached as
+    by any read. Both give the file's exact bytes."""
+    monkeypatch.setattr(traffic_files, "_uncached_reads", list(traffic_files._uncached_reads))
+    content = b"".join(f"{tile} 0 {tile % 97}.25 nan 7\n".encode() for tile in range(150_000))
+    path = _written_and_evicted(tmp_path / "cold.txt", content)
+    pages = (len(content) + os.sysconf("SC_PAGE_SIZE") - 1) // os.sysconf("SC_PAGE_SIZE")
+    assert _resident_pages(path) == 0, "the test file could not be evicted from the page cache"
+    data, _ = traffic_files.read_traffic_into(path, bytearray())
+    assert data == content
+    if traffic_files._uncached_reads[0]:
+        assert _resident_pages(path) == 0
+        with open(path, "rb") as handle:  # a plain read caches the file ...
+            assert handle.read() == content
+        assert _resident_pages(path) == pages
+        data, _ = traffic_files.read_traffic_into(path, bytearray())  # ... and it stays cached
+        assert data == content and _resident_pages(path) == pages
+    else:
+        assert _resident_pages(path) == pages
+
+
+def test_uncached_reads_fall_back_to_plain_reads_where_refused(tmp_path, monkeypatch):
+    """A system that refuses the flag (EOPNOTSUPP: an older kernel or another file system)
+    gets plain reads, with the same bytes, from the first refusal on; any other error of
+    the read names the file."""
+    import errno
+
+    path = _written_and_evicted(tmp_path / "f.txt", b"7 1 2\n" * 5000)
+    calls = []
+
+    def refusing(descriptor, buffers, offset, flags=0):
+        calls.append(flags)
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(traffic_files, "_uncached_reads", [True])
+    monkeypatch.setattr(traffic_files.os, "preadv", refusing, raising=False)
+    for _ in range(2):
+        data, _ = traffic_files.read_traffic_into(path, bytearray())
+        assert data == b"7 1 2\n" * 5000
+    assert calls == [traffic_files.RWF_DONTCACHE] and traffic_files._uncached_reads == [False]
+
+    def failing(descriptor, buffers, offset, flags=0):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(traffic_files, "_uncached_reads", [True])
+    monkeypatch.setattr(traffic_files.os, "preadv", failing, raising=False)
+    with pytest.raises(traffic_files.TrafficFileError, match=r"f\.txt: cannot read the file \(Input/output error\)"):
+        traffic_files.read_traffic_into(path, bytearray())

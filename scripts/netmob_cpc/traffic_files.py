@@ -34,6 +34,7 @@ The rules of a traffic file (the NetMob23 format), all parsers alike:
 
 import ctypes
 import datetime
+import errno
 import os
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -784,10 +785,36 @@ class ReadAhead:
         self.close()
 
 
+# Linux's RWF_DONTCACHE (include/uapi/linux/fs.h; kernels from 6.14, on file systems that
+# support it): a read through the page cache whose newly read pages are dropped once
+# copied, while pages already cached stay cached. A traffic file is read once per run; at
+# the scale of the NetMob23 data set (far beyond the memory) cached traffic files only
+# make the kernel reclaim pages on every read, which costs system CPU time and slows the
+# disk (BENCHMARKS.md, the full-scale bench). Elsewhere (another kernel, file system or
+# OS) reads are plain reads.
+RWF_DONTCACHE = 0x80
+_uncached_reads = [hasattr(os, "preadv") and hasattr(os, "RWF_NOWAIT")]  # Linux' preadv2
+
+
+def _read_at(handle, view, offset):
+    """Bytes read into `view` from `offset` (0 at the end of the file): uncached where the
+    system supports it (RWF_DONTCACHE), a plain read otherwise."""
+    if _uncached_reads[0]:
+        try:
+            return os.preadv(handle.fileno(), [view], offset, RWF_DONTCACHE)
+        except OSError as error:
+            if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            _uncached_reads[0] = False  # not supported here: plain reads from now on
+    handle.seek(offset)
+    return handle.readinto(view)
+
+
 def read_traffic_into(path, buffer):
     """(data, buffer): the bytes of a traffic file read into `buffer` (a bytearray), data a
-    memoryview of it; a file that does not fit gets a new, larger buffer (returned). An
-    unreadable file is a TrafficFileError naming it."""
+    memoryview of it; a file that does not fit gets a new, larger buffer (returned). The
+    file's pages are not kept in the page cache unless they were cached before
+    (RWF_DONTCACHE, above). An unreadable file is a TrafficFileError naming it."""
     try:
         with open(path, "rb", buffering=0) as handle:
             size = os.fstat(handle.fileno()).st_size
@@ -796,10 +823,11 @@ def read_traffic_into(path, buffer):
             view = memoryview(buffer)
             done = 0
             while done < len(buffer):
-                count = handle.readinto(view[done:])
+                count = _read_at(handle, view[done:], done)
                 if not count:
                     return view[:done], buffer
                 done += count
+            handle.seek(done)
             return bytes(view) + handle.readall(), buffer  # it grew beyond the buffer
     except OSError as error:
         raise TrafficFileError(_unreadable(path, error)) from None
