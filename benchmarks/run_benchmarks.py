@@ -748,6 +748,7 @@ def main(argv=None):
         ingest_jobs=len(ingest), ingest_job_seconds=float(ingest["s"].sum()),
         ingest_cpu_seconds=float(ingest["cpu_time"].sum()),
         ingest_max_rss_mb=float(ingest["max_rss"].max()), max_job_rss_mb=float(rules["max_rss_mb"].max()),
+        jobs_cpu_seconds=float(timeline["cpu_time"].sum()),
         max_job_rule=str(rules["max_rss_mb"].idxmax()), job_seconds=float(timeline["s"].sum()),
     )
     (out / "figures.json").write_text(json.dumps(figures, indent=2))
@@ -957,6 +958,8 @@ def write_report(path, f, timeline, args):
         f"| ingest jobs, cold page cache | {f['ingest_jobs']} jobs, {f['ingest_job_seconds']:.1f} job-seconds, {f.get('ingest_cpu_seconds', float('nan')):.1f} CPU seconds ({f['size_mb'] / f['ingest_job_seconds']:.0f} MB per job-second, i.e. per core), peak {f['ingest_max_rss_mb']:.0f} MB |",
         f"| largest job's peak RSS | {f['max_job_rss_mb']:.0f} MB ({f['max_job_rule']}) |",
         f"| whole run: largest process (getrusage) | {f['workflow_peak_mb']:.0f} MB |",
+        *([f"| whole run: Snakemake's own process (the run's CPU time minus its jobs' cpu_time in their benchmark "
+           f"files; approximate) | {f['workflow_cpu'] - f['jobs_cpu_seconds']:.1f} CPU s |"] if "jobs_cpu_seconds" in f else []),
         f"| whole run: machine memory in use above the start, peak | {f['machine_peak_mb']:.0f} MB |",
         f"| rerun with nothing to do | {f['noop_wall']:.1f} s |",
     ]
