@@ -82,14 +82,32 @@ def timed(command, **kwargs):
     return {"wall": wall, "cpu": cpu, "peak_mb": after.ru_maxrss / 1024, "stdout": result.stdout, "stderr": result.stderr}
 
 
-def snakemake_command(workdir, *args):
+def snakemake_command(workdir, *args, own_cpu=None):
     """Snakemake as `make run` starts it (the workflow profile profiles/default: greedy
-    scheduler, quiet output), on the bench folder's own config, 2 cores."""
+    scheduler, quiet output), on the bench folder's own config, 2 cores. With `own_cpu` (a
+    path), Snakemake is run through OWN_CPU, which writes there the CPU seconds of
+    Snakemake's own process (its threads included, its jobs not) when it exits."""
+    start = ["-m", "snakemake"] if own_cpu is None else ["-c", OWN_CPU, str(own_cpu)]
     return [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        sys.executable, *start, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
         "--workflow-profile", str(REPO / "profiles" / "default"),
         "--configfile", str(Path(workdir) / "config.yaml"), "--cores", "2", *args,
     ]
+
+
+# `python -m snakemake ARGS` that also writes, on exit, the user + system CPU seconds of this
+# process alone (getrusage RUSAGE_SELF: the scheduler and its threads, not the jobs)
+OWN_CPU = """
+import atexit, resource, runpy, sys
+path = sys.argv.pop(1)
+def write():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    with open(path, "w") as handle:
+        handle.write(f"{usage.ru_utime + usage.ru_stime:.3f}")
+atexit.register(write)
+sys.argv[0] = "snakemake"
+runpy.run_module("snakemake", run_name="__main__", alter_sys=True)
+"""
 
 
 def write_config(workdir, data, cities, start, end, tile_map=None, **extra):
@@ -664,7 +682,8 @@ def main(argv=None):
     evict([*files, tile_map])
     launched = time.time()
     with MemorySampler() as memory, OtherCpu() as machine:
-        run = timed(snakemake_command(workflow_dir))
+        run = timed(snakemake_command(workflow_dir, own_cpu=out / "snakemake_cpu.txt"))
+    figures["snakemake_own_cpu"] = float((out / "snakemake_cpu.txt").read_text())
     figures["other_cpu_during_workflow"] = machine.others(run["cpu"])
     figures["other_processes_during_workflow"] = machine.top()
     (out / "workflow.log").write_text(run["stdout"] + run["stderr"])
@@ -723,8 +742,9 @@ def main(argv=None):
         figures["busy_before_series"] = wait_for_quiet(args.wait_busy)
         evict([*files, tile_map])
         maps = timed(snakemake_command(series_dir, *[f"results/tile_map/{city}.npz" for city in args.cities]))
-        series = timed(snakemake_command(series_dir, "results/hourly/DL.parquet"))
-        figures.update(series_wall=series["wall"], series_cpu=series["cpu"], series_maps_wall=maps["wall"])
+        series = timed(snakemake_command(series_dir, "results/hourly/DL.parquet", own_cpu=out / "snakemake_cpu.txt"))
+        figures.update(series_wall=series["wall"], series_cpu=series["cpu"], series_maps_wall=maps["wall"],
+                       series_snakemake_own_cpu=float((out / "snakemake_cpu.txt").read_text()))
         print(f"files -> hourly commune series: {series['wall']:.1f} s wall", flush=True)
     noop = timed(snakemake_command(workflow_dir))
     figures["noop_wall"] = noop["wall"]
@@ -748,7 +768,6 @@ def main(argv=None):
         ingest_jobs=len(ingest), ingest_job_seconds=float(ingest["s"].sum()),
         ingest_cpu_seconds=float(ingest["cpu_time"].sum()),
         ingest_max_rss_mb=float(ingest["max_rss"].max()), max_job_rss_mb=float(rules["max_rss_mb"].max()),
-        jobs_cpu_seconds=float(timeline["cpu_time"].sum()),
         max_job_rule=str(rules["max_rss_mb"].idxmax()), job_seconds=float(timeline["s"].sum()),
     )
     (out / "figures.json").write_text(json.dumps(figures, indent=2))
@@ -947,7 +966,9 @@ def write_report(path, f, timeline, args):
         lines.append(
             f"| workflow, files -> hourly commune series alone (the notebook loop's part; tile "
             f"index prepared before, {f['series_maps_wall']:.1f} s) | {f['series_wall']:.1f} s wall, "
-            f"{f['series_cpu']:.1f} s CPU, {f['size_mb'] / f['series_wall']:.0f} MB/s |")
+            f"{f['series_cpu']:.1f} s CPU, {f['size_mb'] / f['series_wall']:.0f} MB/s"
+            + (f"; Snakemake's own process {f['series_snakemake_own_cpu']:.1f} CPU s" if "series_snakemake_own_cpu" in f else "")
+            + " |")
     lines += [
         f"| parse floor: raw read, 2 processes (cold page cache, as every floor) | {f['raw_mb_s']:.0f} MB/s |",
         f"| parse floor: pyarrow.csv, explicit schema, 2 processes | {f['pyarrow_mb_s']:.0f} MB/s |",
@@ -958,8 +979,8 @@ def write_report(path, f, timeline, args):
         f"| ingest jobs, cold page cache | {f['ingest_jobs']} jobs, {f['ingest_job_seconds']:.1f} job-seconds, {f.get('ingest_cpu_seconds', float('nan')):.1f} CPU seconds ({f['size_mb'] / f['ingest_job_seconds']:.0f} MB per job-second, i.e. per core), peak {f['ingest_max_rss_mb']:.0f} MB |",
         f"| largest job's peak RSS | {f['max_job_rss_mb']:.0f} MB ({f['max_job_rule']}) |",
         f"| whole run: largest process (getrusage) | {f['workflow_peak_mb']:.0f} MB |",
-        *([f"| whole run: Snakemake's own process (the run's CPU time minus its jobs' cpu_time in their benchmark "
-           f"files; approximate) | {f['workflow_cpu'] - f['jobs_cpu_seconds']:.1f} CPU s |"] if "jobs_cpu_seconds" in f else []),
+        *([f"| whole run: Snakemake's own process (the scheduler and its threads, not the jobs; getrusage at its "
+           f"exit) | {f['snakemake_own_cpu']:.1f} CPU s |"] if "snakemake_own_cpu" in f else []),
         f"| whole run: machine memory in use above the start, peak | {f['machine_peak_mb']:.0f} MB |",
         f"| rerun with nothing to do | {f['noop_wall']:.1f} s |",
     ]
