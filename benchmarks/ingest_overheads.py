@@ -83,6 +83,7 @@ def main(argv=None):
     parser.add_argument("--bench", type=Path, required=True, help="a run_benchmarks.py --out folder (its data/)")
     parser.add_argument("--rounds", type=int, default=1, help="passes of each variant, alternating their order")
     args = parser.parse_args(argv)
+    args.bench = args.bench.resolve()
     data = args.bench / "data"
     parameters = json.loads((data / "parameters.json").read_text())
     files = rb.traffic_files(data)
