@@ -1062,6 +1062,9 @@ def write_report(path, f, timeline, args):
         "  parse and sum per commune, their job-seconds include each job's start-up.",
         "- Per-rule peaks come from Snakemake's `benchmark:` files; the machine's memory is",
         "  sampled from /proc/meminfo every 0.25 s (page cache excluded).",
+        "- Jobs' CPU seconds come from the same files: Snakemake samples a job's CPU time once a",
+        "  second, so up to its last second goes uncounted (an under-count for short jobs). A",
+        "  run's CPU time (getrusage of its processes) and Snakemake's own (at its exit) are exact.",
     ]
     history = kept_history(path)
     if history:
