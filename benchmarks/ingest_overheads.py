@@ -8,9 +8,11 @@ benchmarks/run_benchmarks.py generated (its data/ and tile map), each from a col
    memory, plainly read files fill the page cache and every further read makes the kernel
    reclaim pages;
 2. files -> hourly commune series (Snakemake, tile maps made before, untimed) with the
-   local profile (the scheduler wakes every 10 s) and with Snakemake's default
-   `--max-jobs-per-timespan 100/1s` (every second; each wake-up checks every ready job's
-   input files): wall, CPU of the whole run, CPU of Snakemake's own process.
+   local profile (the scheduler wakes every 10 s and considers at most 16 ready jobs per
+   round), with Snakemake's default `--max-jobs-per-timespan 100/1s` (a round every
+   second) and with `--scheduler-subsample 100` (up to 100 ready jobs per round); each
+   round checks the input files of the jobs it considers. Wall, CPU of the whole run, CPU
+   of Snakemake's own process.
 
 Usage: python benchmarks/ingest_overheads.py --bench bench-full [--rounds 1]
 Wall times mean something only on a quiet machine.
@@ -96,12 +98,15 @@ def main(argv=None):
             note = "" if r["uncached"] == uncached else " (uncached reads refused here: plain reads)"
             print(f"read cold, 2 processes, {label:8s}: {r['wall']:6.1f} s wall, user {r['user']:5.1f} s, "
                   f"system {r['system']:5.1f} s, {r['mb'] / r['wall']:,.0f} MB/s{note}", flush=True)
-    variants = [("profile", ()), ("every_second", ("--max-jobs-per-timespan", "100/1s"))]
+    variants = {
+        "the local profile (10 s, 16 jobs)": (),
+        "a round every second (100/1s)": ("--max-jobs-per-timespan", "100/1s"),
+        "up to 100 jobs per round": ("--scheduler-subsample", "100"),
+    }
     for round_ in range(args.rounds):
-        for name, extra in (variants[::-1] if round_ % 2 else variants):
-            r = series(args.bench, data, parameters, files, name, *extra)
-            label = "scheduler wakes every 10 s (profile)" if name == "profile" else "every second (100/1s)"
-            print(f"files -> series cold, {label:37s}: {r['wall']:6.1f} s wall, {r['cpu']:6.1f} s CPU, "
+        for number, (label, extra) in enumerate(list(variants.items())[::-1] if round_ % 2 else variants.items()):
+            r = series(args.bench, data, parameters, files, f"variant{number}", *extra)
+            print(f"files -> series cold, {label:34s}: {r['wall']:6.1f} s wall, {r['cpu']:6.1f} s CPU, "
                   f"Snakemake's own process {r['snakemake_cpu']:5.1f} s CPU", flush=True)
 
 
