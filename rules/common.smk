@@ -391,10 +391,11 @@ def release_scheduler_timers():
     Relies on Snakemake 9's job scheduler (snakemake/scheduling/job_scheduler.py,
     `_schedule_reevalutation`): after scheduling rounds it starts a non-daemon
     threading.Timer of `--max-jobs-per-timespan`'s timespan (10 s in profiles/default, 1 s
-    without it) that only wakes the scheduler. The interpreter waits for the last one before
-    it exits: up to that timespan added to every run (with 1 s, measured on a 2-job
-    workflow: 2.4 s against 1.45 s with this). Once the run has ended nothing waits for them; cancelling one only stops its
-    wait. tests/test_config.py checks that the scheduler still starts such a timer."""
+    without it) that only wakes the scheduler. The interpreter waits for the last one
+    before it exits: up to that timespan added to every run (with 1 s, measured on a 2-job
+    workflow: 2.4 s against 1.45 s with this). Once the run has ended nothing waits for
+    them; cancelling one only stops its wait. tests/test_config.py checks that the
+    scheduler still starts such a timer."""
     import threading
 
     for thread in threading.enumerate():
