@@ -7,7 +7,7 @@ benchmarks/run_benchmarks.py generated (its data/ and tile map), each from a col
    system has it): wall, user and system CPU seconds, MB/s. At a data set larger than the
    memory, plainly read files fill the page cache and every further read makes the kernel
    reclaim pages;
-2. files -> hourly commune series (Snakemake, tile maps made before, untimed) with the
+2. files -> hourly commune series (Snakemake; the tile maps made first, not counted) with the
    local profile (the scheduler wakes every 10 s and considers at most 16 ready jobs per
    round), with Snakemake's default `--max-jobs-per-timespan 100/1s` (a round every
    second) and with `--scheduler-subsample 100` (up to 100 ready jobs per round); each
@@ -69,13 +69,11 @@ def series(bench, data, parameters, files, name, *extra):
     shutil.rmtree(workdir, ignore_errors=True)
     start = datetime.date.fromisoformat(parameters["start"])
     end = (start + datetime.timedelta(days=parameters["days"] - 1)).isoformat()
-    rb.write_config(workdir, data, parameters["cities"], parameters["start"], end, tile_map=data / "map_crime.gpkg")
-    rb.timed(rb.snakemake_command(workdir, *[f"results/tile_map/{city}.npz" for city in parameters["cities"]]))
-    rb.evict(files)
-    time.sleep(1)
-    own = workdir / "snakemake_cpu.txt"
-    run = rb.timed(rb.snakemake_command(workdir, "results/hourly/DL.parquet", *extra, own_cpu=own))
+    own = bench / f"snakemake_cpu_{name}.txt"
+    _, run = rb.files_to_series(workdir, data, parameters["cities"], parameters["start"], end,
+                                data / "map_crime.gpkg", files, *extra, own_cpu=own)
     result = {"wall": run["wall"], "cpu": run["cpu"], "snakemake_cpu": float(own.read_text())}
+    own.unlink()
     shutil.rmtree(workdir, ignore_errors=True)
     return result
 

@@ -110,6 +110,17 @@ runpy.run_module("snakemake", run_name="__main__", alter_sys=True)
 """
 
 
+def files_to_series(workdir, data, cities, start, end, tile_map, files, *args, own_cpu=None):
+    """The notebook loop's part of the workflow alone, in `workdir` (emptied by the caller):
+    the tile maps (timed apart), then files -> hourly commune series (`args`: more
+    Snakemake options) from a cold page cache. Returns both runs' timed() results."""
+    write_config(workdir, data, cities, start, end, tile_map=tile_map)
+    evict([*files, tile_map])
+    maps = timed(snakemake_command(workdir, *[f"results/tile_map/{city}.npz" for city in cities]))
+    series = timed(snakemake_command(workdir, "results/hourly/DL.parquet", *args, own_cpu=own_cpu))
+    return maps, series
+
+
 def write_config(workdir, data, cities, start, end, tile_map=None, **extra):
     """The default configuration (keys it leaves out take the schema's defaults) pointed
     at the bench files, as on real data: a given tile map, or the grids and communes to
@@ -738,11 +749,9 @@ def main(argv=None):
 
     # the notebook loop's part of the workflow alone (files -> hourly series), on the same map
     if not args.skip_series:
-        write_config(series_dir, data, args.cities, args.start, end, tile_map=tile_map)
         figures["busy_before_series"] = wait_for_quiet(args.wait_busy)
-        evict([*files, tile_map])
-        maps = timed(snakemake_command(series_dir, *[f"results/tile_map/{city}.npz" for city in args.cities]))
-        series = timed(snakemake_command(series_dir, "results/hourly/DL.parquet", own_cpu=out / "snakemake_cpu.txt"))
+        maps, series = files_to_series(series_dir, data, args.cities, args.start, end, tile_map, files,
+                                       own_cpu=out / "snakemake_cpu.txt")
         figures.update(series_wall=series["wall"], series_cpu=series["cpu"], series_maps_wall=maps["wall"],
                        series_snakemake_own_cpu=float((out / "snakemake_cpu.txt").read_text()))
         print(f"files -> hourly commune series: {series['wall']:.1f} s wall", flush=True)
