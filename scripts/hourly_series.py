@@ -24,7 +24,7 @@ def main(snakemake):
         for city, index in zip(params.cities, indexes)
     )
     hourly, city_totals, correlations, dropped = combine_cities(
-        cities, params.outage_dates, params.zero_replacement
+        cities, params.outage_dates, params.zero_replacement, threads=snakemake.threads
     )
     totals = commune_totals(city_totals, populations(indexes))
     for city, count in dropped.items():

@@ -170,12 +170,14 @@ def reference_hourly(cities, outage_dates):
     return df.groupby(["cities", "code_com", "code_dep", "date", "hour"], sort=False)[list(ROLES)].sum().reset_index()
 
 
-def test_hourly_series_equals_the_seeds_steps_on_random_days():
+@pytest.mark.parametrize("threads", [1, 3])
+def test_hourly_series_equals_the_seeds_steps_on_random_days(threads):
     rng = np.random.default_rng(20190331)
     dates = [20190330, 20190331, 20190401]
     minutes = {20190330: MINUTES_96, 20190331: MINUTES_92, 20190401: MINUTES_96}
     cities = []
-    for city, codes in (("Nice", ["06088", "06004", "06029"]), ("Lyon", ["69123", "06088", "69266"])):
+    for city, codes in (("Nice", ["06088", "06004", "06029"]), ("Lyon", ["69123", "06088", "69266"]),
+                        ("Paris", ["75056", "92012", "69266"])):
         days = {role: [] for role in ROLES}
         for date in dates:
             n = len(minutes[date])
@@ -185,7 +187,12 @@ def test_hourly_series_equals_the_seeds_steps_on_random_days():
                 traffic[tiles == 0] = 0.0
                 days[role].append(day(traffic, tiles, minutes[date]))
         cities.append((city, index(codes), dates, days))
-    table, totals, correlations, dropped = combine_cities(cities, ["20190331"], 0.001)
+    table, totals, correlations, dropped = combine_cities(cities, ["20190331"], 0.001, threads=threads)
+    if threads > 1:  # cities finished by other threads, possibly out of order: the same tables
+        one = combine_cities(cities, ["20190331"], 0.001, threads=1)
+        assert table.equals(one[0]) and dropped == one[3]
+        pd.testing.assert_frame_equal(totals, one[1])
+        pd.testing.assert_frame_equal(correlations, one[2])
     hourly = table.to_pandas()
     expected = reference_hourly(cities, ["20190331"])
     keys = ["code_com", "date", "hour"]
@@ -204,9 +211,11 @@ def test_hourly_series_equals_the_seeds_steps_on_random_days():
     # the correlations, computed city by city, equal those of the whole hourly table for
     # every commune whose hours lie in one city; 06088 takes days from both cities here (a
     # run stops at the totals for it: test_duplicated_commune_keeps_first_city...)
-    assert len(correlations) == len(totals) and correlations["code_com"].tolist().count("06088") == 2
-    single = correlations[correlations["code_com"] != "06088"].reset_index(drop=True)
-    pd.testing.assert_frame_equal(single, commune_correlations(hourly[hourly["code_com"] != "06088"], 0.001))
+    shared = hourly.groupby("code_com")["cities"].nunique().loc[lambda n: n > 1].index.tolist()
+    assert "06088" in shared and len(correlations) == len(totals)
+    assert correlations["code_com"].tolist().count("06088") == 2
+    single = correlations[~correlations["code_com"].isin(shared)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(single, commune_correlations(hourly[~hourly["code_com"].isin(shared)], 0.001))
 
 
 def test_heatmaps_by_hand():

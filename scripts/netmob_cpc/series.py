@@ -134,7 +134,7 @@ def _strings(values, rows):
     )
 
 
-def combine_cities(cities, outage_dates, zero_replacement):
+def combine_cities(cities, outage_dates, zero_replacement, threads=1):
     """The hourly series, commune totals and commune correlations of all cities, in config
     order.
 
@@ -144,42 +144,70 @@ def combine_cities(cities, outage_dates, zero_replacement):
     commune with hours; correlations DataFrame (netmob_cpc.rankstats.correlation_table)
     of the same rows, in code order; {city: dropped outage slots}). A commune's
     correlation is computed over its hours in each city: a commune with hours in two
-    cities is an error of the totals (commune_totals), so its hours are all in one."""
+    cities is an error of the totals (commune_totals), so its hours are all in one.
+
+    threads > 1: while this thread takes the next city from `cities` (its ingested days
+    are read then) and sums its hours (city_hourly: the first city of a commune-day takes
+    it, so cities go one after another), threads - 1 others sort the cities already summed
+    and compute their correlations (NumPy's sorts and array arithmetic release the
+    interpreter lock). The same tables either way."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+
+    taken, finished, dropped = set(), [], {}
+    pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="series") if threads > 1 else None
+    try:
+        for city, index, dates, days in cities:
+            codes = np.asarray(index["code_com"]).astype(str)
+            departments = np.asarray(index["code_dep"]).astype(str)
+            columns, dropped[city] = city_hourly(codes, dates, days, outage_dates, taken)
+            if pool is None:
+                finished.append(_city_tables(city, codes, departments, columns, zero_replacement))
+            else:
+                finished.append(pool.submit(_city_tables, city, codes, departments, columns, zero_replacement))
+        if pool is not None:
+            finished = [future.result() for future in finished]
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    tables, totals, correlations = (list(parts) for parts in zip(*finished)) if finished else ([], [], [])
+    hourly = pa.concat_tables(tables) if tables else None
+    correlations = pd.concat(correlations, ignore_index=True).sort_values("code_com", kind="stable", ignore_index=True)
+    return hourly, pd.concat(totals, ignore_index=True), correlations, dropped
+
+
+def _city_tables(city, codes, departments, columns, zero_replacement):
+    """One city's hourly rows (city_hourly's columns) as (its hourly pyarrow Table sorted by
+    commune, date and hour; its totals; its correlations)."""
     import pyarrow as pa
 
     from netmob_cpc.rankstats import correlation_table
 
-    taken, tables, totals, correlations, dropped = set(), [], [], [], {}
-    for city, index, dates, days in cities:
-        codes = np.asarray(index["code_com"]).astype(str)
-        departments = np.asarray(index["code_dep"]).astype(str)
-        columns, dropped[city] = city_hourly(codes, dates, days, outage_dates, taken)
-        rank = np.empty(len(codes), dtype=np.int64)
-        rank[np.argsort(codes, kind="stable")] = np.arange(len(codes))
-        order = np.lexsort((columns["hour"], columns["date"], rank[columns["commune"]]))
-        communes = columns["commune"][order]
-        tables.append(pa.table({
-            "cities": _strings([city], np.zeros(len(order), dtype=np.int64)),
-            "code_com": _strings(codes, communes),
-            "code_dep": _strings(departments, communes),
-            "date": pa.array(columns["date"][order], type=pa.int32()),
-            "hour": pa.array(columns["hour"][order], type=pa.int8()),
-            **{role: pa.array(columns[role][order], type=pa.float64()) for role in ROLES},
-        }))
-        with_hours = np.flatnonzero(np.bincount(communes, minlength=len(codes)) > 0)
-        with_hours = with_hours[np.argsort(codes[with_hours], kind="stable")]
-        present, keys = np.unique(communes, return_inverse=True)
-        correlations.append(correlation_table(
-            codes[present], keys, columns["porn"][order], columns["tor"][order], zero_replacement
-        ))
-        totals.append(pd.DataFrame({
-            "cities": city, "code_com": codes[with_hours], "code_dep": departments[with_hours],
-            **{role: np.bincount(communes, weights=columns[role][order], minlength=len(codes))[with_hours]
-               for role in ROLES},
-        }))
-    hourly = pa.concat_tables(tables) if tables else None
-    correlations = pd.concat(correlations, ignore_index=True).sort_values("code_com", kind="stable", ignore_index=True)
-    return hourly, pd.concat(totals, ignore_index=True), correlations, dropped
+    rank = np.empty(len(codes), dtype=np.int64)
+    rank[np.argsort(codes, kind="stable")] = np.arange(len(codes))
+    order = np.lexsort((columns["hour"], columns["date"], rank[columns["commune"]]))
+    communes = columns["commune"][order]
+    table = pa.table({
+        "cities": _strings([city], np.zeros(len(order), dtype=np.int64)),
+        "code_com": _strings(codes, communes),
+        "code_dep": _strings(departments, communes),
+        "date": pa.array(columns["date"][order], type=pa.int32()),
+        "hour": pa.array(columns["hour"][order], type=pa.int8()),
+        **{role: pa.array(columns[role][order], type=pa.float64()) for role in ROLES},
+    })
+    with_hours = np.flatnonzero(np.bincount(communes, minlength=len(codes)) > 0)
+    with_hours = with_hours[np.argsort(codes[with_hours], kind="stable")]
+    present, keys = np.unique(communes, return_inverse=True)
+    correlations = correlation_table(
+        codes[present], keys, columns["porn"][order], columns["tor"][order], zero_replacement
+    )
+    totals = pd.DataFrame({
+        "cities": city, "code_com": codes[with_hours], "code_dep": departments[with_hours],
+        **{role: np.bincount(communes, weights=columns[role][order], minlength=len(codes))[with_hours]
+           for role in ROLES},
+    })
+    return table, totals, correlations
 
 
 # --- totals ---------------------------------------------------------------------------
