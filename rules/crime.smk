@@ -14,6 +14,9 @@ rule crime_rates:
         f"{RESULTS}/logs/crime_rates.log",
     benchmark:
         f"{RESULTS}/benchmarks/crime_rates.tsv"
+    # it needs only the crime file: run it early, so that it does not hold a core when the
+    # ingest ends and the two-thread hourly series job starts
+    priority: 15
     conda:
         "../envs/analysis.yaml"
     resources:

@@ -22,7 +22,8 @@ rule hourly_series:
         "../envs/analysis.yaml"
     # one thread sums the cities' hours one after another while the other sorts the cities
     # already summed and computes their correlations (the job runs alone at the end of
-    # the ingest; ~25 % less wall time at full scale)
+    # the ingest; ~25 % less wall time at full scale); before qc_report, ready with it
+    priority: 5
     threads: 2
     resources:
         mem_mb=2000,
