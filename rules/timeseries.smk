@@ -18,12 +18,12 @@ rule hourly_series:
         f"{RESULTS}/logs/hourly/{{direction}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/hourly/{{direction}}.tsv"
-    conda:
-        "../envs/analysis.yaml"
     # one thread sums the cities' hours one after another while the other sorts the cities
     # already summed and computes their correlations (the job runs alone at the end of
     # the ingest; ~25 % less wall time at full scale); before qc_report, ready with it
     priority: 5
+    conda:
+        "../envs/analysis.yaml"
     threads: 2
     resources:
         mem_mb=2000,
