@@ -18,12 +18,13 @@ rule hourly_series:
         f"{RESULTS}/logs/hourly/{{direction}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/hourly/{{direction}}.tsv"
-    # one thread sums the cities' hours one after another while the other sorts the cities
-    # already summed and computes their correlations (the job runs alone at the end of
-    # the ingest; ~25 % less wall time at full scale); before qc_report, ready with it
+    # before qc_report, which is ready at the same time
     priority: 5
     conda:
         "../envs/analysis.yaml"
+    # one thread sums the cities' hours one after another while the other sorts the cities
+    # already summed and computes their correlations (the job runs alone at the end of
+    # the ingest; ~25 % less wall time at full scale)
     threads: 2
     resources:
         mem_mb=2000,
