@@ -869,10 +869,13 @@ def target_rows(f, full_scale):
         read_s = f["size_mb"] / f["raw_mb_s"]
         parse_s = f["size_mb"] / decimal["current_mb_s"] / 2
         bound = max(read_s, parse_s)
+        # a target of the full scale; on fewer files the fixed costs (Snakemake's start-up,
+        # the series job) weigh more, and the row is only a figure to follow
         rows.append(("files -> hourly series (cold) within 1.3x of max(reading the files cold with 2 processes, "
-                     "the kernel's CPU time on them / 2 cores)",
+                     "the kernel's CPU time on them / 2 cores)" + ("" if full_scale else ": a target of the full scale"),
                      f"{f['series_wall']:.1f} s vs max({read_s:.1f}, {parse_s:.1f}) s: {f['series_wall'] / bound:.2f}x "
-                     "(Snakemake's start-up and the series job included)", met(f["series_wall"] <= 1.3 * bound)))
+                     "(Snakemake's start-up and the series job included)",
+                     met(f["series_wall"] <= 1.3 * bound) if full_scale else "not judged at this size"))
     if full_scale:
         rows.append(("seed workload end to end, `--cores 2`: no slower than 4.9 min",
                      f"{f['workflow_wall'] / 60:.1f} min", met(f["workflow_wall"] / 60 <= 4.9)))
