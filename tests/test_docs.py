@@ -284,6 +284,27 @@ def test_the_benchmark_report_holds_this_run_and_keeps_the_history(tmp_path):
                                                                    text=True).stdout.strip()
 
 
+def test_the_files_to_series_bound_is_judged_at_full_scale_only():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        bench = load("benchmarks/run_benchmarks.py", "run_benchmarks")
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    # 1,000 MB read at 100 MB/s: 10 s; parsed at 200 MB/s per core on 2 cores: 2.5 s
+    figures = {"size_mb": 1000.0, "raw_mb_s": 100.0, "pyarrow_mb_s": 50.0, "ingest_job_seconds": 30.0,
+               "noop_wall": 1.0, "workflow_wall": 100.0, "max_job_rss_mb": 100.0, "max_job_rule": "ingest",
+               "kernel": {"buffers": {"decimal": {"current_mb_s": 200.0, "baseline_mb_s": 150.0, "ratio": 1.33}}}}
+
+    def series_row(wall, full_scale):
+        rows = bench.target_rows({**figures, "series_wall": wall}, full_scale)
+        return next(row for row in rows if row[0].startswith("files -> hourly series (cold)"))
+
+    assert series_row(12.9, True)[1].startswith("12.9 s vs max(10.0, 2.5) s: 1.29x")
+    assert series_row(12.9, True)[2] == "met" and series_row(13.1, True)[2] == "**not met**"
+    assert series_row(13.1, False)[2] == "not judged at this size"
+    assert series_row(13.1, False)[0].endswith(": a target of the full scale")
+
+
 # --- the package map of ARCHITECTURE.md ------------------------------------------------
 
 def architecture_layers():
