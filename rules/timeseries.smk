@@ -24,7 +24,7 @@ rule hourly_series:
         "../envs/analysis.yaml"
     # one thread sums the cities' hours one after another while the other sorts the cities
     # already summed and computes their correlations (the job runs alone at the end of
-    # the ingest; ~25 % less wall time at full scale)
+    # the ingest; at full scale 3.6 instead of 5.3 job-seconds, BENCHMARKS.md)
     threads: 2
     resources:
         mem_mb=2000,
