@@ -381,6 +381,33 @@ def stage_rows(timeline, wall):
     return rows
 
 
+def after_ingest(timeline):
+    """(end of the last ingest job, job-seconds and number of the jobs that start after it):
+    the series, statistics and figures, which need every city's ingest. None without
+    ingest jobs."""
+    ingest = timeline[timeline["rule"] == "ingest"]
+    if not len(ingest):
+        return None
+    end = float(ingest["end"].max())
+    later = timeline[timeline["start"] >= end - 0.05]  # start = mtime - s: rounded to 0.01 s
+    return end, float(later["s"].sum()), int(len(later))
+
+
+def ratio_bound_text(f, timeline, ratio=5.0, cores=2):
+    """What a whole-run ratio of `ratio` against the notebook's approach leaves for the jobs
+    after the ingest: the run could end no earlier than the last ingest job's end plus their
+    job-seconds spread over `cores` cores (no core ever idle)."""
+    after = after_ingest(timeline) if timeline is not None else None
+    if after is None or "notebook_wall" not in f:
+        return ""
+    end, seconds, jobs = after
+    best = end + seconds / cores
+    return (f"; {ratio:g}x needs the whole run within {f['notebook_wall'] / ratio:.1f} s: the last ingest job ended at "
+            f"{end:.1f} s, the {jobs} jobs after it took {seconds:.1f} job-seconds, at least {seconds / cores:.1f} s "
+            f"on {cores} cores: no sooner than {best:.1f} s ({f['notebook_wall'] / best:.2f}x) with this ingest "
+            "and these jobs")
+
+
 def benchmark_files(results):
     """Per-rule sums of Snakemake's benchmark: files (no timeline: --report-only of an
     old bench folder)."""
@@ -791,7 +818,7 @@ def print_summary(f, timeline):
     if "notebook_wall" in f:
         print(f"notebook's approach {f['notebook_wall']:.1f} s vs whole workflow {f['workflow_wall']:.1f} s "
               f"(same {f['files']:,} files, {f['size_mb']:,.0f} MB, same tile map): "
-              f"{f['notebook_wall'] / f['workflow_wall']:.2f}x")
+              f"{f['notebook_wall'] / f['workflow_wall']:.2f}x{ratio_bound_text(f, timeline)}")
         print(f"commune totals, notebook vs workflow: largest relative difference "
               f"{f['totals_max_relative_difference']:.2e} ({f['totals_communes']} communes x 3 apps)")
     if "workflow_warm_wall" in f:
@@ -835,15 +862,18 @@ def met(ok):
     return "met" if ok else "**not met**"
 
 
-def target_rows(f, full_scale):
-    """(target, measured, verdict) rows: the end-to-end comparison first, then the others."""
+def target_rows(f, full_scale, timeline=None):
+    """(target, measured, verdict) rows: the end-to-end comparison first, then the others.
+    With the run's `timeline`, the 5x row also says the best the run's ingest and later jobs
+    allow (ratio_bound_text)."""
     rows = []
     if "notebook_wall" in f:
         ratio = f["notebook_wall"] / f["workflow_wall"]
         rows += [
             (">= 5x faster than the notebook's per-file approach (whole workflow, every default output, "
              "vs the notebook's approach on the same files, in one run)",
-             f"{f['notebook_wall']:.1f} s vs {f['workflow_wall']:.1f} s: {ratio:.2f}x", met(ratio >= 5)),
+             f"{f['notebook_wall']:.1f} s vs {f['workflow_wall']:.1f} s: {ratio:.2f}x"
+             + (ratio_bound_text(f, timeline) if ratio < 5 else ""), met(ratio >= 5)),
             ("identical numbers (commune x app traffic totals, notebook vs workflow)",
              f"largest relative difference {f['totals_max_relative_difference']:.1e} "
              f"({f['totals_communes']:,} communes)", met(f["totals_max_relative_difference"] <= 1e-9)),
@@ -958,7 +988,7 @@ def write_report(path, f, timeline, args):
         "",
         "| target | measured | verdict |",
         "| --- | --- | --- |",
-        *[f"| {target} | {value} | {verdict} |" for target, value, verdict in target_rows(f, full_scale)],
+        *[f"| {target} | {value} | {verdict} |" for target, value, verdict in target_rows(f, full_scale, timeline)],
         "",
         "## All figures",
         "",

@@ -245,12 +245,17 @@ def test_architecture_does_not_claim_the_package_never_reads_snakemake():
 
 # --- the benchmark report ----------------------------------------------------------------
 
-def test_the_benchmark_report_holds_this_run_and_keeps_the_history(tmp_path):
+def load_bench():
+    """benchmarks/run_benchmarks.py as a module (it imports its neighbours)."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
-        bench = load("benchmarks/run_benchmarks.py", "run_benchmarks")
+        return load("benchmarks/run_benchmarks.py", "run_benchmarks")
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
+
+
+def test_the_benchmark_report_holds_this_run_and_keeps_the_history(tmp_path):
+    bench = load_bench()
     report = tmp_path / "BENCHMARKS.md"
     report.write_text(f"# old\n\nold figures 123.4 s\n\n{bench.HISTORY_MARKER}\n## History\n\n- 2026-01-01: 9.9 s\n")
     figures = {
@@ -285,11 +290,7 @@ def test_the_benchmark_report_holds_this_run_and_keeps_the_history(tmp_path):
 
 
 def test_the_files_to_series_bound_is_judged_at_full_scale_only():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        bench = load("benchmarks/run_benchmarks.py", "run_benchmarks")
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+    bench = load_bench()
     # 1,000 MB read at 100 MB/s: 10 s; parsed at 200 MB/s per core on 2 cores: 2.5 s
     figures = {"size_mb": 1000.0, "raw_mb_s": 100.0, "pyarrow_mb_s": 50.0, "ingest_job_seconds": 30.0,
                "noop_wall": 1.0, "workflow_wall": 100.0, "max_job_rss_mb": 100.0, "max_job_rule": "ingest",
@@ -303,6 +304,32 @@ def test_the_files_to_series_bound_is_judged_at_full_scale_only():
     assert series_row(12.9, True)[2] == "met" and series_row(13.1, True)[2] == "**not met**"
     assert series_row(13.1, False)[2] == "not judged at this size"
     assert series_row(13.1, False)[0].endswith(": a target of the full scale")
+
+
+def test_the_5x_row_says_what_the_ingest_and_the_later_jobs_leave():
+    bench = load_bench()
+    figures = {"size_mb": 1000.0, "raw_mb_s": 100.0, "pyarrow_mb_s": 50.0, "ingest_job_seconds": 30.0,
+               "noop_wall": 1.0, "workflow_wall": 12.0, "max_job_rss_mb": 100.0, "max_job_rule": "ingest",
+               "notebook_wall": 40.0, "totals_max_relative_difference": 0.0, "totals_communes": 10}
+    # the tile map runs beside the ingest, crime rates before it: neither counts after the ingest
+    timeline = pd.DataFrame([
+        {"rule": "tile_map", "s": 1.0, "start": 0.5, "end": 1.5},
+        {"rule": "ingest", "s": 3.0, "start": 1.0, "end": 4.0},
+        {"rule": "ingest", "s": 2.0, "start": 1.5, "end": 3.5},
+        {"rule": "crime_rates", "s": 0.5, "start": 3.5, "end": 4.0},
+        {"rule": "hourly", "s": 1.0, "start": 4.0, "end": 5.0},
+        {"rule": "figures", "s": 3.0, "start": 5.0, "end": 8.0},
+        {"rule": "falsification", "s": 4.0, "start": 5.1, "end": 9.1},
+    ])
+    assert bench.after_ingest(timeline) == (4.0, 8.0, 3)
+    row = bench.target_rows(figures, False, timeline)[0]
+    # 40 / 5 = 8 s; 4.0 + 8.0 / 2 cores = 8.0 s at best: 5.00x
+    assert row[1] == ("40.0 s vs 12.0 s: 3.33x; 5x needs the whole run within 8.0 s: the last ingest job ended at "
+                      "4.0 s, the 3 jobs after it took 8.0 job-seconds, at least 4.0 s on 2 cores: no sooner than "
+                      "8.0 s (5.00x) with this ingest and these jobs")
+    assert row[2] == "**not met**"
+    assert bench.target_rows({**figures, "workflow_wall": 8.0}, False, timeline)[0][1] == "40.0 s vs 8.0 s: 5.00x"
+    assert bench.target_rows(figures, False)[0][1] == "40.0 s vs 12.0 s: 3.33x"  # no timeline: the ratio alone
 
 
 # --- the package map of ARCHITECTURE.md ------------------------------------------------

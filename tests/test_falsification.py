@@ -78,6 +78,16 @@ def test_spearman_columns_broadcast_a_fixed_column_and_a_mask():
     for column in range(3):
         assert rho[column] == pytest.approx(spearman_pair(x[mask], y[mask, column])[0], abs=1e-13)
         assert n[column] == mask.sum()
+    # a fixed column (x) is ranked once when every column keeps the same rows, and column by
+    # column when they differ (y[4, 1] missing); either way as if it were written out in full
+    for missing in (False, True):
+        y_case = y.copy()
+        if missing:
+            y_case[4, 1] = np.nan
+        for rows in (None, mask):
+            rho, n = spearman_columns(x, y_case, mask=rows)
+            rho_full, n_full = spearman_columns(np.repeat(x[:, None], 3, axis=1), y_case, mask=rows)
+            assert rho.tolist() == rho_full.tolist() and n.tolist() == n_full.tolist()
     assert np.isnan(spearman_columns(np.ones(5), np.arange(5.0))[0][0])  # constant: no correlation
     assert np.isnan(spearman_columns(np.arange(2.0), np.arange(2.0))[0][0])  # fewer than 3
 

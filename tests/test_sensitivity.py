@@ -33,6 +33,7 @@ from netmob_cpc.sensitivity import (
     sensitivity_table,
     spearman_ci_table,
     spearman_from_weights,
+    spearmans_from_weights,
 )
 from netmob_cpc.statistics import correction_methods_table, log_test_table, spearman_table, summary
 from workflow_runner import InBackground, background_snakemake, made_in_background, wait_for
@@ -421,6 +422,23 @@ def test_bootstrap_spearman_equals_a_loop_over_resamples():
     y[10:14] = np.nan
     indices = bootstrap_indices(n, 300, seed=5)
     assert np.allclose(bootstrap_spearman(x, y, indices), loop_spearman(x, y, indices), rtol=0, atol=1e-12, equal_nan=True)
+
+
+def test_several_x_against_one_y_equal_a_loop_over_resamples():
+    """Three x's against one y: two leave the same finite rows (y's ranks are shared), one
+    leaves fewer; each equals scipy on every resample, over more than one block."""
+    rng = np.random.default_rng(12)
+    n = 50
+    y = np.round(rng.normal(size=n), 1)
+    y[3] = np.inf
+    xs = [y + rng.normal(size=n), np.round(rng.normal(size=n), 1), y - rng.normal(size=n)]
+    xs[1][[7, 20, 21]] = np.nan
+    indices = bootstrap_indices(n, 600, seed=8)  # 600 resamples: three blocks of 256
+    rhos = spearmans_from_weights(xs, y, resample_weights(indices, n))
+    assert rhos.shape == (3, 600)
+    for x, rho in zip(xs, rhos):
+        assert np.allclose(rho, loop_spearman(x, y, indices), rtol=0, atol=1e-12, equal_nan=True)
+        assert rho.tolist() == bootstrap_spearman(x, y, indices).tolist()  # the numbers of one call per x
 
 
 def test_bootstrap_spearman_undefined_resamples_are_nan():

@@ -32,7 +32,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from netmob_cpc.publication import unpublished_range
+from netmob_cpc.publication import nb2_log_unpublished, nb2_logpmf
 from netmob_cpc.rates import usable_population
 from netmob_cpc.rankstats import as_float, normal_sf
 from netmob_cpc.statistics import CRIME, city_dummies
@@ -113,28 +113,14 @@ def nb2_loglike(params, y, X, offset, censored=None, min_count=5, zeros_publishe
     size r = 1/alpha, P(y) = Gamma(y + r)/(Gamma(r) y!) (r/(r + mu))^r (mu/(r + mu))^y.
     A censored row (`censored` True; y ignored) contributes P(Y <= min_count - 1), with
     `zeros_published` P(1 <= Y <= min_count - 1) (a zero year would have been published)."""
-    from scipy.special import gammaln, logsumexp
-    from scipy.stats import nbinom
-
     beta, alpha = params[:-1], math.exp(params[-1])
     r = 1.0 / alpha
     mu = np.exp(X @ beta + offset)
     censored = np.zeros(len(y), bool) if censored is None else np.asarray(censored, bool)
     observed = ~censored
-    yo, muo = y[observed], mu[observed]
-    total = float(
-        np.sum(gammaln(yo + r) - gammaln(r) - gammaln(yo + 1) + r * np.log(r / (r + muo)) + yo * np.log(muo / (r + muo)))
-    )
+    total = float(np.sum(nb2_logpmf(y[observed], r, mu[observed])))
     if censored.any():
-        p = r / (r + mu[censored])
-        lowest, highest = unpublished_range(min_count, zeros_published)
-        if lowest == 0:
-            total += float(np.sum(nbinom.logcdf(highest, r, p)))
-        elif highest < lowest:  # the rule publishes every year: an unpublished one is impossible
-            return -math.inf
-        else:
-            terms = np.stack([nbinom.logpmf(j, r, p) for j in range(lowest, highest + 1)])
-            total += float(np.sum(logsumexp(terms, axis=0)))
+        total += float(np.sum(nb2_log_unpublished(min_count, r, mu[censored], zeros_published)))
     return total
 
 

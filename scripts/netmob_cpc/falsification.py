@@ -36,7 +36,7 @@ import pandas as pd
 
 from netmob_cpc.estimates import CRIME_COLUMNS
 from netmob_cpc.files import InputError
-from netmob_cpc.publication import published, unpublished_range
+from netmob_cpc.publication import nb2_log_unpublished, nb2_logpmf, published, unpublished_range
 from netmob_cpc.rankstats import as_float
 from netmob_cpc.rates import usable_population
 from netmob_cpc.statistics import CRIME, adjusted_association_table, select_tested, williams_test
@@ -72,7 +72,13 @@ def _columns(values, n):
 
 
 def _ranks(values, mask):
-    """Average ranks (1-based) of each column among its masked rows; NaN elsewhere."""
+    """Average ranks (1-based) of each column among its masked rows; NaN elsewhere.
+
+    A fixed column broadcast across the matrix (a stride of 0: the crime rate against
+    permuted factors, the population against simulated outcomes) with the same rows in
+    every column is ranked once."""
+    if values.shape[1] > 1 and values.strides[1] == 0 and (mask == mask[:, :1]).all():
+        return np.broadcast_to(_ranks(values[:, :1], mask[:, :1]), values.shape)
     return pd.DataFrame(np.where(mask, values, np.nan)).rank(axis=0, method="average").to_numpy()
 
 
@@ -215,24 +221,6 @@ def permutation_reference(data, kind, permutations, rng):
 # --- the size-only outcome: NB2 on ln population, fitted with the publication rule as censoring
 
 
-def _nb_logpmf(y, size, mean):
-    from scipy.special import gammaln
-
-    return (gammaln(y + size) - gammaln(size) - gammaln(y + 1) + size * np.log(size / (size + mean))
-            + y * np.log(mean / (size + mean)))
-
-
-def _nb_logcdf_below(min_count, size, mean, zeros_published=False):
-    """log P(lowest <= Y < min_count) for Y ~ NB2(size, mean), lowest 0 (1 with
-    zeros_published): the probability of an unpublished year's count; -inf when the rule
-    publishes every year (the range is empty)."""
-    lowest, highest = unpublished_range(min_count, zeros_published)
-    if highest < lowest:
-        return np.full(np.shape(mean), -np.inf)
-    terms = np.stack([_nb_logpmf(np.float64(j), size, mean) for j in range(lowest, highest + 1)])
-    return np.logaddexp.reduce(terms, axis=0)
-
-
 def nb2_negative_loglik(params, x, counts, years, censored_x, censored_years, min_count, zeros_published=False):
     """Negative log-likelihood of the size-only NB2 model.
 
@@ -246,10 +234,10 @@ def nb2_negative_loglik(params, x, counts, years, censored_x, censored_years, mi
     loglik = 0.0
     if len(counts):
         mu = np.exp(b0 + b1 * x)
-        loglik += _nb_logpmf(counts, years * size, years * mu).sum()
+        loglik += nb2_logpmf(counts, years * size, years * mu).sum()
     if len(censored_x):
         mu = np.exp(b0 + b1 * censored_x)
-        loglik += (censored_years * _nb_logcdf_below(min_count, size, mu, zeros_published)).sum()
+        loglik += (censored_years * nb2_log_unpublished(min_count, size, mu, zeros_published)).sum()
     return -loglik
 
 

@@ -8,7 +8,8 @@ than a threshold. With `zeros_published` a year that counted no offence is publi
 min_count - 1 are withheld. The rule's parameters are the configuration key
 `crime_publication` (`min_count`, `window_years`, `zeros_published`); the synthetic
 generator, the size-only reference of the falsification tests and the censored count model
-use them.
+use them; the last two through `nb2_log_unpublished`, an unpublished year's probability
+under a negative binomial (NB2) count.
 """
 
 import numpy as np
@@ -55,3 +56,25 @@ def unpublished_range(min_count, zeros_published=False):
     """(lowest, highest) count an unpublished year can have: (0 or 1, min_count - 1);
     empty (lowest > highest) when the rule publishes every year."""
     return (1 if zeros_published else 0), int(min_count) - 1
+
+
+def nb2_logpmf(count, size, mean):
+    """log P(Y = count) for Y ~ NB2 with the given size (1 / alpha) and mean:
+    Gamma(count + size) / (Gamma(size) count!) (size / (size + mean))^size
+    (mean / (size + mean))^count."""
+    from scipy.special import gammaln
+
+    return (gammaln(count + size) - gammaln(size) - gammaln(count + 1) + size * np.log(size / (size + mean))
+            + count * np.log(mean / (size + mean)))
+
+
+def nb2_log_unpublished(min_count, size, mean, zeros_published=False):
+    """log P(lowest <= Y <= highest) for Y ~ NB2(size, mean), (lowest, highest) the
+    `unpublished_range`: the probability that a year's count is one the rule withholds,
+    summed over those few counts (closed form, no incomplete beta function); -inf where
+    the rule publishes every year (the range is empty)."""
+    lowest, highest = unpublished_range(min_count, zeros_published)
+    if highest < lowest:
+        return np.full(np.shape(mean), -np.inf)
+    terms = np.stack([nb2_logpmf(np.float64(count), size, mean) for count in range(lowest, highest + 1)])
+    return np.logaddexp.reduce(terms, axis=0)

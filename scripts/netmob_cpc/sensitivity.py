@@ -414,34 +414,61 @@ def spearman_from_weights(x, y, weights):
     Within a resample, rho is computed over the drawn rows where both values are finite (as
     `spearman_pair`); fewer than 3 such rows or a constant series give NaN.
     """
-    x, y = _float(x), _float(y)
-    if len(x) != len(y) or weights.shape[1] != len(x):
-        raise ValueError(f"spearman_from_weights: x has {len(x)} values, y {len(y)}, the resamples {weights.shape[1]} rows")
-    finite = np.isfinite(x) & np.isfinite(y)
-    rho = np.full(weights.shape[0], np.nan)
-    if not finite.any():
-        return rho
-    x, y = x[finite], y[finite]
-    for start in range(0, weights.shape[0], RESAMPLE_BLOCK):
-        block = weights[start:start + RESAMPLE_BLOCK]
-        rho[start:start + RESAMPLE_BLOCK] = _block_spearman(x, y, block if finite.all() else block[:, finite])
+    return spearmans_from_weights([x], y, weights)[0]
+
+
+def spearmans_from_weights(xs, y, weights):
+    """`spearman_from_weights` of each x in `xs` against the same y: (len(xs), resamples).
+
+    y's midranks are computed once per block of resamples for all the x's that leave the
+    same finite rows (the numbers are those of one call per x).
+    """
+    xs, y = [_float(x) for x in xs], _float(y)
+    for x in xs:
+        if len(x) != len(y) or weights.shape[1] != len(x):
+            raise ValueError(
+                f"spearman_from_weights: x has {len(x)} values, y {len(y)}, the resamples {weights.shape[1]} rows"
+            )
+    rho = np.full((len(xs), weights.shape[0]), np.nan)
+    same_rows = {}  # the finite rows' pattern -> (those rows, the x's that leave them)
+    for number, x in enumerate(xs):
+        finite = np.isfinite(x) & np.isfinite(y)
+        same_rows.setdefault(finite.tobytes(), (finite, []))[1].append(number)
+    for finite, numbers in same_rows.values():
+        if not finite.any():
+            continue
+        for start in range(0, weights.shape[0], RESAMPLE_BLOCK):
+            block = weights[start:start + RESAMPLE_BLOCK]
+            block = block if finite.all() else block[:, finite]
+            ranked_y = _ranked_block(y[finite], block)
+            for number in numbers:
+                rho[number, start:start + RESAMPLE_BLOCK] = _block_spearman(xs[number][finite], ranked_y, block)
     return rho
 
 
-def _block_spearman(x, y, weights):
-    """spearman_from_weights for finite x, y and one block of resamples."""
-    rho = np.full(weights.shape[0], np.nan)
-    rank_x, distinct_x = _weighted_midranks(x, weights)
+def _ranked_block(y, weights):
+    """y's part of _block_spearman for one block of resamples: (deviations of its
+    midranks from their weighted mean, their weighted sum of squares, resamples with at
+    least two distinct values, drawn rows per resample, the same at least 1)."""
     rank_y, distinct_y = _weighted_midranks(y, weights)
     total = weights.sum(axis=1)
     safe_total = np.maximum(total, 1)
-    dx = rank_x - (np.einsum("ij,ij->i", weights, rank_x) / safe_total)[:, None]
     dy = rank_y - (np.einsum("ij,ij->i", weights, rank_y) / safe_total)[:, None]
+    syy = np.einsum("ij,ij->i", weights * dy, dy)
+    return dy, syy, distinct_y >= 2, total, safe_total
+
+
+def _block_spearman(x, ranked_y, weights):
+    """Spearman's rho of finite x and the y of `ranked_y` (_ranked_block) in one block of
+    resamples."""
+    dy, syy, distinct_y, total, safe_total = ranked_y
+    rho = np.full(weights.shape[0], np.nan)
+    rank_x, distinct_x = _weighted_midranks(x, weights)
+    dx = rank_x - (np.einsum("ij,ij->i", weights, rank_x) / safe_total)[:, None]
     weighted_dx = weights * dx
     sxy = np.einsum("ij,ij->i", weighted_dx, dy)
     sxx = np.einsum("ij,ij->i", weighted_dx, dx)
-    syy = np.einsum("ij,ij->i", weights * dy, dy)
-    defined = (total >= 3) & (distinct_x >= 2) & (distinct_y >= 2)
+    defined = (total >= 3) & (distinct_x >= 2) & distinct_y
     rho[defined] = np.clip(sxy[defined] / np.sqrt(sxx[defined] * syy[defined]), -1.0, 1.0)
     return rho
 
@@ -473,15 +500,17 @@ def spearman_ci_table(test, weights, city_weights):
     (resamples, len(test)) multiplicities of its rows (`resample_weights` of
     `bootstrap_indices`, `city_bootstrap_weights`).
     """
+    resampled = {}
+    for y in dict.fromkeys(y for _, y in SPEARMAN_PAIRS):  # the x's of one y together
+        xs = [x for x, other in SPEARMAN_PAIRS if other == y]
+        for kind, kind_weights in (("communes", weights), ("cities", city_weights)):
+            rhos = spearmans_from_weights([test[x] for x in xs], test[y], kind_weights)
+            resampled.update({(x, y, kind): rho for x, rho in zip(xs, rhos)})
     rows = []
     for x, y in SPEARMAN_PAIRS:
         rho, _, _ = spearman_pair(test[x], test[y])
         rows.append(
-            {
-                "x": x, "y": y, "rho": rho,
-                **_intervals(spearman_from_weights(test[x], test[y], weights),
-                             spearman_from_weights(test[x], test[y], city_weights)),
-            }
+            {"x": x, "y": y, "rho": rho, **_intervals(resampled[x, y, "communes"], resampled[x, y, "cities"])}
         )
     return pd.DataFrame(rows, columns=SPEARMAN_CI_COLUMNS)
 
@@ -495,8 +524,8 @@ def paired_difference(x, cpc, y, weights):
     x, cpc, y = (np.where(complete, v, np.nan) for v in (x, cpc, y))
     rho_cpc, _, n = spearman_pair(cpc, y)
     rho_x, _, _ = spearman_pair(x, y)
-    resampled = spearman_from_weights(cpc, y, weights) - spearman_from_weights(x, y, weights)
-    return rho_cpc - rho_x, rho_cpc, rho_x, n, resampled
+    resampled_cpc, resampled_x = spearmans_from_weights([cpc, x], y, weights)
+    return rho_cpc - rho_x, rho_cpc, rho_x, n, resampled_cpc - resampled_x
 
 
 def difference_ci_table(test, weights, city_weights):
@@ -538,15 +567,13 @@ def correction_methods_ci_table(test, method_rates, weights, city_weights):
     """
     rates = method_rates.loc[test.index]
     crime = test[CRIME]
+    resampled = [spearmans_from_weights([rates[method] for method in METHODS], crime, kind_weights)
+                 for kind_weights in (weights, city_weights)]
     rows = []
-    for method in METHODS:
+    for number, method in enumerate(METHODS):
         rho, _, _ = spearman_pair(rates[method], crime)
         rows.append(
-            {
-                "method": method, "rho": rho,
-                **_intervals(spearman_from_weights(rates[method], crime, weights),
-                             spearman_from_weights(rates[method], crime, city_weights)),
-            }
+            {"method": method, "rho": rho, **_intervals(resampled[0][number], resampled[1][number])}
         )
     return pd.DataFrame(rows, columns=METHODS_CI_COLUMNS)
 
